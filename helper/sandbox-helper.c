@@ -1,0 +1,755 @@
+/*
+ * sandbox-helper: start a command in fresh Linux namespaces on a copy-on-write
+ * view of the host, or join a sandbox that is already running.
+ *
+ * It is the only native code in sandbox-run. It takes a bwrap-style argument
+ * list (every option has a fixed number of arguments, no parser library), does
+ * every privileged step before execve(2), and then stays as pid 1 of the
+ * sandbox: it reaps zombies, forwards signals and exits with the command's
+ * status. It never needs root: everything below works for an unprivileged
+ * user because the user namespace comes first.
+ *
+ * Process layout of a new sandbox:
+ *
+ *   supervisor (host namespaces)      waits, forwards signals, reports on --info-fd
+ *     `- init, pid 1 (new namespaces)  builds the mounts, then reaps and forwards
+ *          `- command, pid 2           execve(2) after NO_NEW_PRIVS, rlimits, env
+ *
+ * Long-lived sandboxes are started with no command: init idles until it is
+ * signalled. More processes are started in them with --join PID, which
+ * setns(2)s into init's namespaces through a pidfd and forks the command
+ * there. We chose join over a control channel to init because it keeps init
+ * trivial and lets the caller own each process's stdio and exit status.
+ *
+ * Exit codes: the command's status (128+N when killed by signal N); 125 when
+ * the sandbox could not be set up, 126 when the command cannot be executed,
+ * 127 when it is not found. Every failure prints one line on stderr.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+
+#define EXIT_SETUP 125
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+/* Kernel ABI bits that older libc headers lack (values from linux/mount.h). */
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+struct helper_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+
+/* Where things live while init builds the new root (all inside a private
+ * tmpfs that replaces /tmp in our mount namespace only). */
+#define SCRATCH "/tmp"
+#define OLDROOT "/oldroot"  /* the host's root, after the first pivot */
+#define NEWROOT "/newroot"  /* the sandbox's root, under construction */
+#define UPPERS "/uppers"    /* tmpfs holding overlay upper and work dirs */
+
+#define MAX_OPS 512
+
+enum op_kind {
+  OP_BIND, OP_RO_BIND, OP_OVERLAY, OP_OVERLAY_RW, OP_TMPFS,
+  OP_SETENV, OP_UNSETENV, OP_CLEARENV, OP_RLIMIT, OP_KEEP_FD,
+};
+
+struct op {
+  enum op_kind kind;
+  const char *a, *b, *c, *d;
+};
+
+static struct op ops[MAX_OPS];
+static int n_ops;
+
+static uid_t opt_uid;
+static gid_t opt_gid;
+static int opt_uid_set, opt_gid_set;
+static int opt_share_net;
+static const char *opt_hostname = "sandbox";
+static const char *opt_chdir;
+static const char *opt_tmpfs_size;   /* /tmp, /dev/shm and --tmpfs mounts */
+static const char *opt_upper_size;   /* the tmpfs holding overlay uppers */
+static int opt_info_fd = -1;
+static pid_t opt_join;
+static char **opt_command;           /* NULL: idle init (long-lived sandbox) */
+
+/* ---------- errors ---------- */
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...) {
+  va_list ap;
+  char buf[1024];
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  dprintf(2, "sandbox-run: %s\n", buf);
+  _exit(EXIT_SETUP);
+}
+
+/* die_errno appends strerror(errno), like perror. */
+static void die_errno(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die_errno(const char *fmt, ...) {
+  int saved = errno;
+  va_list ap;
+  char buf[1024];
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  dprintf(2, "sandbox-run: %s: %s\n", buf, strerror(saved));
+  _exit(EXIT_SETUP);
+}
+
+/* ---------- argument parsing ---------- */
+
+static void usage(void) {
+  dprintf(1,
+    "usage: sandbox-helper [OPTION...] -- [COMMAND [ARG...]]\n"
+    "       sandbox-helper --join PID [OPTION...] -- COMMAND [ARG...]\n"
+    "  --uid N / --gid N          ids inside (default: the caller's; 65534 for root)\n"
+    "  --share-net                keep the host network (default: loopback only)\n"
+    "  --hostname NAME            (default: sandbox)\n"
+    "  --bind SRC DEST            read-write bind of a host path\n"
+    "  --ro-bind SRC DEST         read-only bind of a host path\n"
+    "  --overlay LOWERS DEST      copy-on-write overlay; LOWERS is top:...:bottom,\n"
+    "                             upper and work dirs on a private tmpfs\n"
+    "  --overlay-rw UPPER WORK LOWERS DEST  same, with upper and work on the host\n"
+    "  --tmpfs DEST               fresh tmpfs\n"
+    "  --tmpfs-size BYTES         size of /tmp, /dev/shm and --tmpfs mounts\n"
+    "  --upper-size BYTES         size of the tmpfs holding overlay upper dirs\n"
+    "  --chdir DIR                working directory inside\n"
+    "  --setenv NAME VALUE / --unsetenv NAME / --clearenv   (applied in order)\n"
+    "  --rlimit NAME SOFT HARD    NAME: nofile fsize cpu core nproc as data stack\n"
+    "  --keep-fd N                pass fd N to the command (NODE_CHANNEL_FD is kept)\n"
+    "  --info-fd N                write {\"pid\":N} there once the sandbox is ready\n"
+    "  --join PID                 run COMMAND inside the sandbox whose init is PID\n"
+    "With no COMMAND, init idles until it receives SIGTERM.\n");
+}
+
+static long parse_number(const char *s, const char *what, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < 0 || v > max)
+    die("%s: expected a number from 0 to %ld, got '%s'", what, max, s);
+  return v;
+}
+
+static void add_op(enum op_kind kind, const char *a, const char *b, const char *c, const char *d) {
+  if (n_ops == MAX_OPS) die("too many options (at most %d)", MAX_OPS);
+  ops[n_ops++] = (struct op){kind, a, b, c, d};
+}
+
+/* need() checks that an option has its arguments before we read them. */
+static void need(int argc, int i, int n, const char *opt) {
+  if (i + n >= argc) die("%s needs %d argument%s; see --help", opt, n, n == 1 ? "" : "s");
+}
+
+static void parse_args(int argc, char **argv) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (!strcmp(o, "--")) {
+      if (i + 1 < argc) opt_command = &argv[i + 1];
+      return;
+    } else if (!strcmp(o, "--help")) {
+      usage();
+      exit(0);
+    } else if (!strcmp(o, "--uid")) {
+      need(argc, i, 1, o); opt_uid = parse_number(argv[++i], o, 0xfffffffe); opt_uid_set = 1;
+    } else if (!strcmp(o, "--gid")) {
+      need(argc, i, 1, o); opt_gid = parse_number(argv[++i], o, 0xfffffffe); opt_gid_set = 1;
+    } else if (!strcmp(o, "--share-net")) {
+      opt_share_net = 1;
+    } else if (!strcmp(o, "--hostname")) {
+      need(argc, i, 1, o); opt_hostname = argv[++i];
+    } else if (!strcmp(o, "--bind") || !strcmp(o, "--ro-bind")) {
+      need(argc, i, 2, o);
+      add_op(o[2] == 'r' ? OP_RO_BIND : OP_BIND, argv[i + 1], argv[i + 2], NULL, NULL);
+      i += 2;
+    } else if (!strcmp(o, "--overlay")) {
+      need(argc, i, 2, o); add_op(OP_OVERLAY, argv[i + 1], argv[i + 2], NULL, NULL); i += 2;
+    } else if (!strcmp(o, "--overlay-rw")) {
+      need(argc, i, 4, o);
+      add_op(OP_OVERLAY_RW, argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4]);
+      i += 4;
+    } else if (!strcmp(o, "--tmpfs")) {
+      need(argc, i, 1, o); add_op(OP_TMPFS, argv[++i], NULL, NULL, NULL);
+    } else if (!strcmp(o, "--tmpfs-size")) {
+      need(argc, i, 1, o); opt_tmpfs_size = argv[++i]; parse_number(opt_tmpfs_size, o, LONG_MAX);
+    } else if (!strcmp(o, "--upper-size")) {
+      need(argc, i, 1, o); opt_upper_size = argv[++i]; parse_number(opt_upper_size, o, LONG_MAX);
+    } else if (!strcmp(o, "--chdir")) {
+      need(argc, i, 1, o); opt_chdir = argv[++i];
+    } else if (!strcmp(o, "--setenv")) {
+      need(argc, i, 2, o); add_op(OP_SETENV, argv[i + 1], argv[i + 2], NULL, NULL); i += 2;
+    } else if (!strcmp(o, "--unsetenv")) {
+      need(argc, i, 1, o); add_op(OP_UNSETENV, argv[++i], NULL, NULL, NULL);
+    } else if (!strcmp(o, "--clearenv")) {
+      add_op(OP_CLEARENV, NULL, NULL, NULL, NULL);
+    } else if (!strcmp(o, "--rlimit")) {
+      need(argc, i, 3, o); add_op(OP_RLIMIT, argv[i + 1], argv[i + 2], argv[i + 3], NULL); i += 3;
+    } else if (!strcmp(o, "--keep-fd")) {
+      need(argc, i, 1, o); add_op(OP_KEEP_FD, argv[++i], NULL, NULL, NULL);
+      parse_number(argv[i], o, INT_MAX);
+    } else if (!strcmp(o, "--info-fd")) {
+      need(argc, i, 1, o); opt_info_fd = parse_number(argv[++i], o, INT_MAX);
+      if (fcntl(opt_info_fd, F_GETFD) < 0) die("--info-fd %d: not an open file descriptor", opt_info_fd);
+    } else if (!strcmp(o, "--join")) {
+      need(argc, i, 1, o); opt_join = parse_number(argv[++i], o, INT_MAX);
+      if (opt_join < 1) die("--join: expected a process id, got '%s'", argv[i]);
+    } else {
+      die("unknown option '%s'; see --help", o);
+    }
+  }
+}
+
+/* Paths inside the sandbox must be absolute and free of '.' and '..'
+ * components, so that what the caller asked for is what gets mounted. */
+static void check_sandbox_path(const char *what, const char *p) {
+  if (p[0] != '/') die("%s '%s': must be an absolute path", what, p);
+  for (const char *s = p; *s; s++) {
+    if (s[0] == '/' && s[1] == '.' && (s[2] == '/' || s[2] == 0 || (s[2] == '.' && (s[3] == '/' || s[3] == 0))))
+      die("%s '%s': must not contain '.' or '..' components", what, p);
+  }
+}
+
+/* Overlay options are a comma/colon separated string: refuse paths that
+ * would need escaping rather than escape them. */
+static void check_overlay_path(const char *p) {
+  check_sandbox_path("overlay path", p);
+  if (strpbrk(p, ",:\\")) die("overlay path '%s': must not contain ',', ':' or '\\'", p);
+}
+
+static void validate_ops(void) {
+  for (int i = 0; i < n_ops; i++) {
+    struct op *op = &ops[i];
+    struct stat st;
+    switch (op->kind) {
+    case OP_BIND: case OP_RO_BIND:
+      check_sandbox_path("bind source", op->a);
+      check_sandbox_path("bind target", op->b);
+      if (stat(op->a, &st) < 0) die_errno("bind source '%s'", op->a);
+      break;
+    case OP_OVERLAY_RW:
+      check_overlay_path(op->a);
+      check_overlay_path(op->b);
+      if (stat(op->a, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay upper '%s': not a directory", op->a);
+      if (stat(op->b, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay work '%s': not a directory", op->b);
+      /* fallthrough */
+    case OP_OVERLAY: {
+      const char *lowers = op->kind == OP_OVERLAY ? op->a : op->c;
+      const char *dest = op->kind == OP_OVERLAY ? op->b : op->d;
+      char buf[PATH_MAX];
+      if (strlen(lowers) >= sizeof buf) die("overlay lowers too long");
+      strcpy(buf, lowers);
+      for (char *save, *l = strtok_r(buf, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
+        check_overlay_path(l);
+        if (stat(l, &st) < 0) die_errno("overlay lower '%s'", l);
+        if (!S_ISDIR(st.st_mode)) die("overlay lower '%s': not a directory", l);
+      }
+      check_sandbox_path("overlay target", dest);
+      break;
+    }
+    case OP_TMPFS:
+      check_sandbox_path("tmpfs target", op->a);
+      break;
+    case OP_KEEP_FD:
+      if (fcntl(atoi(op->a), F_GETFD) < 0) die("--keep-fd %s: not an open file descriptor", op->a);
+      break;
+    default:
+      break;
+    }
+  }
+  if (opt_chdir) check_sandbox_path("--chdir", opt_chdir);
+  if (opt_join && !opt_command) die("--join needs a command after --");
+}
+
+/* ---------- small system helpers ---------- */
+
+static void write_file(const char *path, const char *content) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die_errno("open %s", path);
+  ssize_t n = write(fd, content, strlen(content));
+  if (n != (ssize_t)strlen(content)) die_errno("write %s", path);
+  close(fd);
+}
+
+static void set_mount_attr(const char *path, uint64_t attrs) {
+  struct helper_mount_attr attr = {.attr_set = attrs};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) < 0)
+    die_errno("make %s read-only (mount_setattr needs Linux 5.12 or later)", path);
+}
+
+/* Open DEST inside the new root without letting '..' or symlinks in it lead
+ * out of the new root (RESOLVE_IN_ROOT), creating it when missing. Returns a
+ * path through /proc that mount(2) can use to reach exactly that inode. */
+static const char *resolve_target(int root_fd, const char *dest, int want_dir, char *out, size_t outlen) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  int fd = syscall(SYS_openat2, root_fd, dest, &how, sizeof how);
+  if (fd < 0 && errno == ENOENT) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dest);
+    char *slash = strrchr(parent, '/');
+    const char *name = slash + 1;
+    *slash = 0;
+    int pfd = syscall(SYS_openat2, root_fd, parent[0] ? parent : "/", &how, sizeof how);
+    if (pfd < 0) die_errno("mount target '%s': parent directory", dest);
+    /* O_PATH fds cannot be written through; reopen the parent as a directory. */
+    char ppath[64];
+    snprintf(ppath, sizeof ppath, OLDROOT "/proc/self/fd/%d", pfd);
+    int dfd = open(ppath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) die_errno("mount target '%s': parent directory", dest);
+    int r = want_dir ? mkdirat(dfd, name, 0755) : mknodat(dfd, name, S_IFREG | 0644, 0);
+    if (r < 0 && errno == EROFS)
+      die("mount target '%s' does not exist and the host root is read-only: create it on the host or mount under /tmp", dest);
+    if (r < 0 && errno != EEXIST) die_errno("create mount target '%s'", dest);
+    close(dfd);
+    close(pfd);
+    fd = syscall(SYS_openat2, root_fd, dest, &how, sizeof how);
+  }
+  if (fd < 0) die_errno("mount target '%s'", dest);
+  snprintf(out, outlen, OLDROOT "/proc/self/fd/%d", fd);
+  return out; /* the fd stays open until init execs or exits: it pins the target */
+}
+
+static void mount_tmpfs(const char *target, const char *mode, const char *size) {
+  char data[128];
+  snprintf(data, sizeof data, "mode=%s%s%s", mode, size ? ",size=" : "", size ? size : "");
+  if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) die_errno("mount tmpfs on %s", target);
+}
+
+/* ---------- sandbox setup, in kernel order ---------- */
+
+/* A process may map only its own ids in a user namespace it created, and
+ * only after giving up setgroups(2). */
+static void write_id_maps(uid_t outer_uid, gid_t outer_gid) {
+  char buf[64];
+  write_file("/proc/self/setgroups", "deny");
+  snprintf(buf, sizeof buf, "%u %u 1\n", opt_uid, outer_uid);
+  write_file("/proc/self/uid_map", buf);
+  snprintf(buf, sizeof buf, "%u %u 1\n", opt_gid, outer_gid);
+  write_file("/proc/self/gid_map", buf);
+}
+
+/* A new network namespace has only a loopback device, and it is down. */
+static void bring_up_loopback(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die_errno("socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die_errno("get loopback flags");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die_errno("bring loopback up");
+  close(s);
+}
+
+/* Build the overlay options; uppers on the private tmpfs unless given. */
+static void mount_overlay(int root_fd, struct op *op, int index) {
+  const char *lowers = op->kind == OP_OVERLAY ? op->a : op->c;
+  const char *dest = op->kind == OP_OVERLAY ? op->b : op->d;
+  char upper[PATH_MAX], work[PATH_MAX], lowerdir[3 * PATH_MAX], data[4 * PATH_MAX], buf[PATH_MAX], target[64];
+  struct stat st;
+
+  if (op->kind == OP_OVERLAY) {
+    snprintf(upper, sizeof upper, UPPERS "/%d", index);
+    if (mkdir(upper, 0755) < 0) die_errno("mkdir %s", upper);
+    snprintf(upper, sizeof upper, UPPERS "/%d/upper", index);
+    snprintf(work, sizeof work, UPPERS "/%d/work", index);
+    if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) die_errno("mkdir %s", upper);
+  } else {
+    snprintf(upper, sizeof upper, OLDROOT "%s", op->a);
+    snprintf(work, sizeof work, OLDROOT "%s", op->b);
+  }
+
+  lowerdir[0] = 0;
+  snprintf(buf, sizeof buf, "%s", lowers);
+  for (char *save, *l = strtok_r(buf, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
+    if (strlen(lowerdir) + strlen(l) + sizeof(OLDROOT) + 2 > sizeof lowerdir) die("overlay lowers too long");
+    strcat(lowerdir, lowerdir[0] ? ":" OLDROOT : OLDROOT);
+    strcat(lowerdir, l);
+  }
+
+  /* The overlay root takes its mode from the upper root: copy the lower's
+   * (PostgreSQL refuses a data directory that is not 0700). */
+  snprintf(buf, sizeof buf, "%s", lowerdir);
+  *strchrnul(buf, ':') = 0;
+  if (stat(buf, &st) < 0) die_errno("overlay lower '%s'", buf);
+  if (chmod(upper, st.st_mode & 07777) < 0) die_errno("chmod %s", upper);
+
+  if ((size_t)snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lowerdir, upper, work) >= sizeof data)
+    die("overlay options too long");
+  resolve_target(root_fd, dest, 1, target, sizeof target);
+  if (mount("overlay", target, "overlay", 0, data) < 0) {
+    if (errno == EPERM || errno == EINVAL)
+      die_errno("mount overlay on %s (overlayfs in a user namespace needs Linux 5.11+; run 'sandbox-run doctor')", dest);
+    die_errno("mount overlay on %s", dest);
+  }
+}
+
+static void mount_bind(int root_fd, struct op *op) {
+  char source[PATH_MAX], target[64];
+  struct stat st;
+  snprintf(source, sizeof source, OLDROOT "%s", op->a);
+  if (stat(source, &st) < 0) die_errno("bind source '%s'", op->a);
+  resolve_target(root_fd, op->b, S_ISDIR(st.st_mode), target, sizeof target);
+  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind %s on %s", op->a, op->b);
+  if (op->kind == OP_RO_BIND) set_mount_attr(target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+}
+
+/* A minimal /dev: the harmless host devices bound in, a private devpts and
+ * shared memory. Nothing here reaches a host disk. */
+static void setup_dev(void) {
+  static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  static const char *const links[][2] = {
+    {"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+    {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+  };
+  char path[PATH_MAX], source[PATH_MAX];
+  mount_tmpfs(NEWROOT "/dev", "0755", NULL);
+  for (size_t i = 0; i < sizeof devices / sizeof *devices; i++) {
+    snprintf(path, sizeof path, NEWROOT "/dev/%s", devices[i]);
+    snprintf(source, sizeof source, OLDROOT "/dev/%s", devices[i]);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) die_errno("create %s", path);
+    close(fd);
+    if (mount(source, path, NULL, MS_BIND, NULL) < 0) die_errno("bind /dev/%s", devices[i]);
+  }
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+    snprintf(path, sizeof path, NEWROOT "/dev/%s", links[i][0]);
+    if (symlink(links[i][1], path) < 0) die_errno("symlink %s", path);
+  }
+  if (mkdir(NEWROOT "/dev/pts", 0755) < 0 || mkdir(NEWROOT "/dev/shm", 01777) < 0) die_errno("mkdir in /dev");
+  if (mount("devpts", NEWROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") < 0)
+    die_errno("mount devpts");
+  mount_tmpfs(NEWROOT "/dev/shm", "1777", opt_tmpfs_size);
+}
+
+static void build_filesystem(void) {
+  char target[64];
+
+  /* Nothing we mount may propagate back to the host. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die_errno("make mounts private");
+
+  /* A private scratch tmpfs becomes the temporary root; the host root is
+   * then reachable at /oldroot and the sandbox's root is built at /newroot. */
+  mount_tmpfs(SCRATCH, "0755", NULL);
+  if (mkdir(SCRATCH OLDROOT, 0755) < 0 || mkdir(SCRATCH NEWROOT, 0755) < 0 || mkdir(SCRATCH UPPERS, 0755) < 0)
+    die_errno("mkdir in scratch");
+  if (syscall(SYS_pivot_root, SCRATCH, SCRATCH OLDROOT) < 0) die_errno("pivot_root to scratch");
+  if (chdir("/") < 0) die_errno("chdir /");
+
+  /* The host root, read-only. It must be recursive: a user namespace may not
+   * bind / alone, because that would uncover what other mounts hide. */
+  if (mount(OLDROOT, NEWROOT, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind the host root");
+  set_mount_attr(NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+
+  for (int i = 0; i < n_ops; i++) {
+    if (ops[i].kind == OP_OVERLAY) {
+      mount_tmpfs(UPPERS, "0755", opt_upper_size);
+      break;
+    }
+  }
+
+  /* Fresh, private /tmp and /dev before the caller's mounts, so they can
+   * target paths below them. */
+  mount_tmpfs(NEWROOT "/tmp", "1777", opt_tmpfs_size);
+  setup_dev();
+
+  int root_fd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) die_errno("open new root");
+  for (int i = 0; i < n_ops; i++) {
+    switch (ops[i].kind) {
+    case OP_BIND: case OP_RO_BIND: mount_bind(root_fd, &ops[i]); break;
+    case OP_OVERLAY: case OP_OVERLAY_RW: mount_overlay(root_fd, &ops[i], i); break;
+    case OP_TMPFS:
+      mount_tmpfs(resolve_target(root_fd, ops[i].a, 1, target, sizeof target), "0755", opt_tmpfs_size);
+      break;
+    default: break;
+    }
+  }
+
+  /* A /proc for the new pid namespace; it must be mounted while the host's
+   * /proc is still visible to us (the kernel checks that). */
+  if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) die_errno("mount /proc");
+
+  /* Switch to the new root and drop the host root and scratch entirely. */
+  if (chdir(NEWROOT) < 0) die_errno("chdir new root");
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die_errno("pivot_root to new root");
+  if (umount2(".", MNT_DETACH) < 0) die_errno("detach old root");
+  if (chdir("/") < 0) die_errno("chdir /");
+}
+
+/* ---------- the command's process ---------- */
+
+static int rlimit_resource(const char *name) {
+  static const struct { const char *name; int resource; } table[] = {
+    {"nofile", RLIMIT_NOFILE}, {"fsize", RLIMIT_FSIZE}, {"cpu", RLIMIT_CPU}, {"core", RLIMIT_CORE},
+    {"nproc", RLIMIT_NPROC}, {"as", RLIMIT_AS}, {"data", RLIMIT_DATA}, {"stack", RLIMIT_STACK},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+    if (!strcmp(name, table[i].name)) return table[i].resource;
+  die("--rlimit: unknown limit '%s' (nofile fsize cpu core nproc as data stack)", name);
+}
+
+static rlim_t rlimit_value(const char *s) {
+  return strcmp(s, "unlimited") ? (rlim_t)parse_number(s, "--rlimit", LONG_MAX) : RLIM_INFINITY;
+}
+
+/* Keep stdio, the fds asked for and Node's IPC channel; every other fd
+ * is closed by execve. */
+static void mark_fds_for_exec(void) {
+  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die_errno("close_range");
+  for (int i = 0; i < n_ops; i++)
+    if (ops[i].kind == OP_KEEP_FD) fcntl(atoi(ops[i].a), F_SETFD, 0);
+  const char *node_fd = getenv("NODE_CHANNEL_FD");
+  if (node_fd && *node_fd) fcntl(atoi(node_fd), F_SETFD, 0);
+}
+
+static void apply_process_options(void) {
+  for (int i = 0; i < n_ops; i++) {
+    struct op *op = &ops[i];
+    if (op->kind == OP_CLEARENV) {
+      clearenv();
+    } else if (op->kind == OP_SETENV) {
+      if (setenv(op->a, op->b, 1) < 0) die_errno("setenv %s", op->a);
+    } else if (op->kind == OP_UNSETENV) {
+      unsetenv(op->a);
+    } else if (op->kind == OP_RLIMIT) {
+      struct rlimit rl = {rlimit_value(op->b), rlimit_value(op->c)};
+      if (setrlimit(rlimit_resource(op->a), &rl) < 0) die_errno("--rlimit %s %s %s", op->a, op->b, op->c);
+    }
+  }
+  if (opt_chdir && chdir(opt_chdir) < 0) die_errno("--chdir %s", opt_chdir);
+  /* No setuid binary or file capability may raise privileges from here on. */
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("PR_SET_NO_NEW_PRIVS");
+  mark_fds_for_exec();
+}
+
+/* execvp(3) reports EACCES when some PATH entry was unreadable even if the
+ * command exists nowhere; tell "not found" apart from "not executable". */
+static int exists_in_path(const char *name) {
+  const char *path = getenv("PATH");
+  char buf[PATH_MAX];
+  if (strchr(name, '/')) return access(name, F_OK) == 0;
+  for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+    size_t len = strcspn(p, ":");
+    snprintf(buf, sizeof buf, "%.*s/%s", (int)len, p, name);
+    if (access(buf, F_OK) == 0) return 1;
+    p += len + (p[len] == ':');
+  }
+  return 0;
+}
+
+static void exec_command(const sigset_t *orig_mask) {
+  sigprocmask(SIG_SETMASK, orig_mask, NULL);
+  execvp(opt_command[0], opt_command);
+  if (errno == EACCES && !exists_in_path(opt_command[0])) errno = ENOENT;
+  int code = errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+  dprintf(2, "sandbox-run: %s: %s\n", opt_command[0], errno == ENOENT ? "command not found" : strerror(errno));
+  _exit(code);
+}
+
+static int exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Wait for CHILD while forwarding the usual termination signals to it.
+ * Returns its exit code. With REAP_ALL (pid 1) other children are reaped too. */
+static int supervise(pid_t child, const sigset_t *signals, int reap_all) {
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(signals, &info);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      die_errno("sigwaitinfo");
+    }
+    if (sig != SIGCHLD) {
+      if (child > 0) kill(child, sig);
+      else return 0;  /* idle init: any termination signal ends the sandbox */
+      continue;
+    }
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(reap_all ? -1 : child, &status, WNOHANG)) > 0)
+      if (pid == child) return exit_code(status);
+  }
+}
+
+/* The supervisor runs as long as its parent, the sandbox as long as the
+ * supervisor: a runner killed with SIGKILL takes every sandbox with it. */
+static void die_with_parent(pid_t expected_parent) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("PR_SET_PDEATHSIG");
+  /* The parent may have died before prctl took effect. */
+  if (getppid() != expected_parent) _exit(EXIT_SETUP);
+}
+
+/* Children in another pid namespace see getppid() == 0, so they learn that
+ * the parent died early from a lifeline pipe: the parent holds its write end
+ * open for its whole life, and it hangs up when the parent is gone. */
+static void die_with_parent_lifeline(int lifeline_fd) {
+  struct pollfd p = {.fd = lifeline_fd, .events = POLLIN};
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("PR_SET_PDEATHSIG");
+  if (poll(&p, 1, 0) != 0) _exit(EXIT_SETUP);
+  close(lifeline_fd);
+}
+
+/* ---------- the two modes ---------- */
+
+static int run_init(int lifeline_fd, int ready_fd, uid_t outer_uid, gid_t outer_gid, const sigset_t *signals, const sigset_t *orig_mask) {
+  die_with_parent_lifeline(lifeline_fd);
+
+  write_id_maps(outer_uid, outer_gid);
+  if (!opt_share_net) bring_up_loopback();
+  if (sethostname(opt_hostname, strlen(opt_hostname)) < 0) die_errno("sethostname");
+  build_filesystem();
+
+  pid_t child = 0;
+  if (opt_command) {
+    child = fork();
+    if (child < 0) die_errno("fork");
+    if (child == 0) {
+      apply_process_options();
+      exec_command(orig_mask);
+    }
+  }
+  if (write(ready_fd, "R", 1) != 1) die_errno("report ready");
+  close(ready_fd);
+  return supervise(child, signals, 1);
+}
+
+static int run_new_sandbox(const sigset_t *signals, const sigset_t *orig_mask) {
+  int lifeline[2], ready_pipe[2];
+  uid_t outer_uid = getuid();
+  gid_t outer_gid = getgid();
+  if (!opt_uid_set) opt_uid = outer_uid == 0 ? 65534 : outer_uid;
+  if (!opt_gid_set) opt_gid = outer_uid == 0 ? 65534 : outer_gid;
+
+  if (pipe2(lifeline, O_CLOEXEC) < 0 || pipe2(ready_pipe, O_CLOEXEC) < 0) die_errno("pipe");
+  int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+  if (!opt_share_net) flags |= CLONE_NEWNET;
+
+  /* clone(2) without a new stack behaves like fork(2), into new namespaces. */
+  pid_t init = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (init < 0) {
+    if (errno == EPERM || errno == ENOSPC || errno == EINVAL)
+      die_errno("cannot create user namespace (run 'sandbox-run doctor' for the cause and the fix)");
+    die_errno("clone");
+  }
+  if (init == 0) {
+    close(lifeline[1]);
+    close(ready_pipe[0]);
+    if (opt_info_fd >= 0) close(opt_info_fd);
+    _exit(run_init(lifeline[0], ready_pipe[1], outer_uid, outer_gid, signals, orig_mask));
+  }
+  close(lifeline[0]);
+  close(ready_pipe[1]);
+
+  char c;
+  if (read(ready_pipe[0], &c, 1) == 1 && opt_info_fd >= 0) {
+    dprintf(opt_info_fd, "{\"pid\":%d,\"ready\":true}\n", init);
+    close(opt_info_fd);
+  }
+  close(ready_pipe[0]);
+  return supervise(init, signals, 0);
+}
+
+/* Enter only the namespaces that differ from ours: setns(2) refuses to
+ * "enter" the user namespace we are already in (e.g. --share-net). */
+static int namespaces_to_join(pid_t pid) {
+  static const struct { const char *name; int flag; } table[] = {
+    {"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS}, {"pid", CLONE_NEWPID},
+    {"net", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+  };
+  int flags = 0;
+  for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+    char theirs[64], ours[64];
+    struct stat a, b;
+    snprintf(theirs, sizeof theirs, "/proc/%d/ns/%s", pid, table[i].name);
+    snprintf(ours, sizeof ours, "/proc/self/ns/%s", table[i].name);
+    if (stat(theirs, &a) < 0) die_errno("sandbox %d is not running", pid);
+    if (stat(ours, &b) < 0) die_errno("stat %s", ours);
+    if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) flags |= table[i].flag;
+  }
+  if (!(flags & CLONE_NEWUSER)) die("process %d is not a sandbox (it shares our user namespace)", pid);
+  return flags;
+}
+
+static int run_joined(const sigset_t *signals, const sigset_t *orig_mask) {
+  /* A pidfd names the process itself, not a number that could be reused,
+   * and lets us enter all its namespaces at once. */
+  int pidfd = syscall(SYS_pidfd_open, opt_join, 0);
+  if (pidfd < 0) die_errno("sandbox %d is not running", opt_join);
+  if (setns(pidfd, namespaces_to_join(opt_join)) < 0) die_errno("join sandbox %d", opt_join);
+  close(pidfd);
+
+  /* Entering a pid namespace applies to children only: fork. */
+  int lifeline[2];
+  if (pipe2(lifeline, O_CLOEXEC) < 0) die_errno("pipe");
+  pid_t child = fork();
+  if (child < 0) die_errno("fork");
+  if (child == 0) {
+    close(lifeline[1]);
+    die_with_parent_lifeline(lifeline[0]);
+    apply_process_options();
+    exec_command(orig_mask);
+  }
+  close(lifeline[0]);
+  if (opt_info_fd >= 0) {
+    dprintf(opt_info_fd, "{\"pid\":%d,\"ready\":true}\n", child);
+    close(opt_info_fd);
+  }
+  return supervise(child, signals, 0);
+}
+
+int main(int argc, char **argv) {
+  sigset_t signals, orig_mask;
+  pid_t parent = getppid();
+
+  parse_args(argc, argv);
+  validate_ops();
+  die_with_parent(parent);
+
+  /* Signals are taken synchronously with sigwaitinfo; blocked before any
+   * child exists so none is lost. */
+  sigemptyset(&signals);
+  int forwarded[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaddset(&signals, forwarded[i]);
+  if (sigprocmask(SIG_BLOCK, &signals, &orig_mask) < 0) die_errno("sigprocmask");
+
+  return opt_join ? run_joined(&signals, &orig_mask) : run_new_sandbox(&signals, &orig_mask);
+}

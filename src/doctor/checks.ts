@@ -1,0 +1,167 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { helperReason } from '../errors.js';
+import { helperPath } from '../helper/locate.js';
+
+export interface DoctorCheck {
+  name: string;
+  /** 'warn' does not fail doctor: something degrades, nothing breaks. */
+  status: 'pass' | 'fail' | 'warn';
+  detail: string;
+  /** The exact thing to do, for 'fail' and 'warn'. */
+  remedy?: string;
+}
+
+function readSysctl(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function kernelCheck(): DoctorCheck {
+  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
+  const ok = major > 5 || (major === 5 && minor >= 12);
+  return {
+    name: 'kernel',
+    status: ok ? 'pass' : 'fail',
+    detail: `Linux ${release()} (overlayfs in a user namespace needs 5.11, mount_setattr 5.12)`,
+    ...(ok ? {} : { remedy: 'upgrade the kernel to 5.12 or later' }),
+  };
+}
+
+function userNamespaceChecks(): DoctorCheck[] {
+  const checks: DoctorCheck[] = [];
+  const max = readSysctl('/proc/sys/user/max_user_namespaces');
+  checks.push(
+    max === '0'
+      ? {
+          name: 'user namespaces allowed',
+          status: 'fail',
+          detail: 'user.max_user_namespaces is 0',
+          remedy: 'sudo sysctl -w user.max_user_namespaces=15000 (persist it in /etc/sysctl.d/99-sandbox-run.conf)',
+        }
+      : { name: 'user namespaces allowed', status: 'pass', detail: `user.max_user_namespaces = ${max ?? 'unknown'}` },
+  );
+  const clone = readSysctl('/proc/sys/kernel/unprivileged_userns_clone');
+  if (clone !== undefined)
+    checks.push(
+      clone === '0'
+        ? {
+            name: 'unprivileged user namespaces',
+            status: 'fail',
+            detail: 'kernel.unprivileged_userns_clone is 0',
+            remedy: 'sudo sysctl -w kernel.unprivileged_userns_clone=1',
+          }
+        : { name: 'unprivileged user namespaces', status: 'pass', detail: 'kernel.unprivileged_userns_clone = 1' },
+    );
+  const apparmor = readSysctl('/proc/sys/kernel/apparmor_restrict_unprivileged_userns');
+  if (apparmor !== undefined)
+    checks.push(
+      apparmor === '1'
+        ? {
+            name: 'AppArmor user namespace restriction',
+            status: 'warn',
+            detail: 'kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): unconfined programs lose capabilities in new user namespaces',
+            remedy:
+              'sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or install an AppArmor profile for the helper (README, Troubleshooting)',
+          }
+        : { name: 'AppArmor user namespace restriction', status: 'pass', detail: 'not restricted' },
+    );
+  return checks;
+}
+
+function containerCheck(): DoctorCheck | undefined {
+  const status = readSysctl('/proc/self/status') ?? '';
+  const inContainer = existsSync('/.dockerenv') || existsSync('/run/.containerenv') || process.env.KUBERNETES_SERVICE_HOST;
+  if (!inContainer) return undefined;
+  const seccomp = /^Seccomp:\s*2/m.test(status);
+  return {
+    name: 'container',
+    status: seccomp ? 'warn' : 'pass',
+    detail: seccomp ? 'running in a container with a seccomp filter, which usually blocks CLONE_NEWUSER' : 'running in a container',
+    remedy:
+      'Docker: --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined; ' +
+      'Kubernetes: securityContext.seccompProfile.type: Unconfined and procMount: Unmasked (or hostUsers: false)',
+  };
+}
+
+async function helperCheck(): Promise<{ check: DoctorCheck; helper?: string }> {
+  try {
+    const helper = helperPath();
+    return { check: { name: 'helper', status: 'pass', detail: helper }, helper };
+  } catch (error) {
+    return {
+      check: { name: 'helper', status: 'fail', detail: (error as Error).message, remedy: 'npm rebuild sandbox-run' },
+    };
+  }
+}
+
+async function sandboxStartCheck(helper: string): Promise<DoctorCheck> {
+  const result = await execa(helper, ['--', '/bin/sh', '-c', 'exit 0'], { reject: false, timeout: 10_000 });
+  if (result.exitCode === 0)
+    return { name: 'sandbox starts', status: 'pass', detail: 'user, mount, pid, ipc, uts and network namespaces; read-only root; /proc' };
+  const reason = helperReason(String(result.stderr)) || `exit ${result.exitCode}`;
+  const remedy = /proc/.test(reason)
+    ? 'in a container, /proc is partly masked: run it with --security-opt systempaths=unconfined (Docker) or procMount: Unmasked (Kubernetes)'
+    : 'see the failed checks above; in a container see the container check';
+  return { name: 'sandbox starts', status: 'fail', detail: reason, remedy };
+}
+
+/** A whiteout (deleted lower file) and an opaque directory (re-created lower dir) on a tmpfs upper. */
+async function overlayCheck(helper: string): Promise<DoctorCheck> {
+  const lower = mkdtempSync(join(tmpdir(), 'sandbox-run-doctor-'));
+  try {
+    mkdirSync(join(lower, 'dir'));
+    writeFileSync(join(lower, 'file'), 'x');
+    writeFileSync(join(lower, 'dir', 'inner'), 'x');
+    const script = 'cd /mnt && rm file && test ! -e file && rm -r dir && mkdir dir && test ! -e dir/inner && echo ok > new';
+    const result = await execa(helper, ['--overlay', lower, '/mnt', '--', '/bin/sh', '-c', script], {
+      reject: false,
+      timeout: 10_000,
+    });
+    const untouched = existsSync(join(lower, 'file')) && !existsSync(join(lower, 'new'));
+    if (result.exitCode === 0 && untouched)
+      return { name: 'overlayfs in a user namespace', status: 'pass', detail: 'copy-on-write, whiteouts and opaque directories on a tmpfs upper' };
+    return {
+      name: 'overlayfs in a user namespace',
+      status: 'fail',
+      detail: helperReason(String(result.stderr)) || `the overlay check script failed (exit ${result.exitCode})`,
+      remedy: 'needs Linux 5.11+ for overlayfs in user namespaces and 6.6+ for user xattrs on tmpfs',
+    };
+  } finally {
+    rmSync(lower, { recursive: true, force: true });
+  }
+}
+
+function limitsCheck(): DoctorCheck {
+  const cgroup2 = readSysctl('/proc/self/cgroup')?.split('\n').find((line) => line.startsWith('0::'));
+  const delegated = cgroup2 !== undefined && readSysctl('/sys/fs/cgroup/cgroup.subtree_control') !== undefined;
+  return delegated
+    ? { name: 'resource limits', status: 'pass', detail: 'cgroup v2 present; limits: rlimits, tmpfs sizes, timeouts' }
+    : {
+        name: 'resource limits',
+        status: 'warn',
+        detail: 'no delegated cgroup v2 subtree: enforced limits are rlimits, tmpfs sizes and timeouts (no memory or pids cap)',
+        remedy: 'run under a systemd user session with cgroup v2 (systemd-run --user --scope) for memory and pids limits',
+      };
+}
+
+/** Runs every check; the live sandbox checks are the ground truth, the rest explain failures. */
+export async function runDoctor(): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [kernelCheck(), ...userNamespaceChecks()];
+  const container = containerCheck();
+  if (container) checks.push(container);
+  const { check, helper } = await helperCheck();
+  checks.push(check);
+  if (helper) {
+    const start = await sandboxStartCheck(helper);
+    checks.push(start);
+    if (start.status === 'pass') checks.push(await overlayCheck(helper));
+  }
+  checks.push(limitsCheck());
+  return checks;
+}

@@ -1,0 +1,75 @@
+import type { NormalizedOptions } from '../sandbox/options.js';
+
+/** What a process joining a live sandbox may set for itself. */
+export interface JoinOptions {
+  cwd: string;
+  rlimits?: NormalizedOptions['rlimits'];
+  keepFds?: readonly number[];
+}
+
+function processArgs(cwd: string, rlimits: NormalizedOptions['rlimits'], keepFds: readonly number[]): string[] {
+  const args = ['--chdir', cwd];
+  for (const [name, soft, hard] of rlimits) args.push('--rlimit', name, soft, hard);
+  for (const fd of keepFds) args.push('--keep-fd', String(fd));
+  return args;
+}
+
+/**
+ * The helper's argument list for a new sandbox. Pure: the same options give
+ * the same list, which is what makes a sandbox easy to audit and to replay
+ * by hand (`sandbox-run --print-helper-args`).
+ *
+ * `command` null starts an idle sandbox that lives until it is signalled
+ * (processes are then started in it with {@link joinArgs}).
+ */
+export function helperArgs(
+  options: NormalizedOptions,
+  command: readonly string[] | null,
+  extra: { infoFd?: number } = {},
+): string[] {
+  const args: string[] = [];
+  if (options.uid !== undefined) args.push('--uid', String(options.uid));
+  if (options.gid !== undefined) args.push('--gid', String(options.gid));
+  if (options.network === 'host') args.push('--share-net');
+  args.push('--hostname', options.hostname);
+  if (options.tmpfsSize !== undefined) args.push('--tmpfs-size', String(options.tmpfsSize));
+  if (options.upperSize !== undefined) args.push('--upper-size', String(options.upperSize));
+
+  // The working directory first, so that mounts below it land on top of it.
+  if (options.workdir === 'cow') args.push('--overlay', options.cwd, options.cwd);
+  if (options.workdir === 'ro') args.push('--ro-bind', options.cwd, options.cwd);
+  if (options.workdir === 'rw') args.push('--bind', options.cwd, options.cwd);
+
+  for (const overlay of options.overlays) {
+    const lowers = overlay.lowers.join(':');
+    if (overlay.upper) args.push('--overlay-rw', overlay.upper.upper, overlay.upper.work, lowers, overlay.target);
+    else args.push('--overlay', lowers, overlay.target);
+  }
+  for (const bind of options.binds) args.push(bind.readonly ? '--ro-bind' : '--bind', bind.source, bind.target);
+  for (const target of options.tmpfs) args.push('--tmpfs', target);
+  if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
+
+  args.push(...processArgs(options.workdir === 'none' ? '/' : options.cwd, options.rlimits, options.keepFds));
+  args.push('--');
+  if (command) args.push(...command);
+  return args;
+}
+
+/** The helper's argument list to run `command` inside the live sandbox whose init is `pid`. */
+export function joinArgs(pid: number, options: JoinOptions, command: readonly string[], extra: { infoFd?: number } = {}): string[] {
+  const args = ['--join', String(pid)];
+  if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
+  args.push(...processArgs(options.cwd, options.rlimits ?? [], options.keepFds ?? []), '--', ...command);
+  return args;
+}
+
+/** The environment a sandboxed process starts with. */
+export function sandboxEnv(
+  options: Pick<NormalizedOptions, 'env' | 'inheritEnv'>,
+  more: Readonly<Record<string, string | undefined>> = {},
+): Record<string, string | undefined> {
+  const base = options.inheritEnv ? { ...process.env } : {};
+  const env: Record<string, string | undefined> = { ...base, ...options.env, ...more, SANDBOX_RUN: '1' };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
+  return env;
+}

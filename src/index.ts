@@ -1,0 +1,12 @@
+/**
+ * sandbox-run: rootless sandboxes for parallel tests.
+ *
+ * - {@link run}: one command in a fresh sandbox.
+ * - {@link Sandbox}: a sandbox that stays alive while you start processes in it.
+ */
+export { run, spawn } from './sandbox/run.js';
+export { Sandbox, type ExecOptions } from './sandbox/sandbox.js';
+export type { SandboxOptions, OverlayMount, BindMount, WorkdirMode, RlimitName, RlimitValue } from './sandbox/options.js';
+export type { ProcessOptions, SandboxResult } from './sandbox/process.js';
+export { SandboxError, ExitCode, type SandboxErrorCode } from './errors.js';
+export { runDoctor, type DoctorCheck } from './doctor/checks.js';

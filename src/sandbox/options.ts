@@ -1,0 +1,186 @@
+import { statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { SandboxError } from '../errors.js';
+
+/** How the working directory appears inside the sandbox. */
+export type WorkdirMode = 'cow' | 'ro' | 'rw' | 'none';
+
+/** A copy-on-write overlay of one or more host directories. */
+export interface OverlayMount {
+  /** Host directories, top first; a layer stack is `[child, parent, ...]`. */
+  lower: string | readonly string[];
+  /** Absolute path inside the sandbox. */
+  target: string;
+  /**
+   * Keep the writable layer on the host (e.g. to commit it as a layer or to
+   * keep a failed run): both directories must exist on one filesystem.
+   * Default: a private tmpfs that vanishes with the sandbox.
+   */
+  upper?: { upper: string; work: string };
+}
+
+export interface BindMount {
+  source: string;
+  /** Default: the same path as the source. */
+  target?: string;
+  readonly?: boolean;
+}
+
+export type RlimitName = 'nofile' | 'fsize' | 'cpu' | 'core' | 'nproc' | 'as' | 'data' | 'stack';
+export type RlimitValue = number | 'unlimited' | readonly [soft: number | 'unlimited', hard: number | 'unlimited'];
+
+/** Everything a sandbox can be told. All fields are optional. */
+export interface SandboxOptions {
+  /** Host directory the command starts in (same path inside). Default: process.cwd(). */
+  cwd?: string;
+  /** How `cwd` is mounted: copy-on-write (default), read-only, read-write or not at all. */
+  workdir?: WorkdirMode;
+  overlays?: readonly OverlayMount[];
+  binds?: readonly BindMount[];
+  /** Extra fresh tmpfs mounts (absolute paths inside). /tmp and /dev/shm always are. */
+  tmpfs?: readonly string[];
+  /** 'none' (default): loopback only. 'host': share the host's network. */
+  network?: 'none' | 'host';
+  /** Variables to set; `undefined` removes one. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Start from the caller's environment (default true) or from an empty one. */
+  inheritEnv?: boolean;
+  hostname?: string;
+  /** Ids inside. Default: the caller's; for root, 65534 (PostgreSQL refuses uid 0). */
+  uid?: number;
+  gid?: number;
+  /** Size of /tmp, /dev/shm and extra tmpfs mounts: bytes or '512m', '2g'. */
+  tmpfsSize?: number | string;
+  /** Size of the tmpfs holding the overlays' writable layers. */
+  upperSize?: number | string;
+  rlimits?: Partial<Record<RlimitName, RlimitValue>>;
+  /** File descriptors passed to the command besides stdio (Node's IPC fd always is). */
+  keepFds?: readonly number[];
+}
+
+/** Options after validation: absolute paths, parsed sizes, defaults filled. */
+export interface NormalizedOptions {
+  cwd: string;
+  workdir: WorkdirMode;
+  overlays: { lowers: string[]; target: string; upper?: { upper: string; work: string } }[];
+  binds: { source: string; target: string; readonly: boolean }[];
+  tmpfs: string[];
+  network: 'none' | 'host';
+  env: Record<string, string | undefined>;
+  inheritEnv: boolean;
+  hostname: string;
+  uid?: number;
+  gid?: number;
+  tmpfsSize?: number;
+  upperSize?: number;
+  rlimits: [RlimitName, string, string][];
+  keepFds: number[];
+}
+
+const RLIMITS: readonly RlimitName[] = ['nofile', 'fsize', 'cpu', 'core', 'nproc', 'as', 'data', 'stack'];
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+function bad(message: string): never {
+  throw new SandboxError('BAD_OPTIONS', message);
+}
+
+/** Parses a size such as 1048576, '64m' or '2G' into bytes. */
+export function parseSize(value: number | string, what: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+  const match = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(String(value).trim());
+  const bytes = match ? Number(match[1]) * (SIZE_UNITS[match[2]!.toLowerCase()] ?? 1) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) bad(`${what}: expected a size such as 512m or 2g, got '${value}'`);
+  return bytes;
+}
+
+function sandboxPath(path: string, what: string): string {
+  if (!isAbsolute(path)) bad(`${what} '${path}' must be an absolute path inside the sandbox`);
+  if (path.split('/').some((part) => part === '.' || part === '..'))
+    bad(`${what} '${path}' must not contain '.' or '..'`);
+  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+
+function hostDir(path: string, cwd: string, what: string): string {
+  const absolute = resolve(cwd, path);
+  let isDir = false;
+  try {
+    isDir = statSync(absolute).isDirectory();
+  } catch {
+    bad(`${what} '${path}' does not exist`);
+  }
+  if (!isDir) bad(`${what} '${path}' is not a directory`);
+  return absolute;
+}
+
+function hostPath(path: string, cwd: string, what: string): string {
+  const absolute = resolve(cwd, path);
+  try {
+    statSync(absolute);
+  } catch {
+    bad(`${what} '${path}' does not exist`);
+  }
+  return absolute;
+}
+
+function rlimitText(value: number | 'unlimited', name: string): string {
+  if (value === 'unlimited') return value;
+  if (!Number.isSafeInteger(value) || value < 0) bad(`rlimit ${name}: expected a non-negative integer or 'unlimited'`);
+  return String(value);
+}
+
+function idOption(value: number | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32 - 1) bad(`${what}: expected an id from 0 to 4294967294`);
+  return value;
+}
+
+/** Validates and completes options; the one place where defaults live. */
+export function normalizeOptions(options: SandboxOptions = {}): NormalizedOptions {
+  const cwd = hostDir(options.cwd ?? process.cwd(), process.cwd(), 'working directory');
+  const workdir = options.workdir ?? 'cow';
+  if (!['cow', 'ro', 'rw', 'none'].includes(workdir)) bad(`workdir: expected cow, ro, rw or none, got '${workdir}'`);
+  const network = options.network ?? 'none';
+  if (network !== 'none' && network !== 'host') bad(`network: expected none or host, got '${network}'`);
+
+  const overlays = (options.overlays ?? []).map((overlay) => {
+    const lowerList = typeof overlay.lower === 'string' ? [overlay.lower] : [...overlay.lower];
+    if (lowerList.length === 0) bad(`overlay on ${overlay.target}: needs at least one lower directory`);
+    const lowers = lowerList.map((lower) => hostDir(lower, cwd, 'overlay source'));
+    const upper = overlay.upper && {
+      upper: hostDir(overlay.upper.upper, cwd, 'overlay upper'),
+      work: hostDir(overlay.upper.work, cwd, 'overlay work'),
+    };
+    return { lowers, target: sandboxPath(overlay.target, 'overlay target'), ...(upper ? { upper } : {}) };
+  });
+  const binds = (options.binds ?? []).map((bind) => {
+    const source = hostPath(bind.source, cwd, 'bind source');
+    return { source, target: sandboxPath(bind.target ?? source, 'bind target'), readonly: bind.readonly ?? false };
+  });
+  const rlimits = Object.entries(options.rlimits ?? {}).map(([name, value]): [RlimitName, string, string] => {
+    if (!RLIMITS.includes(name as RlimitName)) bad(`rlimit '${name}': expected one of ${RLIMITS.join(', ')}`);
+    const [soft, hard] = Array.isArray(value) ? value : [value, value];
+    return [name as RlimitName, rlimitText(soft, name), rlimitText(hard, name)];
+  });
+  const keepFds = [...(options.keepFds ?? [])];
+  for (const fd of keepFds) if (!Number.isInteger(fd) || fd < 3) bad(`keepFds: ${fd} is not a file descriptor above stdio`);
+
+  const uid = idOption(options.uid, 'uid');
+  const gid = idOption(options.gid, 'gid');
+  return {
+    cwd,
+    workdir,
+    overlays,
+    binds,
+    tmpfs: (options.tmpfs ?? []).map((path) => sandboxPath(path, 'tmpfs target')),
+    network,
+    env: { ...options.env },
+    inheritEnv: options.inheritEnv ?? true,
+    hostname: options.hostname ?? 'sandbox',
+    ...(uid !== undefined ? { uid } : {}),
+    ...(gid !== undefined ? { gid } : {}),
+    ...(options.tmpfsSize !== undefined ? { tmpfsSize: parseSize(options.tmpfsSize, 'tmpfsSize') } : {}),
+    ...(options.upperSize !== undefined ? { upperSize: parseSize(options.upperSize, 'upperSize') } : {}),
+    rlimits,
+    keepFds,
+  };
+}

@@ -1,0 +1,123 @@
+import type { Readable } from 'node:stream';
+import type { ResultPromise } from 'execa';
+import { SandboxError, setupError } from '../errors.js';
+import { helperArgs, joinArgs, sandboxEnv } from '../helper/args.js';
+import { helperPath } from '../helper/locate.js';
+import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
+import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
+
+/** The fd on which the helper reports `{"pid":N}` once the sandbox is ready. */
+const INFO_FD = 3;
+/** How long dispose() waits after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 5000;
+
+/** Reads the helper's one-line JSON report, or null if it exits first. */
+async function readInfo(stream: Readable): Promise<{ pid: number } | null> {
+  let buffer = '';
+  for await (const chunk of stream) {
+    buffer += String(chunk);
+    const newline = buffer.indexOf('\n');
+    if (newline >= 0) return JSON.parse(buffer.slice(0, newline)) as { pid: number };
+  }
+  return null;
+}
+
+export interface ExecOptions extends ProcessOptions {
+  /** Working directory inside the sandbox. Default: the sandbox's. */
+  cwd?: string;
+}
+
+/**
+ * A sandbox that stays alive while processes are started in it: services
+ * first, then commands. Every process shares its namespaces and its
+ * copy-on-write filesystem; `dispose()` ends them all and the kernel drops
+ * the writable layers.
+ *
+ * ```ts
+ * await using sb = await Sandbox.create({ overlays: [{ lower: layerDir, target: '/data' }] });
+ * const { stdout } = await sb.exec('ls', ['/data']);
+ * ```
+ */
+export class Sandbox implements AsyncDisposable {
+  /** Host pid of the sandbox's init (pid 1 inside). */
+  readonly pid: number;
+  readonly options: NormalizedOptions;
+  readonly #supervisor: ResultPromise;
+  readonly #processes = new Set<ResultPromise>();
+  #disposed: Promise<void> | undefined;
+  #exited = false;
+
+  private constructor(pid: number, options: NormalizedOptions, supervisor: ResultPromise) {
+    this.pid = pid;
+    this.options = options;
+    this.#supervisor = supervisor;
+    void supervisor.finally(() => {
+      this.#exited = true;
+    });
+  }
+
+  /** Creates a sandbox and resolves once its mounts and namespaces are ready. */
+  static async create(options: SandboxOptions = {}): Promise<Sandbox> {
+    const normalized = normalizeOptions(options);
+    const args = helperArgs(normalized, null, { infoFd: INFO_FD });
+    const supervisor = startHelper(helperPath(), args, sandboxEnv(normalized), {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    });
+    const info = await readInfo(supervisor.stdio[INFO_FD] as Readable).catch(() => null);
+    if (!info) {
+      const result = await supervisor;
+      throw setupError(String(result.stderr ?? ''));
+    }
+    return new Sandbox(info.pid, normalized, supervisor);
+  }
+
+  /** True until the sandbox has ended (disposed, or its init died). */
+  get alive(): boolean {
+    return !this.#exited && !this.#disposed;
+  }
+
+  /**
+   * Starts a process in the sandbox and returns execa's subprocess: stream
+   * its output, await it for the result, kill it. Rejects never; see exec().
+   */
+  spawn(file: string, args: readonly string[] = [], options: ExecOptions = {}): ResultPromise {
+    if (!this.alive) throw new SandboxError('SANDBOX_EXITED', `sandbox ${this.pid} has ended; create a new one`);
+    const { cwd, ...processOptions } = options;
+    const join = joinArgs(this.pid, { cwd: cwd ?? this.#defaultCwd(), rlimits: this.options.rlimits }, [file, ...args]);
+    const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, options.env), processOptions);
+    this.#processes.add(subprocess);
+    void subprocess.finally(() => this.#processes.delete(subprocess));
+    return subprocess;
+  }
+
+  /** Runs a command in the sandbox to completion. */
+  async exec(file: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<SandboxResult> {
+    return toSandboxResult([file, ...args], await this.spawn(file, args, options));
+  }
+
+  /** Stops every process in the sandbox and waits until it is gone. Idempotent. */
+  dispose(): Promise<void> {
+    this.#disposed ??= this.#stop();
+    return this.#disposed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  async #stop(): Promise<void> {
+    if (!this.#exited) {
+      this.#supervisor.kill('SIGTERM');
+      const timer = setTimeout(() => this.#supervisor.kill('SIGKILL'), STOP_GRACE_MS);
+      await this.#supervisor;
+      clearTimeout(timer);
+    }
+    // Joined processes die with the sandbox's pid namespace; wait for their
+    // supervisors to notice so nothing outlives dispose().
+    await Promise.allSettled([...this.#processes]);
+  }
+
+  #defaultCwd(): string {
+    return this.options.workdir === 'none' ? '/' : this.options.cwd;
+  }
+}
