@@ -1,0 +1,42 @@
+import type { Sandbox } from '../sandbox/sandbox.js';
+
+/** What the store knows about one committed layer. */
+export interface LayerInfo {
+  /** sha256 over the canonical description of the tree ("sha256:<hex>"). */
+  digest: string;
+  /** Tags pointing at this digest (a name moves to a new digest on rebuild). */
+  names: string[];
+  /** Digest of the parent layer; a child mounts as lowerdir=child:parent:... */
+  parent?: string;
+  /** Bytes on disk. */
+  size: number;
+  /** ISO 8601. */
+  created: string;
+  /** How it was made. */
+  source: { kind: 'snapshot'; path: string; method: 'reflink' | 'copy' } | { kind: 'build'; recipe: string; cacheKey: string } | { kind: 'import'; file: string };
+  /** Host directory holding the layer's tree (read-only by convention; only ever seen through overlays). */
+  path: string;
+}
+
+/**
+ * A recipe: run something in a sandbox on top of a parent layer (or an empty
+ * one) and commit the sandbox's writable layer as a new layer. `docker commit`
+ * and a Dockerfile RUN step in one.
+ */
+export interface LayerRecipe {
+  /** The tag of the layer it produces. */
+  name: string;
+  /** Parent layer name or digest; none: an empty layer. */
+  parent?: string;
+  /** Where the parent (and the new layer) are mounted inside the build sandbox. */
+  mountPoint: string;
+  /** A command (argv) run in the build sandbox, or a function given the live build sandbox. */
+  run: readonly string[] | ((sandbox: Sandbox) => Promise<void>);
+  /** Host files or globs (relative to cwd) whose content is part of the cache key; visible read-only in the build sandbox. */
+  inputs?: readonly string[];
+  /** Extra text in the cache key (e.g. a preset's version, or a function's source). */
+  cacheKey?: string;
+  /** Host working directory of the build (default: process.cwd()). */
+  cwd?: string;
+  env?: Readonly<Record<string, string>>;
+}
