@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'dist/cli/main.js');
+export const HELPERS = {
+  plain: join(ROOT, 'helper/build/sandbox-helper'),
+  sanitized: join(ROOT, 'helper/build/sandbox-helper-sanitized'),
+} as const;
+export const NODE = process.execPath;
+/** The uid a sandbox runs as for the current caller. */
+export const INSIDE_UID = process.getuid!() === 0 ? 65534 : process.getuid!();
+
+/** A temporary directory removed by the returned function. */
+export function tempDir(prefix = 'sandbox-run-test-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A digest of a whole tree: paths, types, modes, link targets and contents. */
+export function treeDigest(dir: string): string {
+  const hash = createHash('sha256');
+  const walk = (path: string, rel: string) => {
+    const st = lstatSync(path);
+    hash.update(`${rel}\0${st.mode}\0${st.size}\0`);
+    if (st.isSymbolicLink()) hash.update(readlinkSync(path));
+    else if (st.isFile()) hash.update(readFileSync(path));
+    else if (st.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
+  };
+  walk(dir, '.');
+  return hash.digest('hex');
+}
+
+/** Host pids whose command line contains `marker`. */
+export function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+export function mountCount(): number {
+  return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').length;
+}
+
+/** Polls `condition` until it holds or `ms` pass: readiness by observation, not by sleeping. */
+export async function eventually(condition: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
