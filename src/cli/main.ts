@@ -61,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
     .version()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((message, error) => {
-      throw error ?? new UsageError(message.replace(/\.$/, ''));
+      // yargs' messages can span lines; ours are one line.
+      throw error ?? new UsageError(message.replace(/\s*\n\s*/g, ' ').replace(/\.$/, ''));
     });
   await cli.parseAsync();
   return code;

@@ -1,0 +1,87 @@
+// `sandbox-run -- CMD` as users run it: the built CLI in a child process.
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { CLI, NODE, eventually, mountCount, processesWith } from './support.js';
+
+const cli = (args: string[]) => execa(NODE, [CLI, ...args], { reject: false });
+
+describe('sandbox-run -- CMD', () => {
+  it('streams the output and exits with the command status', async () => {
+    const result = await cli(['--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 9']);
+    expect(result).toMatchObject({ exitCode: 9, stdout: 'out', stderr: 'err' });
+  });
+
+  it('takes the command without -- and leaves its options alone', async () => {
+    const result = await cli(['--env', 'GREETING=hi', '/bin/sh', '-c', 'echo $GREETING $SANDBOX_RUN']);
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'hi 1' });
+  });
+
+  it.each([
+    [['--bogus', '--', 'true'], 2, /^sandbox-run: Unknown argument: bogus\. See sandbox-run --help\.$/],
+    [['--overlay', '/no/such/dir:/mnt', '--', 'true'], 2, /^sandbox-run: overlay source '\/no\/such\/dir' does not exist$/],
+    [['--overlay', '/tmp:relative', '--', 'true'], 2, /^sandbox-run: overlay target 'relative' must be an absolute path inside the sandbox$/],
+    [['--overlay', 'nocolon', '--', 'true'], 2, /^sandbox-run: --overlay 'nocolon': expected SRC:DST$/],
+    [['--rlimit', 'nofile', '--', 'true'], 2, /^sandbox-run: --rlimit 'nofile': expected NAME=SOFT\[:HARD\]/],
+    [['--network', 'wide', '--', 'true'], 2, /Invalid values/],
+    [[], 2, /no command given/],
+    [['--', 'no-such-command-xyz'], 127, /^sandbox-run: no-such-command-xyz: command not found$/],
+  ])('rejects %j with exit %i and one line', async (args, code, message) => {
+    const result = await cli(args);
+    expect(result.exitCode).toBe(code);
+    expect(result.stderr.split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('stops the command when the runner gets SIGTERM', async () => {
+    const runner = execa(NODE, [CLI, '--', '/bin/sh', '-c', 'echo started; exec sleep 100'], { reject: false });
+    await new Promise((resolve) => runner.stdout!.once('data', resolve));
+    runner.kill('SIGTERM');
+    const result = await runner;
+    expect(result.exitCode).toBe(143);
+  });
+
+  it('leaves no process, mount or directory behind when the runner is killed with SIGKILL', async () => {
+    const marker = `sigkill-marker-${process.pid}`;
+    const mountsBefore = mountCount();
+    const tmpBefore = readdirSync(tmpdir()).sort();
+    const runner = execa(NODE, [CLI, '--', '/bin/sh', '-c', `sleep 1001 & sleep 1002 & echo started; wait; : ${marker}`], { reject: false });
+    await new Promise((resolve) => runner.stdout!.once('data', resolve));
+    expect(processesWith(marker).length).toBeGreaterThan(0);
+    runner.kill('SIGKILL');
+    await runner;
+    await eventually(() => processesWith(marker).length === 0, 2000, 'the sandbox to die with its runner');
+    await eventually(() => processesWith('sleep 100').length === 0, 2000, 'the background sleeps to die');
+    expect(mountCount()).toBe(mountsBefore);
+    expect(readdirSync(tmpdir()).sort()).toEqual(tmpBefore);
+  });
+
+  it('prints the helper argument list for auditing', async () => {
+    const result = await cli(['--print-helper-args', '--workdir', 'ro', '--tmpfs', '/scratch', '--', 'ls']);
+    expect(JSON.parse(result.stdout)).toEqual([
+      '--hostname', 'sandbox', '--ro-bind', process.cwd(), process.cwd(), '--tmpfs', '/scratch', '--chdir', process.cwd(), '--', 'ls',
+    ]);
+  });
+});
+
+describe('sandbox-run doctor', () => {
+  it('passes every check on this machine and names each one', async () => {
+    const result = await execa(NODE, [CLI, 'doctor', '--json'], { reject: false });
+    const checks = JSON.parse(result.stdout) as { name: string; status: string }[];
+    expect(checks.map((check) => check.name)).toEqual(
+      expect.arrayContaining(['kernel', 'user namespaces allowed', 'helper', 'sandbox starts', 'overlayfs in a user namespace']),
+    );
+    expect(checks.filter((check) => check.status === 'fail')).toEqual([]);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('names a missing helper and the fix', async () => {
+    const result = await execa(NODE, [CLI, 'doctor'], { reject: false, env: { SANDBOX_RUN_HELPER: '/nonexistent/helper' } });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/FAIL  helper: the sandbox helper \/nonexistent\/helper is missing/);
+    const run = await execa(NODE, [CLI, '--', 'true'], { reject: false, env: { SANDBOX_RUN_HELPER: '/nonexistent/helper' } });
+    expect(run.exitCode).toBe(125);
+    expect(run.stderr).toMatch(/^sandbox-run: the sandbox helper \/nonexistent\/helper is missing or not executable: run `npm rebuild sandbox-run`/);
+  });
+});

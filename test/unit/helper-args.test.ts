@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { helperArgs, joinArgs, sandboxEnv } from '../../src/helper/args.js';
+import { normalizeOptions, parseSize } from '../../src/sandbox/options.js';
+import { optionsFromFlags } from '../../src/cli/sandbox-flags.js';
+
+const cwd = process.cwd();
+
+describe('helperArgs', () => {
+  it('mounts the working directory copy-on-write by default and starts there', () => {
+    expect(helperArgs(normalizeOptions({}), ['ls', '-l'])).toEqual([
+      '--hostname', 'sandbox', '--overlay', cwd, cwd, '--chdir', cwd, '--', 'ls', '-l',
+    ]);
+  });
+
+  it('turns every option into its helper flag, in mount order', () => {
+    const options = normalizeOptions({
+      workdir: 'rw',
+      network: 'host',
+      uid: 1000,
+      gid: 1000,
+      hostname: 'box',
+      tmpfsSize: '64m',
+      upperSize: 1024,
+      overlays: [
+        { lower: ['/usr', '/etc'], target: '/data' },
+        { lower: '/usr', target: '/kept', upper: { upper: '/tmp', work: '/var' } },
+      ],
+      binds: [{ source: '/etc', readonly: true }, { source: '/tmp', target: '/out' }],
+      tmpfs: ['/scratch/'],
+      rlimits: { nofile: 64, core: [0, 'unlimited'] },
+      keepFds: [5],
+    });
+    expect(helperArgs(options, ['true'], { infoFd: 4 })).toEqual([
+      '--uid', '1000', '--gid', '1000', '--share-net', '--hostname', 'box',
+      '--tmpfs-size', String(64 * 1024 * 1024), '--upper-size', '1024',
+      '--bind', cwd, cwd,
+      '--overlay', '/usr:/etc', '/data',
+      '--overlay-rw', '/tmp', '/var', '/usr', '/kept',
+      '--ro-bind', '/etc', '/etc', '--bind', '/tmp', '/out',
+      '--tmpfs', '/scratch',
+      '--info-fd', '4',
+      '--chdir', cwd, '--rlimit', 'nofile', '64', '64', '--rlimit', 'core', '0', 'unlimited', '--keep-fd', '5',
+      '--', 'true',
+    ]);
+  });
+
+  it('starts an idle sandbox when there is no command', () => {
+    expect(helperArgs(normalizeOptions({ workdir: 'none' }), null).slice(-3)).toEqual(['--chdir', '/', '--']);
+  });
+
+  it('joins a live sandbox by pid', () => {
+    expect(joinArgs(42, { cwd: '/w' }, ['psql'])).toEqual(['--join', '42', '--chdir', '/w', '--', 'psql']);
+  });
+});
+
+describe('normalizeOptions', () => {
+  it.each([
+    [{ overlays: [{ lower: '/nonexistent', target: '/x' }] }, /overlay source '\/nonexistent' does not exist/],
+    [{ overlays: [{ lower: '/etc/passwd', target: '/x' }] }, /is not a directory/],
+    [{ overlays: [{ lower: [], target: '/x' }] }, /at least one lower/],
+    [{ binds: [{ source: '/etc', target: 'etc' }] }, /must be an absolute path/],
+    [{ tmpfs: ['/a/../b'] }, /must not contain/],
+    [{ workdir: 'copy' as never }, /workdir: expected cow, ro, rw or none/],
+    [{ network: 'bridge' as never }, /network: expected none or host/],
+    [{ rlimits: { files: 3 } as never }, /rlimit 'files'/],
+    [{ rlimits: { nofile: -1 } }, /non-negative integer/],
+    [{ uid: -5 }, /uid: expected an id/],
+    [{ keepFds: [1] }, /above stdio/],
+  ])('rejects %j', (options, message) => {
+    expect(() => normalizeOptions(options)).toThrow(message);
+  });
+
+  it('parses sizes', () => {
+    expect(parseSize('512m', 'x')).toBe(512 * 1024 ** 2);
+    expect(parseSize('2G', 'x')).toBe(2 * 1024 ** 3);
+    expect(parseSize('1kib', 'x')).toBe(1024);
+    expect(parseSize(4096, 'x')).toBe(4096);
+    expect(() => parseSize('0', 'x')).toThrow(/expected a size/);
+    expect(() => parseSize('big', 'x')).toThrow(/expected a size/);
+  });
+});
+
+describe('sandboxEnv', () => {
+  it('layers caller, sandbox and process variables, removes undefined and marks the sandbox', () => {
+    const env = sandboxEnv({ env: { A: '1', HOME: undefined }, inheritEnv: false }, { B: '2' });
+    expect(env).toEqual({ A: '1', B: '2', SANDBOX_RUN: '1' });
+    expect(sandboxEnv({ env: {}, inheritEnv: true }).PATH).toBe(process.env.PATH);
+  });
+});
+
+describe('optionsFromFlags', () => {
+  it('maps CLI flags to library options', () => {
+    expect(
+      optionsFromFlags({
+        overlay: ['child+parent:/data'],
+        bind: ['/out'],
+        roBind: ['/etc:/host-etc'],
+        env: ['A=1=2'],
+        unsetEnv: ['HOME'],
+        cleanEnv: true,
+        rlimit: ['nofile=10:20', 'core=0'],
+        network: 'host',
+      }),
+    ).toEqual({
+      overlays: [{ lower: ['child', 'parent'], target: '/data' }],
+      binds: [{ source: '/out', readonly: false }, { source: '/etc', target: '/host-etc', readonly: true }],
+      tmpfs: [],
+      env: { A: '1=2', HOME: undefined },
+      inheritEnv: false,
+      rlimits: { nofile: [10, 20], core: 0 },
+      network: 'host',
+    });
+  });
+
+  it.each([
+    [{ overlay: ['/a'] }, /--overlay '\/a': expected SRC:DST/],
+    [{ env: ['NOVALUE'] }, /--env 'NOVALUE': expected NAME=VALUE/],
+    [{ rlimit: ['nofile'] }, /--rlimit 'nofile'/],
+  ])('rejects %j', (flags, message) => {
+    expect(() => optionsFromFlags(flags)).toThrow(message);
+  });
+});
