@@ -49,8 +49,8 @@ describe('run()', () => {
     for (const serialization of ['json', 'advanced'] as const) {
       const { spawn } = await import('../../src/index.js');
       const child = spawn(NODE, [fixture('ipc-child.cjs')], { ipc: true, serialization });
-      await child.sendMessage({ hello: serialization });
-      const reply = (await child.getOneMessage()) as { echo: unknown; pid: number };
+      await child.sendMessage!({ hello: serialization });
+      const reply = (await child.getOneMessage!()) as { echo: unknown; pid: number };
       await child;
       expect(reply.echo).toEqual({ hello: serialization });
       expect(reply.pid).toBe(2); // the command is the sandbox's pid 2, under init
