@@ -505,7 +505,13 @@ static void build_filesystem(void) {
 
   /* A /proc for the new pid namespace; it must be mounted while the host's
    * /proc is still visible to us (the kernel checks that). */
-  if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) die_errno("mount /proc");
+  if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    die_errno("mount /proc (in a container, /proc must not be masked; run 'sandbox-run doctor')");
+  /* sysfs shows the network devices of the namespace that mounts it: a
+   * fresh one shows only our loopback. Keep the host's (read-only) if the
+   * kernel refuses. */
+  if (!opt_share_net)
+    mount("sysfs", NEWROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 
   /* Switch to the new root and drop the host root and scratch entirely. */
   if (chdir(NEWROOT) < 0) die_errno("chdir new root");

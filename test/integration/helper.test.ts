@@ -100,9 +100,11 @@ describe.each(Object.entries(HELPERS))('helper (%s build)', (_build, helper) => 
     expect(stdout.split('\n')).toEqual(['4', 'null-ok', 'zero-ok', '/dev/pts/ptmx']);
   });
 
-  it('brings loopback up in its own network namespace', async () => {
-    const { stdout } = await sandbox([], 'cat /sys/class/net/lo/operstate; ls /sys/class/net | wc -l; readlink /proc/self/ns/net');
-    const [, , ns] = stdout.split('\n');
+  it('brings loopback up in its own network namespace, with nothing else in it', async () => {
+    const { stdout } = await sandbox([], 'ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net');
+    const [devices, flags, ns] = stdout.split('\n');
+    expect(devices).toBe('lo');
+    expect(Number(flags) & 1).toBe(1); // IFF_UP
     expect(ns).not.toBe(readlinkSync('/proc/self/ns/net'));
     const shared = await sandbox(['--share-net'], 'readlink /proc/self/ns/net');
     expect(shared.stdout).toBe(readlinkSync('/proc/self/ns/net'));

@@ -1,0 +1,89 @@
+// Sandbox start-to-exit of /bin/true, side by side with references, in one run.
+//   npm run bench            (as the user you care about; root and non-root both work)
+// Process-level rows are timed around spawnSync (fork+exec+wait, as a shell
+// would); library rows around an async spawn to exit, as a test runner would.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { run } from '../src/index.js';
+import { helperPath } from '../src/helper/locate.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 400);
+const WARMUP = 30;
+
+interface Row {
+  name: string;
+  median: number;
+  p99: number;
+}
+
+function stats(name: string, samples: number[]): Row {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { name, median: at(0.5), p99: at(0.99) };
+}
+
+function timeSync(name: string, file: string, args: string[]): Row {
+  const samples: number[] = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const start = performance.now();
+    const result = spawnSync(file, args, { stdio: 'ignore' });
+    if (result.status !== 0) throw new Error(`${name}: exit ${result.status} ${result.error ?? ''}`);
+    if (i >= WARMUP) samples.push(performance.now() - start);
+  }
+  return stats(name, samples);
+}
+
+async function timeAsync(name: string, once: () => Promise<void>): Promise<Row> {
+  const samples: number[] = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const start = performance.now();
+    await once();
+    if (i >= WARMUP) samples.push(performance.now() - start);
+  }
+  return stats(name, samples);
+}
+
+function nodeSpawnTrue(): Promise<void> {
+  return new Promise((resolve, reject) => spawn('/bin/true', { stdio: 'ignore' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`)))));
+}
+
+async function libraryTrue(): Promise<void> {
+  const result = await run('/bin/true', [], { stdio: 'ignore' });
+  if (result.exitCode !== 0) throw new Error(`exit ${result.exitCode}`);
+}
+
+async function throughput(concurrency: number, total: number): Promise<number> {
+  const start = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next++ < total) await libraryTrue();
+  }));
+  return total / ((performance.now() - start) / 1000);
+}
+
+const helper = helperPath();
+const bwrap = ['/usr/bin/bwrap', '/usr/local/bin/bwrap'].find((path) => existsSync(path));
+const rows: Row[] = [];
+rows.push(timeSync('fork+exec /bin/true', '/bin/true', []));
+rows.push(timeSync('unshare -Urmpfn --mount-proc', 'unshare', ['-Urmpfn', '--mount-proc', '/bin/true']));
+const bwrapRow = bwrap
+  ? timeSync('bwrap --unshare-all (no overlay)', bwrap, ['--unshare-all', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '/bin/true'])
+  : undefined;
+if (bwrapRow) rows.push(bwrapRow);
+const helperRow = timeSync('sandbox-helper (all ns + net + overlay)', helper, ['--overlay', process.cwd(), process.cwd(), '--', '/bin/true']);
+rows.push(helperRow);
+const spawnRow = await timeAsync('Node spawn(/bin/true)', nodeSpawnTrue);
+rows.push(spawnRow);
+const libraryRow = await timeAsync('library run(/bin/true)', libraryTrue);
+rows.push(libraryRow);
+
+const pad = (text: string, width: number) => text.padEnd(width);
+console.log(`sandbox start-to-exit, ${RUNS} runs each (uid ${process.getuid!()})\n`);
+console.log(`${pad('what', 42)}${pad('median ms', 12)}p99 ms`);
+for (const row of rows) console.log(`${pad(row.name, 42)}${pad(row.median.toFixed(2), 12)}${row.p99.toFixed(2)}`);
+console.log('');
+if (bwrapRow) console.log(`helper / bwrap median:            ${(helperRow.median / bwrapRow.median).toFixed(2)}x (target <= 0.55x)`);
+else console.log('helper / bwrap median:            bwrap not installed (apt-get install bubblewrap)');
+console.log(`library / Node spawn median:      ${(libraryRow.median / spawnRow.median).toFixed(2)}x (target <= 2.5x)`);
+for (const concurrency of [1, 8]) console.log(`sandboxes/second at ${concurrency} concurrent:  ${(await throughput(concurrency, 400)).toFixed(0)}`);
