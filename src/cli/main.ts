@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode, SandboxError } from '../errors.js';
 import { doctorCommand } from './doctor-command.js';
-import { runCommand, sandboxFlags } from './run-command.js';
+import { runCommand, runnerFlags, sandboxFlags } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
 /** Prints a one-line error and gives the exit code that says whose fault it was. */
@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
       '$0 [command..]',
       'Run a command in a sandbox',
       (y) =>
-        sandboxFlags(y)
+        runnerFlags(sandboxFlags(y))
           .positional('command', { type: 'string', array: true, describe: 'The command and its arguments' })
           .option('print-helper-args', { type: 'boolean', describe: "Print the helper's argument list instead of running" })
           .example('$0 -- npm test', 'run the tests in a sandbox')

@@ -1,4 +1,8 @@
+import { availableParallelism } from 'node:os';
 import type { Argv } from 'yargs';
+import { runParallel } from '../runner/run-parallel.js';
+import { parseShard, shardFromEnv, ShardError, type Shard } from '../runner/shard.js';
+import type { OutputMode } from '../runner/report.js';
 import { helperArgs } from '../helper/args.js';
 import { normalizeOptions } from '../sandbox/options.js';
 import { spawn } from '../sandbox/run.js';
@@ -27,10 +31,60 @@ export function sandboxFlags<T>(yargs: Argv<T>) {
     .option('gid', { type: 'number', group: 'Process:', describe: 'Group id inside', requiresArg: true });
 }
 
+/** The flags of the parallel runner (shard and queue modes). */
+export function runnerFlags<T>(yargs: Argv<T>) {
+  return yargs
+    .option('parallel', { alias: 'p', type: 'string', group: 'Parallel:', describe: 'Run N sandboxes at once, each with its shard (N defaults to the number of cores)' })
+    .option('each', { type: 'string', group: 'Parallel:', describe: 'Queue mode: one fresh sandbox per file matching GLOB ({} in CMD is the file)', requiresArg: true })
+    .option('shard', { type: 'string', group: 'Parallel:', describe: "This machine's slice k/M (also from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX)", requiresArg: true })
+    .option('output', { type: 'string', choices: ['grouped', 'prefixed', 'quiet'], group: 'Parallel:', describe: 'grouped: whole output per sandbox when it ends; prefixed: live lines; quiet: summary only', default: 'grouped' })
+    .option('json', { type: 'string', group: 'Parallel:', describe: 'Write the summary as JSON to FILE', requiresArg: true })
+    .option('keep-failed', { type: 'boolean', group: 'Parallel:', describe: "Keep failed sandboxes' writable layers for `sandbox-run diff`" })
+    .option('timeout', { type: 'string', group: 'Parallel:', describe: 'Stop a sandbox after DURATION (e.g. 90s, 10m)', requiresArg: true })
+    .option('fail-fast', { type: 'boolean', group: 'Parallel:', describe: 'Stop everything at the first failure' });
+}
+
 interface RunArgs extends SandboxFlags {
   command?: string[];
   '--'?: string[];
   printHelperArgs?: boolean;
+  parallel?: string;
+  each?: string;
+  shard?: string;
+  output?: string;
+  json?: string;
+  keepFailed?: boolean;
+  timeout?: string;
+  failFast?: boolean;
+}
+
+/** '90', '90s', '10m', '1h' -> milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`--timeout '${text}': expected a duration such as 90s or 10m`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!;
+  return Math.round(Number(match[1]) * unit);
+}
+
+function parseParallel(text: string | undefined): number {
+  if (text === undefined || text === '') return availableParallelism();
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--parallel '${text}': expected a number of sandboxes (use --parallel=N before the command)`);
+  return n;
+}
+
+function machineShard(args: RunArgs): Shard {
+  try {
+    return args.shard ? parseShard(args.shard) : (shardFromEnv(process.env) ?? { index: 1, count: 1 });
+  } catch (error) {
+    if (error instanceof ShardError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** Whether the live status panel fits: a terminal, not CI, colours allowed. */
+function liveDisplay(): boolean {
+  return Boolean(process.stderr.isTTY && !process.env.CI && !process.env.NO_COLOR);
 }
 
 /** `sandbox-run [options] -- CMD [ARGS...]`: one sandbox, its output streamed, its exit status ours. */
@@ -41,6 +95,22 @@ export async function runCommand(args: RunArgs): Promise<number> {
   if (args.printHelperArgs) {
     console.log(JSON.stringify(helperArgs(normalizeOptions(options), command)));
     return 0;
+  }
+  if (args.parallel !== undefined || args.each !== undefined || args.shard !== undefined) {
+    const { exitCode } = await runParallel({
+      command,
+      sandbox: options,
+      parallel: parseParallel(args.parallel ?? (args.each === undefined ? '1' : undefined)),
+      machine: machineShard(args),
+      output: (args.output ?? 'grouped') as OutputMode,
+      live: liveDisplay(),
+      keepFailed: Boolean(args.keepFailed),
+      failFast: Boolean(args.failFast),
+      ...(args.each !== undefined ? { each: args.each } : {}),
+      ...(args.json !== undefined ? { jsonFile: args.json } : {}),
+      ...(args.timeout !== undefined ? { timeoutMs: parseDuration(args.timeout) } : {}),
+    });
+    return exitCode;
   }
   const subprocess = spawn(command[0]!, command.slice(1), { ...options, stdio: 'inherit' });
   // Ctrl-C reaches the sandbox through the terminal's process group; other

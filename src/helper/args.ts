@@ -49,7 +49,8 @@ export function helperArgs(
   for (const target of options.tmpfs) args.push('--tmpfs', target);
   if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
 
-  args.push(...processArgs(options.workdir === 'none' ? '/' : options.cwd, options.rlimits, options.keepFds));
+  // With workdir 'none' the directory is still there, read-only, through the host root.
+  args.push(...processArgs(options.cwd, options.rlimits, options.keepFds));
   args.push('--');
   if (command) args.push(...command);
   return args;

@@ -83,7 +83,7 @@ export class Sandbox implements AsyncDisposable {
   spawn(file: string, args: readonly string[] = [], options: ExecOptions = {}): ResultPromise {
     if (!this.alive) throw new SandboxError('SANDBOX_EXITED', `sandbox ${this.pid} has ended; create a new one`);
     const { cwd, ...processOptions } = options;
-    const join = joinArgs(this.pid, { cwd: cwd ?? this.#defaultCwd(), rlimits: this.options.rlimits }, [file, ...args]);
+    const join = joinArgs(this.pid, { cwd: cwd ?? this.options.cwd, rlimits: this.options.rlimits }, [file, ...args]);
     const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, options.env), processOptions);
     this.#processes.add(subprocess);
     void subprocess.finally(() => this.#processes.delete(subprocess));
@@ -115,9 +115,5 @@ export class Sandbox implements AsyncDisposable {
     // Joined processes die with the sandbox's pid namespace; wait for their
     // supervisors to notice so nothing outlives dispose().
     await Promise.allSettled([...this.#processes]);
-  }
-
-  #defaultCwd(): string {
-    return this.options.workdir === 'none' ? '/' : this.options.cwd;
   }
 }

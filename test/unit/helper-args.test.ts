@@ -45,7 +45,7 @@ describe('helperArgs', () => {
   });
 
   it('starts an idle sandbox when there is no command', () => {
-    expect(helperArgs(normalizeOptions({ workdir: 'none' }), null).slice(-3)).toEqual(['--chdir', '/', '--']);
+    expect(helperArgs(normalizeOptions({ workdir: 'none' }), null)).toEqual(['--hostname', 'sandbox', '--chdir', cwd, '--']);
   });
 
   it('joins a live sandbox by pid', () => {

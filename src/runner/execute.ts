@@ -1,0 +1,74 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { helperReason } from '../errors.js';
+import type { SandboxOptions } from '../sandbox/options.js';
+import { spawn } from '../sandbox/run.js';
+import type { Job, JobResult } from './job.js';
+
+export interface ExecuteOptions {
+  sandbox: SandboxOptions;
+  timeoutMs?: number;
+  /** With --keep-failed: where each job's writable layer lives until it passes. */
+  keepDir?: string;
+  signal: AbortSignal;
+  onOutput?: (job: Job, chunk: string) => void;
+}
+
+/**
+ * Where a job's copy-on-write writes go. By default a tmpfs that vanishes
+ * with the sandbox; with --keep-failed a directory on disk, so a failed
+ * job's writes can be inspected with `sandbox-run diff`.
+ */
+function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: SandboxOptions; kept?: string } {
+  const env = { ...options.sandbox.env, ...job.env };
+  if (!options.keepDir || (options.sandbox.workdir ?? 'cow') !== 'cow') return { sandbox: { ...options.sandbox, env } };
+  const kept = join(options.keepDir, String(job.id));
+  mkdirSync(join(kept, 'upper'), { recursive: true });
+  mkdirSync(join(kept, 'work'), { recursive: true });
+  const cwd = options.sandbox.cwd ?? process.cwd();
+  const workdir = { lower: cwd, target: cwd, upper: { upper: join(kept, 'upper'), work: join(kept, 'work') } };
+  return { sandbox: { ...options.sandbox, env, workdir: 'none', overlays: [workdir, ...(options.sandbox.overlays ?? [])] }, kept };
+}
+
+/** Runs one job in its own sandbox and says how it went; never throws. */
+export async function executeJob(job: Job, options: ExecuteOptions): Promise<JobResult> {
+  const started = Date.now();
+  const result = (status: JobResult['status'], exitCode: number | null, output: string, extra: Partial<JobResult> = {}): JobResult => ({
+    job, status, exitCode, durationMs: Date.now() - started, output, ...extra,
+  });
+  let kept: string | undefined;
+  try {
+    const prepared = sandboxOptionsFor(job, options);
+    kept = prepared.kept;
+    const subprocess = spawn(job.command[0]!, job.command.slice(1), {
+      ...prepared.sandbox,
+      stdin: 'ignore',
+      all: true,
+      ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+      cancelSignal: options.signal,
+      forceKillAfterDelay: 2000,
+    });
+    subprocess.all?.on('data', (chunk: Buffer) => options.onOutput?.(job, chunk.toString()));
+    const done = await subprocess;
+    const output = typeof done.all === 'string' ? done.all : '';
+    const setupFailed = done.exitCode === 125 && /^sandbox-run: /m.test(output);
+    const status: JobResult['status'] = done.isCanceled
+      ? 'cancelled'
+      : done.timedOut
+        ? 'timed out'
+        : setupFailed
+          ? 'setup failed'
+          : done.exitCode === 0
+            ? 'passed'
+            : 'failed';
+    const keep = kept && (status === 'failed' || status === 'timed out');
+    if (kept && !keep) rmSync(kept, { recursive: true, force: true });
+    return result(status, done.exitCode ?? null, output, {
+      ...(keep ? { kept } : {}),
+      ...(setupFailed ? { error: helperReason(output) } : {}),
+    });
+  } catch (error) {
+    if (kept) rmSync(kept, { recursive: true, force: true });
+    return result('setup failed', null, '', { error: (error as Error).message });
+  }
+}

@@ -1,0 +1,104 @@
+import { mkdirSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { SandboxOptions } from '../sandbox/options.js';
+import { executeJob } from './execute.js';
+import { planJobs } from './plan.js';
+import { createReporter, type OutputMode } from './report.js';
+import { schedule } from './schedule.js';
+import { formatShard, type Shard } from './shard.js';
+import { exitCodeOf, formatSummary, summarize, type RunSummary } from './summary.js';
+
+export interface ParallelRunOptions {
+  command: string[];
+  sandbox: SandboxOptions;
+  parallel: number;
+  machine: Shard;
+  each?: string;
+  output: OutputMode;
+  /** Live status panel (a terminal, not CI, no NO_COLOR). */
+  live: boolean;
+  jsonFile?: string;
+  keepFailed: boolean;
+  timeoutMs?: number;
+  failFast: boolean;
+}
+
+/** Kept runs live in the store (`sandbox-run prune` removes them). */
+export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.SANDBOX_RUN_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sandbox-run');
+  return join(home, 'runs');
+}
+
+/**
+ * `sandbox-run --parallel N [--each GLOB] -- CMD`: plans the jobs, runs them
+ * N at a time, reports as they end, prints one summary and returns one exit
+ * code (130 when interrupted).
+ */
+export async function runParallel(options: ParallelRunOptions): Promise<{ exitCode: number; summary: RunSummary }> {
+  const cwd = options.sandbox.cwd ?? process.cwd();
+  const started = Date.now();
+  const plan = await planJobs({ command: options.command, cwd, parallel: options.parallel, machine: options.machine, ...(options.each ? { each: options.each } : {}) });
+  for (const note of plan.notes) console.error(`sandbox-run: ${note}`);
+
+  const keepDir = options.keepFailed ? join(runsDir(), `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`) : undefined;
+  if (keepDir) mkdirSync(keepDir, { recursive: true });
+
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const reporter = createReporter(options.output, plan.jobs.length, options.live);
+  let results;
+  try {
+    results = await schedule(plan.jobs, {
+      parallel: options.parallel,
+      failFast: options.failFast,
+      controller,
+      run: (job) =>
+        executeJob(job, {
+          sandbox: options.sandbox,
+          signal: controller.signal,
+          onOutput: (j, chunk) => reporter.output(j, chunk),
+          ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+          ...(keepDir ? { keepDir } : {}),
+        }),
+      onStart: (job, slot) => reporter.started(job, slot),
+      onEnd: (result, slot) => reporter.ended(result, slot),
+    });
+  } finally {
+    reporter.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    // Nothing failed: no run directory worth keeping.
+    if (keepDir && readdirSync(keepDir).length === 0) rmdirSync(keepDir);
+  }
+
+  const summary = summarize(results, {
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    parallel: options.parallel,
+    machine: formatShard(options.machine),
+  });
+  console.log(`\n${formatSummary(summary)}`);
+  if (options.jsonFile) writeFileSync(options.jsonFile, `${JSON.stringify(summary, null, 2)}\n`);
+  return { exitCode: interrupted ? 130 : exitCodeOf(results), summary };
+}
+
+/** Removes kept runs; `prune` calls it. Returns what it removed. */
+export function removeKeptRuns(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dir = runsDir(env);
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  for (const entry of entries) rmSync(join(dir, entry), { recursive: true, force: true });
+  return entries.map((entry) => join(dir, entry));
+}
