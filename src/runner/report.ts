@@ -1,3 +1,4 @@
+import { formatDuration } from './format.js';
 import { createLogUpdate } from 'log-update';
 import type { Job, JobResult } from './job.js';
 
@@ -15,7 +16,6 @@ const MARK: Record<JobResult['status'], string> = {
   passed: 'PASS', failed: 'FAIL', 'timed out': 'TIME', 'setup failed': 'ERR ', cancelled: 'SKIP',
 };
 
-const seconds = (ms: number) => (ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`);
 
 /** A live panel on a terminal: counts, elapsed time and what each slot runs. */
 class StatusPanel {
@@ -52,8 +52,8 @@ class StatusPanel {
 
   draw() {
     const now = Date.now();
-    const head = `running ${this.#running.size} · passed ${this.#passed} · failed ${this.#failed} · ${this.total - this.#passed - this.#failed - this.#running.size} queued · ${seconds(now - this.#started)}`;
-    const slots = [...this.#running.entries()].sort(([a], [b]) => a - b).map(([slot, { job, since }]) => `  slot ${slot}: ${job.label} (${seconds(now - since)})`);
+    const head = `running ${this.#running.size} · passed ${this.#passed} · failed ${this.#failed} · ${this.total - this.#passed - this.#failed - this.#running.size} queued · ${formatDuration(now - this.#started)}`;
+    const slots = [...this.#running.entries()].sort(([a], [b]) => a - b).map(([slot, { job, since }]) => `  slot ${slot}: ${job.label} (${formatDuration(now - since)})`);
     this.#render([head, ...slots].join('\n'));
   }
 
@@ -100,7 +100,7 @@ export function createReporter(mode: OutputMode, total: number, live: boolean): 
     },
     ended(result, slot) {
       panel?.end(result, slot);
-      const head = `${MARK[result.status]} [${result.job.id}/${total}] ${result.job.label} ${result.status} in ${seconds(result.durationMs)}${result.exitCode !== null && result.status !== 'passed' ? ` (exit ${result.exitCode})` : ''}`;
+      const head = `${MARK[result.status]} [${result.job.id}/${total}] ${result.job.label} ${result.status} in ${formatDuration(result.durationMs)}${result.exitCode !== null && result.status !== 'passed' ? ` (exit ${result.exitCode})` : ''}`;
       if (mode === 'grouped') {
         const body = result.output.trimEnd();
         print(`── ${head}${body ? `\n${body}` : ''}${result.error ? `\n${result.error}` : ''}`);

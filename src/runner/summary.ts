@@ -1,3 +1,4 @@
+import { formatDuration } from './format.js';
 import type { JobResult } from './job.js';
 
 export interface RunSummary {
@@ -43,11 +44,10 @@ export function exitCodeOf(results: readonly JobResult[]): number {
   return results.every((r) => r.status === 'passed') ? 0 : 1;
 }
 
-const seconds = (ms: number) => (ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`);
 
 /** The table printed at the end: one row per shard or item. */
 export function formatSummary(summary: RunSummary): string {
-  const rows = summary.results.map((r) => [String(r.id), r.label, r.status, seconds(r.durationMs), r.exitCode === null ? '-' : String(r.exitCode)]);
+  const rows = summary.results.map((r) => [String(r.id), r.label, r.status, formatDuration(r.durationMs), r.exitCode === null ? '-' : String(r.exitCode)]);
   const header = ['#', summary.results.some((r) => r.label.startsWith('shard ')) ? 'SHARD' : 'ITEM', 'STATUS', 'TIME', 'EXIT'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -56,6 +56,6 @@ export function formatSummary(summary: RunSummary): string {
     if (r.kept) lines.push(`kept #${r.id}: sandbox-run diff ${r.kept}`);
     if (r.error) lines.push(`#${r.id} could not start: ${r.error}`);
   }
-  lines.push(`${summary.passed} passed, ${summary.failed} failed, ${summary.results.length} total in ${seconds(summary.durationMs)} (${summary.parallel} at a time${summary.machine !== '1/1' ? `, machine ${summary.machine}` : ''})`);
+  lines.push(`${summary.passed} passed, ${summary.failed} failed, ${summary.results.length} total in ${formatDuration(summary.durationMs)} (${summary.parallel} at a time${summary.machine !== '1/1' ? `, machine ${summary.machine}` : ''})`);
   return lines.join('\n');
 }
