@@ -10,3 +10,4 @@ export type { SandboxOptions, OverlayMount, BindMount, WorkdirMode, RlimitName, 
 export type { ProcessOptions, SandboxResult } from './sandbox/process.js';
 export { SandboxError, ExitCode, type SandboxErrorCode } from './errors.js';
 export { runDoctor, type DoctorCheck } from './doctor/checks.js';
+export { defineConfig, type SandboxRunConfig } from './config/types.js';

@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { mergeOptions } from '../config/apply.js';
+import { findConfig, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { Argv } from 'yargs';
 import { runParallel } from '../runner/run-parallel.js';
 import { parseShard, shardFromEnv, ShardError, type Shard } from '../runner/shard.js';
@@ -17,12 +21,12 @@ export function sandboxFlags<T>(yargs: Argv<T>) {
     .option('bind', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Read-write bind SRC[:DST] (writes reach the host)', requiresArg: true })
     .option('ro-bind', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Read-only bind SRC[:DST]', requiresArg: true })
     .option('tmpfs', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Fresh tmpfs at DST (/tmp and /dev/shm always are)', requiresArg: true })
-    .option('workdir', { type: 'string', choices: ['cow', 'ro', 'rw', 'none'], group: 'Filesystem:', describe: 'How the working directory appears', default: 'cow' })
+    .option('workdir', { type: 'string', choices: ['cow', 'ro', 'rw', 'none'], group: 'Filesystem:', describe: 'How the working directory appears (default: cow)' })
     .option('cwd', { type: 'string', group: 'Filesystem:', describe: 'Working directory (default: the current one)', requiresArg: true })
     .option('tmpfs-size', { type: 'string', group: 'Limits:', describe: 'Size of /tmp, /dev/shm and --tmpfs mounts (e.g. 512m)', requiresArg: true })
     .option('upper-size', { type: 'string', group: 'Limits:', describe: 'Size of the tmpfs holding copy-on-write writes (e.g. 2g)', requiresArg: true })
     .option('rlimit', { type: 'string', array: true, nargs: 1, group: 'Limits:', describe: 'NAME=SOFT[:HARD]: nofile fsize cpu core nproc as data stack', requiresArg: true })
-    .option('network', { type: 'string', choices: ['none', 'host'], group: 'Process:', describe: 'none: private loopback only; host: share the host network', default: 'none' })
+    .option('network', { type: 'string', choices: ['none', 'host'], group: 'Process:', describe: 'none (default): private loopback only; host: share the host network' })
     .option('env', { alias: 'e', type: 'string', array: true, nargs: 1, group: 'Process:', describe: 'Set NAME=VALUE', requiresArg: true })
     .option('unset-env', { type: 'string', array: true, nargs: 1, group: 'Process:', describe: 'Remove NAME from the environment', requiresArg: true })
     .option('clean-env', { type: 'boolean', group: 'Process:', describe: 'Start from an empty environment' })
@@ -37,11 +41,13 @@ export function runnerFlags<T>(yargs: Argv<T>) {
     .option('parallel', { alias: 'p', type: 'string', group: 'Parallel:', describe: 'Run N sandboxes at once, each with its shard (N defaults to the number of cores)' })
     .option('each', { type: 'string', group: 'Parallel:', describe: 'Queue mode: one fresh sandbox per file matching GLOB ({} in CMD is the file)', requiresArg: true })
     .option('shard', { type: 'string', group: 'Parallel:', describe: "This machine's slice k/M (also from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX)", requiresArg: true })
-    .option('output', { type: 'string', choices: ['grouped', 'prefixed', 'quiet'], group: 'Parallel:', describe: 'grouped: whole output per sandbox when it ends; prefixed: live lines; quiet: summary only', default: 'grouped' })
+    .option('output', { type: 'string', choices: ['grouped', 'prefixed', 'quiet'], group: 'Parallel:', describe: 'grouped (default): whole output per sandbox when it ends; prefixed: live lines; quiet: summary only' })
     .option('json', { type: 'string', group: 'Parallel:', describe: 'Write the summary as JSON to FILE', requiresArg: true })
     .option('keep-failed', { type: 'boolean', group: 'Parallel:', describe: "Keep failed sandboxes' writable layers for `sandbox-run diff`" })
     .option('timeout', { type: 'string', group: 'Parallel:', describe: 'Stop a sandbox after DURATION (e.g. 90s, 10m)', requiresArg: true })
-    .option('fail-fast', { type: 'boolean', group: 'Parallel:', describe: 'Stop everything at the first failure' });
+    .option('fail-fast', { type: 'boolean', group: 'Parallel:', describe: 'Stop everything at the first failure' })
+    .option('config', { type: 'string', group: 'Config:', describe: 'Config file (default: sandbox.config.{ts,mts,js,mjs,json} found upward)', requiresArg: true })
+    .option('no-config', { type: 'boolean', group: 'Config:', describe: 'Ignore config files' });
 }
 
 interface RunArgs extends SandboxFlags {
@@ -56,6 +62,16 @@ interface RunArgs extends SandboxFlags {
   keepFailed?: boolean;
   timeout?: string;
   failFast?: boolean;
+  config?: string | false;
+  noConfig?: boolean;
+}
+
+/** The config file in effect: --config FILE, none with --no-config, else the nearest one. */
+async function configFor(args: RunArgs, cwd: string): Promise<LoadedConfig | undefined> {
+  if (args.noConfig || args.config === false) return undefined;
+  const path = args.config ? resolve(args.config) : findConfig(cwd);
+  if (args.config && !existsSync(path!)) throw new UsageError(`--config '${args.config}' does not exist`);
+  return path ? loadConfig(path) : undefined;
 }
 
 /** '90', '90s', '10m', '1h' -> milliseconds. */
@@ -66,8 +82,8 @@ export function parseDuration(text: string): number {
   return Math.round(Number(match[1]) * unit);
 }
 
-function parseParallel(text: string | undefined): number {
-  if (text === undefined || text === '') return availableParallelism();
+function parseParallel(text: string | undefined, fromConfig: number | undefined): number {
+  if (text === undefined || text === '') return fromConfig ?? availableParallelism();
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--parallel '${text}': expected a number of sandboxes (use --parallel=N before the command)`);
   return n;
@@ -91,7 +107,10 @@ function liveDisplay(): boolean {
 export async function runCommand(args: RunArgs): Promise<number> {
   const command = [...(args.command ?? []), ...(args['--'] ?? [])].map(String);
   if (command.length === 0) throw new UsageError('no command given: sandbox-run [options] -- CMD [ARGS...]');
-  const options = optionsFromFlags(args);
+  const flags = optionsFromFlags(args);
+  const loaded = await configFor(args, flags.cwd ?? process.cwd());
+  const options = mergeOptions(loaded, flags);
+  const config = loaded?.config ?? {};
   if (args.printHelperArgs) {
     console.log(JSON.stringify(helperArgs(normalizeOptions(options), command)));
     return 0;
@@ -100,15 +119,15 @@ export async function runCommand(args: RunArgs): Promise<number> {
     const { exitCode } = await runParallel({
       command,
       sandbox: options,
-      parallel: parseParallel(args.parallel ?? (args.each === undefined ? '1' : undefined)),
+      parallel: parseParallel(args.parallel ?? (args.each === undefined && args.shard !== undefined ? '1' : undefined), config.parallel),
       machine: machineShard(args),
-      output: (args.output ?? 'grouped') as OutputMode,
+      output: (args.output ?? config.output ?? 'grouped') as OutputMode,
       live: liveDisplay(),
       keepFailed: Boolean(args.keepFailed),
       failFast: Boolean(args.failFast),
       ...(args.each !== undefined ? { each: args.each } : {}),
       ...(args.json !== undefined ? { jsonFile: args.json } : {}),
-      ...(args.timeout !== undefined ? { timeoutMs: parseDuration(args.timeout) } : {}),
+      ...((args.timeout ?? config.timeout) !== undefined ? { timeoutMs: parseDuration(String(args.timeout ?? config.timeout)) } : {}),
     });
     return exitCode;
   }

@@ -73,7 +73,7 @@ export function optionsFromFlags(flags: SandboxFlags): SandboxOptions {
     binds,
     tmpfs: flags.tmpfs ?? [],
     env,
-    inheritEnv: !flags.cleanEnv,
+    ...(flags.cleanEnv ? { inheritEnv: false } : {}),
     rlimits,
     ...(flags.network !== undefined ? { network: flags.network as 'none' | 'host' } : {}),
     ...(flags.workdir !== undefined ? { workdir: flags.workdir as WorkdirMode } : {}),

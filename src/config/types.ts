@@ -1,0 +1,25 @@
+import type { SandboxOptions } from '../sandbox/options.js';
+
+/**
+ * `sandbox.config.{ts,mts,js,mjs,json}`: found from the working directory
+ * upward; command-line flags override it.
+ */
+export interface SandboxRunConfig {
+  /** Options for every sandbox (mounts, network, env, limits); see SandboxOptions. */
+  sandbox?: Omit<SandboxOptions, 'cwd'>;
+  /** Paths (relative to the config file) written back to the host, e.g. 'coverage', 'reports'. Created if missing. */
+  outputs?: string[];
+  /** Variables for every sandbox (merged over sandbox.env). */
+  env?: Record<string, string>;
+  /** Sandboxes at once for --parallel without a number. */
+  parallel?: number;
+  /** Per-sandbox wall-clock limit: seconds or '90s', '10m'. */
+  timeout?: number | string;
+  /** Default output mode of the parallel runner. */
+  output?: 'grouped' | 'prefixed' | 'quiet';
+}
+
+/** Types a config file: `export default defineConfig({ ... })`. */
+export function defineConfig<T extends SandboxRunConfig>(config: T): T {
+  return config;
+}
