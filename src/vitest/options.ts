@@ -1,0 +1,46 @@
+import type { SandboxOptions } from '../sandbox/options.js';
+
+/** Sandbox settings a worker may choose; the pool owns cwd, workdir and env. */
+export type WorkerSandboxOptions = Omit<SandboxOptions, 'cwd' | 'workdir' | 'inheritEnv' | 'env'>;
+
+/** Options of {@link sandboxPool}. All are optional. */
+export interface SandboxPoolOptions {
+  /** Overlays (layers), binds, tmpfs, network, limits for every worker's sandbox. */
+  sandbox?: WorkerSandboxOptions;
+  /** Extra variables for the test workers (on top of Vitest's own environment). */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * Paths under the project root whose writes inside a sandbox are copied back
+   * to the host when the worker ends. `name/` or `dir/file` are relative to the
+   * root; `**\/name` matches a directory of that name anywhere.
+   * Default: `['**\/__snapshots__', '.vitest-attachments']`. Reports and coverage
+   * are written by Vitest's main process and need no entry.
+   */
+  writeBack?: readonly string[];
+  /**
+   * Sandboxes kept created ahead of demand, per project. Default: Vitest's
+   * `maxWorkers`. `0` creates each sandbox when its worker starts.
+   */
+  warm?: number;
+  /** Host directory for the sandboxes' writable layers. Default: `os.tmpdir()`. */
+  upperRoot?: string;
+}
+
+export const DEFAULT_WRITE_BACK: readonly string[] = ['**/__snapshots__', '.vitest-attachments'];
+
+/** A compiled write-back rule list: is this path (relative to the root) one to copy back? */
+export function writeBackMatcher(rules: readonly string[]): (relative: string) => boolean {
+  const anywhere = new Set<string>();
+  const prefixes: string[] = [];
+  for (const rule of rules) {
+    const clean = rule.replace(/^\.\//, '').replace(/\/+$/, '');
+    if (clean.startsWith('**/') && !clean.slice(3).includes('/')) anywhere.add(clean.slice(3));
+    else prefixes.push(clean);
+  }
+  return (relative) => {
+    const parts = relative.split('/');
+    // The last part is the file itself: a file named like a rule is not inside one.
+    if (parts.slice(0, -1).some((part) => anywhere.has(part))) return true;
+    return prefixes.some((prefix) => relative === prefix || relative.startsWith(`${prefix}/`));
+  };
+}
