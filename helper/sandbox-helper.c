@@ -428,7 +428,10 @@ static void mount_bind(int root_fd, struct op *op) {
   if (stat(source, &st) < 0) die_errno("bind source '%s'", op->a);
   resolve_target(root_fd, op->b, S_ISDIR(st.st_mode), target, sizeof target);
   if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind %s on %s", op->a, op->b);
-  if (op->kind == OP_RO_BIND) set_mount_attr(target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+  /* The fd behind TARGET still names what was under the new mount: look the
+   * path up again to reach the mount itself. */
+  if (op->kind == OP_RO_BIND)
+    set_mount_attr(resolve_target(root_fd, op->b, S_ISDIR(st.st_mode), target, sizeof target), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
 }
 
 /* A minimal /dev: the harmless host devices bound in, a private devpts and

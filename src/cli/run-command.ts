@@ -30,6 +30,9 @@ export function sandboxFlags<T>(yargs: Argv<T>) {
     .option('env', { alias: 'e', type: 'string', array: true, nargs: 1, group: 'Process:', describe: 'Set NAME=VALUE', requiresArg: true })
     .option('unset-env', { type: 'string', array: true, nargs: 1, group: 'Process:', describe: 'Remove NAME from the environment', requiresArg: true })
     .option('clean-env', { type: 'boolean', group: 'Process:', describe: 'Start from an empty environment' })
+    .option('pass-env', { type: 'string', array: true, nargs: 1, group: 'Secrets:', describe: 'Pass NAME although it looks like a credential (…TOKEN, …SECRET, …PASSWORD, …API_KEY)', requiresArg: true })
+    .option('allow-home', { type: 'string', array: true, nargs: 1, group: 'Secrets:', describe: 'Show a masked credential path, e.g. .npmrc (~/.ssh, ~/.aws, ~/.kube, ... are hidden)', requiresArg: true })
+    .option('mask', { type: 'string', array: true, nargs: 1, group: 'Secrets:', describe: 'Hide one more path (relative to home, or absolute)', requiresArg: true })
     .option('hostname', { type: 'string', group: 'Process:', describe: 'Hostname inside (default: sandbox)', requiresArg: true })
     .option('uid', { type: 'number', group: 'Process:', describe: 'User id inside (default: yours; 65534 for root)', requiresArg: true })
     .option('gid', { type: 'number', group: 'Process:', describe: 'Group id inside', requiresArg: true });

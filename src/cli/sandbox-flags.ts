@@ -19,6 +19,9 @@ export interface SandboxFlags {
   tmpfsSize?: string;
   upperSize?: string;
   rlimit?: string[];
+  mask?: string[];
+  allowHome?: string[];
+  passEnv?: string[];
 }
 
 function bad(message: string): never {
@@ -75,6 +78,9 @@ export function optionsFromFlags(flags: SandboxFlags): SandboxOptions {
     env,
     ...(flags.cleanEnv ? { inheritEnv: false } : {}),
     rlimits,
+    ...(flags.mask?.length ? { mask: flags.mask } : {}),
+    ...(flags.allowHome?.length ? { allowHome: flags.allowHome } : {}),
+    ...(flags.passEnv?.length ? { passEnv: flags.passEnv } : {}),
     ...(flags.network !== undefined ? { network: flags.network as 'none' | 'host' } : {}),
     ...(flags.workdir !== undefined ? { workdir: flags.workdir as WorkdirMode } : {}),
     ...(flags.cwd !== undefined ? { cwd: flags.cwd } : {}),

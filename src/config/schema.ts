@@ -24,6 +24,9 @@ const sandbox = z.strictObject({
   upperSize: size.optional(),
   rlimits: z.partialRecord(z.enum(['nofile', 'fsize', 'cpu', 'core', 'nproc', 'as', 'data', 'stack']), z.union([rlimit, z.tuple([rlimit, rlimit])])).optional(),
   keepFds: z.array(z.number().int().min(3)).optional(),
+  mask: z.array(z.string().min(1)).optional(),
+  allowHome: z.array(z.string().min(1)).optional(),
+  passEnv: z.array(z.string().min(1)).optional(),
 });
 
 /** The config file's shape; unknown keys are errors (a typo should not be silently ignored). */

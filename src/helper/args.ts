@@ -1,4 +1,5 @@
 import type { NormalizedOptions } from '../sandbox/options.js';
+import { looksLikeSecret } from '../sandbox/secrets.js';
 
 /** What a process joining a live sandbox may set for itself. */
 export interface JoinOptions {
@@ -47,6 +48,8 @@ export function helperArgs(
   }
   for (const bind of options.binds) args.push(bind.readonly ? '--ro-bind' : '--bind', bind.source, bind.target);
   for (const target of options.tmpfs) args.push('--tmpfs', target);
+  // Credentials last, so no other mount uncovers them.
+  for (const mask of options.masks) args.push(...(mask.kind === 'dir' ? ['--tmpfs', mask.path] : ['--ro-bind', '/dev/null', mask.path]));
   if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
 
   // With workdir 'none' the directory is still there, read-only, through the host root.
@@ -66,10 +69,14 @@ export function joinArgs(pid: number, options: JoinOptions, command: readonly st
 
 /** The environment a sandboxed process starts with. */
 export function sandboxEnv(
-  options: Pick<NormalizedOptions, 'env' | 'inheritEnv'>,
+  options: Pick<NormalizedOptions, 'env' | 'inheritEnv' | 'passEnv'>,
   more: Readonly<Record<string, string | undefined>> = {},
 ): Record<string, string | undefined> {
-  const base = options.inheritEnv ? { ...process.env } : {};
+  // Inherited variables that look like credentials stay outside unless named;
+  // variables set explicitly for the sandbox are the caller's choice.
+  const base = options.inheritEnv
+    ? Object.fromEntries(Object.entries(process.env).filter(([name]) => !looksLikeSecret(name) || options.passEnv.includes(name)))
+    : {};
   const env: Record<string, string | undefined> = { ...base, ...options.env, ...more, SANDBOX_RUN: '1' };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   return env;

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
+import { masksFor, type Mask } from './secrets.js';
 
 /** How the working directory appears inside the sandbox. */
 export type WorkdirMode = 'cow' | 'ro' | 'rw' | 'none';
@@ -56,6 +57,12 @@ export interface SandboxOptions {
   rlimits?: Partial<Record<RlimitName, RlimitValue>>;
   /** File descriptors passed to the command besides stdio (Node's IPC fd always is). */
   keepFds?: readonly number[];
+  /** More paths to hide (relative to the home directory or absolute), besides ~/.ssh, ~/.aws and the other credential stores. */
+  mask?: readonly string[];
+  /** Credential paths to show after all, e.g. ['.npmrc'] for a test that publishes. */
+  allowHome?: readonly string[];
+  /** Variables that look like secrets (…TOKEN, …SECRET, …PASSWORD, …API_KEY) are dropped unless named here. */
+  passEnv?: readonly string[];
 }
 
 /** Options after validation: absolute paths, parsed sizes, defaults filled. */
@@ -75,6 +82,8 @@ export interface NormalizedOptions {
   upperSize?: number;
   rlimits: [RlimitName, string, string][];
   keepFds: number[];
+  masks: Mask[];
+  passEnv: string[];
 }
 
 const RLIMITS: readonly RlimitName[] = ['nofile', 'fsize', 'cpu', 'core', 'nproc', 'as', 'data', 'stack'];
@@ -156,7 +165,8 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
     const source = hostPath(bind.source, cwd, 'bind source');
     return { source, target: sandboxPath(bind.target ?? source, 'bind target'), readonly: bind.readonly ?? false };
   });
-  const rlimits = Object.entries(options.rlimits ?? {}).map(([name, value]): [RlimitName, string, string] => {
+  // Core dumps of crashing tests fill disks and may hold secrets: off unless asked.
+  const rlimits = Object.entries({ core: 0, ...options.rlimits }).map(([name, value]): [RlimitName, string, string] => {
     if (!RLIMITS.includes(name as RlimitName)) bad(`rlimit '${name}': expected one of ${RLIMITS.join(', ')}`);
     const [soft, hard] = Array.isArray(value) ? value : [value, value];
     return [name as RlimitName, rlimitText(soft, name), rlimitText(hard, name)];
@@ -182,5 +192,7 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
     ...(options.upperSize !== undefined ? { upperSize: parseSize(options.upperSize, 'upperSize') } : {}),
     rlimits,
     keepFds,
+    masks: masksFor(options.mask ?? [], options.allowHome ?? []),
+    passEnv: [...(options.passEnv ?? [])],
   };
 }

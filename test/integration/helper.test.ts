@@ -1,7 +1,7 @@
 // The C helper against the real kernel, run both as built for users and with
 // AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the run:
 // the sanitized build aborts on the first error).
-import { mkdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -50,6 +50,18 @@ describe.each(Object.entries(HELPERS))('helper (%s build)', (_build, helper) => 
     expect(exitCode).toBe(0);
     expect(stdout.split('\n')).toEqual(['changed', '0', 'keep.txt', 'new.txt', 'sub']);
     expect(treeDigest(lower)).toBe(before);
+  });
+
+  it('binds directories and files read-write or read-only', async () => {
+    const dir = join(work.path, 'binds');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'file.txt'), 'host\n');
+    const rw = await sandbox(['--bind', dir, '/mnt'], 'echo from-sandbox > /mnt/out.txt');
+    expect(rw.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('from-sandbox\n');
+    const ro = await sandbox(['--ro-bind', dir, '/mnt', '--ro-bind', join(dir, 'file.txt'), '/tmp/file.txt'],
+      'cat /tmp/file.txt; touch /mnt/x 2>/dev/null || echo dir-ro; echo x 2>/dev/null > /tmp/file.txt || echo file-ro');
+    expect(ro.stdout.split('\n')).toEqual(['host', 'dir-ro', 'file-ro']);
   });
 
   it('stacks several lower directories, top first', async () => {

@@ -13,9 +13,9 @@ describe('npm pack, installed elsewhere', () => {
     project = tempDir('sandbox-run-consumer-');
     // dist/ is fresh from the global setup; scripts would rebuild it under other tests' feet.
     const { stdout } = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', project.path], { cwd: ROOT });
-    const [{ filename }] = JSON.parse(stdout) as { filename: string }[];
+    const { filename } = (JSON.parse(stdout) as { filename: string }[])[0]!;
     writeFileSync(join(project.path, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    await execa('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(project.path, filename!)], { cwd: project.path });
+    await execa('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(project.path, filename)], { cwd: project.path });
   }, 180_000);
   afterAll(() => project.remove());
 

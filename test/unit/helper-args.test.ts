@@ -1,14 +1,21 @@
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../integration/support.js';
 import { helperArgs, joinArgs, sandboxEnv } from '../../src/helper/args.js';
 import { normalizeOptions, parseSize } from '../../src/sandbox/options.js';
 import { optionsFromFlags } from '../../src/cli/sandbox-flags.js';
 
 const cwd = process.cwd();
+// Credential masks depend on what the home directory holds: start from an empty one.
+const home = tempDir('sandbox-run-home-');
+process.env.HOME = home.path;
+afterAll(() => home.remove());
 
 describe('helperArgs', () => {
   it('mounts the working directory copy-on-write by default and starts there', () => {
     expect(helperArgs(normalizeOptions({}), ['ls', '-l'])).toEqual([
-      '--hostname', 'sandbox', '--overlay', cwd, cwd, '--chdir', cwd, '--', 'ls', '-l',
+      '--hostname', 'sandbox', '--overlay', cwd, cwd, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--', 'ls', '-l',
     ]);
   });
 
@@ -39,13 +46,13 @@ describe('helperArgs', () => {
       '--ro-bind', '/etc', '/etc', '--bind', '/tmp', '/out',
       '--tmpfs', '/scratch',
       '--info-fd', '4',
-      '--chdir', cwd, '--rlimit', 'nofile', '64', '64', '--rlimit', 'core', '0', 'unlimited', '--keep-fd', '5',
+      '--chdir', cwd, '--rlimit', 'core', '0', 'unlimited', '--rlimit', 'nofile', '64', '64', '--keep-fd', '5',
       '--', 'true',
     ]);
   });
 
   it('starts an idle sandbox when there is no command', () => {
-    expect(helperArgs(normalizeOptions({ workdir: 'none' }), null)).toEqual(['--hostname', 'sandbox', '--chdir', cwd, '--']);
+    expect(helperArgs(normalizeOptions({ workdir: 'none' }), null)).toEqual(['--hostname', 'sandbox', '--chdir', cwd, '--rlimit', 'core', '0', '0', '--']);
   });
 
   it('joins a live sandbox by pid', () => {
@@ -82,9 +89,37 @@ describe('normalizeOptions', () => {
 
 describe('sandboxEnv', () => {
   it('layers caller, sandbox and process variables, removes undefined and marks the sandbox', () => {
-    const env = sandboxEnv({ env: { A: '1', HOME: undefined }, inheritEnv: false }, { B: '2' });
+    const env = sandboxEnv({ env: { A: '1', HOME: undefined }, inheritEnv: false, passEnv: [] }, { B: '2' });
     expect(env).toEqual({ A: '1', B: '2', SANDBOX_RUN: '1' });
-    expect(sandboxEnv({ env: {}, inheritEnv: true }).PATH).toBe(process.env.PATH);
+    expect(sandboxEnv({ env: {}, inheritEnv: true, passEnv: [] }).PATH).toBe(process.env.PATH);
+  });
+
+  it('drops inherited variables that look like credentials unless named', () => {
+    process.env.GITHUB_TOKEN = 'ghp_x';
+    process.env.MY_API_KEY = 'k';
+    try {
+      const env = sandboxEnv({ env: { EXPLICIT_TOKEN: 'mine' }, inheritEnv: true, passEnv: ['MY_API_KEY'] });
+      expect(env.GITHUB_TOKEN).toBeUndefined();
+      expect(env.MY_API_KEY).toBe('k');
+      expect(env.EXPLICIT_TOKEN).toBe('mine');
+    } finally {
+      delete process.env.GITHUB_TOKEN;
+      delete process.env.MY_API_KEY;
+    }
+  });
+
+  it('masks credential stores in the home directory unless allowed', () => {
+    mkdirSync(join(home.path, '.ssh'));
+    writeFileSync(join(home.path, '.npmrc'), '//registry/:_authToken=x');
+    try {
+      expect(helperArgs(normalizeOptions({ workdir: 'none' }), ['true']).join(' ')).toContain(
+        `--tmpfs ${join(home.path, '.ssh')} --ro-bind /dev/null ${join(home.path, '.npmrc')}`,
+      );
+      expect(helperArgs(normalizeOptions({ workdir: 'none', allowHome: ['.npmrc'] }), ['true']).join(' ')).not.toContain('.npmrc');
+    } finally {
+      rmSync(join(home.path, '.ssh'), { recursive: true });
+      rmSync(join(home.path, '.npmrc'));
+    }
   });
 });
 
