@@ -44,7 +44,8 @@ export class SandboxPoolWorker implements PoolWorker {
   }
 
   off(event: string, callback: (arg: any) => void): void {
-    this.#process.off(event, callback);
+    // Vitest also unsubscribes from a worker whose sandbox failed to start.
+    this.#child?.off(event, callback);
   }
 
   send(message: WorkerRequest): void {

@@ -1,0 +1,66 @@
+// Vitest: the per-file cost of sandboxPool over the plain forks pool.
+//   node --import tsx bench/vitest.ts      (BENCH_FILES, BENCH_ROUNDS, BENCH_WORKERS to vary)
+// A generated suite of trivial test files runs through the Vitest CLI with
+// each pool, alternating, several rounds; wall time per run includes Vite's
+// start, which is the same for both, so the difference over the file count is
+// the per-file overhead of a sandbox (helper, namespaces, overlay, write-back).
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { execa } from 'execa';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const FILES = Number(process.env.BENCH_FILES ?? 40);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const WORKERS = process.env.BENCH_WORKERS;
+const VITEST = join(ROOT, 'node_modules/vitest/vitest.mjs');
+
+/** A throwaway project inside the repository, so that `vitest` resolves from its node_modules. */
+function makeSuite(): string {
+  const dir = join(ROOT, 'bench', `.vitest-suite-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'vitest.config.ts'),
+    `import { defineConfig } from 'vitest/config';
+import { sandboxPool } from '../../src/vitest/index.ts';
+export default defineConfig({ test: { include: ['*.test.ts'], pool: process.env.BENCH_POOL === 'sandbox' ? sandboxPool() : 'forks' } });
+`,
+  );
+  for (let i = 0; i < FILES; i++)
+    writeFileSync(join(dir, `t${i}.test.ts`), `import { expect, it } from 'vitest';\nit('adds', () => expect(${i} + 1).toBe(${i + 1}));\n`);
+  return dir;
+}
+
+async function runOnce(dir: string, pool: string): Promise<number> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('VITEST')));
+  const start = performance.now();
+  const result = await execa(process.execPath, [VITEST, 'run', '--root', dir, ...(WORKERS ? ['--maxWorkers', WORKERS] : [])], {
+    cwd: dir,
+    env: { ...env, BENCH_POOL: pool, CI: '1' },
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
+  const elapsed = performance.now() - start;
+  if (result.exitCode !== 0) throw new Error(`${pool}: exit ${result.exitCode}\n${result.all}`);
+  return elapsed;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+const dir = makeSuite();
+try {
+  const times: Record<string, number[]> = { forks: [], sandbox: [] };
+  await runOnce(dir, 'forks'); // warm Vite's and the OS's caches
+  await runOnce(dir, 'sandbox');
+  for (let round = 0; round < ROUNDS; round++) for (const pool of ['forks', 'sandbox']) times[pool]!.push(await runOnce(dir, pool));
+  const forks = median(times.forks!);
+  const sandbox = median(times.sandbox!);
+  const perFile = (sandbox - forks) / FILES;
+  console.log(`Vitest ${FILES} trivial files, ${ROUNDS} rounds, maxWorkers ${WORKERS ?? 'default'} (median wall time of the CLI run)`);
+  console.log(`  forks        ${forks.toFixed(0).padStart(6)} ms   ${(forks / FILES).toFixed(1)} ms/file`);
+  console.log(`  sandboxPool  ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / FILES).toFixed(1)} ms/file   x${(sandbox / forks).toFixed(2)}`);
+  console.log(`  overhead     ${perFile >= 0 ? '+' : ''}${perFile.toFixed(1)} ms per file (target <= +15 ms)`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,131 @@
+import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { INSIDE_UID, NODE, processesWith, ROOT, tempDir } from './support.js';
+
+const VITEST = join(ROOT, 'node_modules/vitest/vitest.mjs');
+const FIXTURES = join(ROOT, 'test/fixtures');
+
+/** Runs the Vitest CLI on a fixture project, as a user would, without this run's VITEST_* variables. */
+async function vitest(root: string, args: string[] = [], env: Record<string, string> = {}) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(VITEST|TEST$|NODE_ENV$)/.test(key)));
+  const result = await execa(NODE, [VITEST, 'run', '--root', root, ...args], {
+    cwd: root,
+    env: { ...clean, NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', ...env },
+    extendEnv: false,
+    reject: false,
+    all: true,
+    timeout: 60_000,
+  });
+  return { exitCode: result.exitCode, output: result.all };
+}
+
+interface Probe {
+  file: string;
+  mnt: string;
+  uidMap: string;
+  sandbox?: string;
+  worker?: string;
+  sawOthers: string[];
+}
+
+function probes(output: string): Probe[] {
+  return [...output.matchAll(/^PROBE (.*)$/gm)].map((match) => JSON.parse(match[1]!) as Probe);
+}
+
+const upper = tempDir('sandbox-run-vitest-test-');
+afterAll(() => upper.remove());
+
+describe('sandboxPool', () => {
+  const basic = join(FIXTURES, 'vitest-basic');
+
+  it('runs each test file in its own sandbox and leaves nothing behind', async () => {
+    const shared = tempDir('sandbox-run-vitest-shared-');
+    try {
+      const { exitCode, output } = await vitest(basic, ['--maxWorkers', '4'], { SBX_UPPER_ROOT: upper.path, SBX_SHARED: shared.path });
+      expect(exitCode, output).toBe(0);
+      const seen = probes(output);
+      expect(seen).toHaveLength(4);
+      // Four mount namespaces alive at once (they met in the shared directory), none the host's.
+      expect(readdirSync(shared.path).sort()).toEqual(['1', '2', '3', '4']);
+      expect(new Set(seen.map((probe) => probe.mnt)).size).toBe(4);
+      expect(seen.map((probe) => probe.mnt)).not.toContain(readlinkSync('/proc/self/ns/mnt'));
+      expect(seen.map((probe) => readFileSync(join(shared.path, probe.file), 'utf8'))).toEqual(seen.map((probe) => probe.mnt));
+      checkIsolated(seen);
+    } finally {
+      shared.remove();
+    }
+    expect(readdirSync(basic).filter((name) => name.startsWith('written-'))).toEqual([]);
+    expect(readdirSync(upper.path)).toEqual([]);
+    expect(processesWith(upper.path)).toEqual([]);
+  });
+
+  it('gives files run one after another fresh sandboxes too', async () => {
+    const { exitCode, output } = await vitest(basic, ['--maxWorkers', '1'], { SBX_UPPER_ROOT: upper.path });
+    expect(exitCode, output).toBe(0);
+    const seen = probes(output);
+    expect(seen).toHaveLength(4);
+    checkIsolated(seen);
+    expect(readdirSync(upper.path)).toEqual([]);
+  });
+
+  function checkIsolated(seen: Probe[]): void {
+    expect(new Set(seen.map((probe) => probe.worker)).size).toBe(4);
+    for (const probe of seen) {
+      expect(probe.uidMap.split('\n')).toHaveLength(1);
+      expect(probe.uidMap.split(/\s+/)).toEqual([String(INSIDE_UID), String(process.getuid!()), '1']);
+      expect(probe.sandbox).toBe('1');
+      // No file saw another file's writes, in the project or in /tmp.
+      expect(probe.sawOthers).toEqual([]);
+    }
+  }
+
+  it('reuses a worker\'s sandbox with isolate: false', async () => {
+    const { exitCode, output } = await vitest(basic, ['--maxWorkers', '1'], { SBX_ISOLATE: '0', SBX_UPPER_ROOT: upper.path });
+    expect(exitCode, output).toBe(0);
+    const seen = probes(output);
+    expect(new Set(seen.map((probe) => probe.mnt)).size).toBe(1);
+    // Files sharing a sandbox share its files too: that is what isolate: false means.
+    expect(seen.map((probe) => probe.sawOthers.length)).toEqual([0, 1, 2, 3]);
+    expect(readdirSync(upper.path)).toEqual([]);
+  });
+
+  it('writes snapshots back to the host, and nothing else', async () => {
+    const project = join(FIXTURES, `vitest-snapshot-run-${process.pid}`);
+    cpSync(join(FIXTURES, 'vitest-snapshot'), project, { recursive: true });
+    try {
+      const written = await vitest(project, ['-u']);
+      expect(written.exitCode, written.output).toBe(0);
+      expect(written.output).toMatch(/Snapshots\s+1 written/);
+      const snapshot = readFileSync(join(project, '__snapshots__/snap.test.ts.snap'), 'utf8');
+      expect(snapshot).toContain('"greeting": "hello"');
+      expect(existsSync(join(project, 'scratch.txt'))).toBe(false);
+
+      // The written snapshot is what the next run compares with.
+      const mismatch = await vitest(project, [], { SNAPSHOT_GREETING: 'bye' });
+      expect(mismatch.exitCode).toBe(1);
+      expect(mismatch.output).toMatch(/Snapshot `matches its snapshot 1` mismatched/);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+
+  it('fails the run with the normal report when a test fails', async () => {
+    const { exitCode, output } = await vitest(join(FIXTURES, 'vitest-failing'));
+    expect(exitCode).toBe(1);
+    expect(output).toContain('FAIL  fails.test.ts > adds wrongly');
+    expect(output).toContain('AssertionError: expected 2 to be 3');
+    expect(output).toMatch(/Test Files\s+1 failed \| 1 passed \(2\)/);
+  });
+
+  it('fails a file whose sandbox cannot start with the reason, without hanging', async () => {
+    const started = Date.now();
+    const { exitCode, output } = await vitest(basic, [], { SBX_BAD: '/no/such/dir', SBX_UPPER_ROOT: upper.path });
+    expect(exitCode).toBe(1);
+    expect(output).toMatch(/Failed to start sandbox worker for test files .*probe-1\.test\.ts/);
+    expect(output).toContain("bind source '/no/such/dir' does not exist");
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(readdirSync(upper.path)).toEqual([]);
+  });
+});
