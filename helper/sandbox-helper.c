@@ -83,7 +83,7 @@ struct helper_mount_attr {
 #define MAX_OPS 512
 
 enum op_kind {
-  OP_BIND, OP_RO_BIND, OP_OVERLAY, OP_OVERLAY_RW, OP_TMPFS,
+  OP_BIND, OP_RO_BIND, OP_OVERLAY, OP_OVERLAY_RW, OP_TMPFS, OP_MASK,
   OP_SETENV, OP_UNSETENV, OP_CLEARENV, OP_RLIMIT, OP_KEEP_FD,
 };
 
@@ -148,6 +148,7 @@ static void usage(void) {
     "                             upper and work dirs on a private tmpfs\n"
     "  --overlay-rw UPPER WORK LOWERS DEST  same, with upper and work on the host\n"
     "  --tmpfs DEST               fresh tmpfs\n"
+    "  --mask DEST                hide DEST if it exists: an empty dir or /dev/null\n"
     "  --tmpfs-size BYTES         size of /tmp, /dev/shm and --tmpfs mounts\n"
     "  --upper-size BYTES         size of the tmpfs holding overlay upper dirs\n"
     "  --chdir DIR                working directory inside\n"
@@ -208,6 +209,8 @@ static void parse_args(int argc, char **argv) {
       i += 4;
     } else if (!strcmp(o, "--tmpfs")) {
       need(argc, i, 1, o); add_op(OP_TMPFS, argv[++i], NULL, NULL, NULL);
+    } else if (!strcmp(o, "--mask")) {
+      need(argc, i, 1, o); add_op(OP_MASK, argv[++i], NULL, NULL, NULL);
     } else if (!strcmp(o, "--tmpfs-size")) {
       need(argc, i, 1, o); opt_tmpfs_size = argv[++i]; parse_number(opt_tmpfs_size, o, LONG_MAX);
     } else if (!strcmp(o, "--upper-size")) {
@@ -286,6 +289,9 @@ static void validate_ops(void) {
     }
     case OP_TMPFS:
       check_sandbox_path("tmpfs target", op->a);
+      break;
+    case OP_MASK:
+      check_sandbox_path("mask target", op->a);
       break;
     case OP_KEEP_FD:
       if (fcntl(atoi(op->a), F_GETFD) < 0) die("--keep-fd %s: not an open file descriptor", op->a);
@@ -434,6 +440,20 @@ static void mount_bind(int root_fd, struct op *op) {
     set_mount_attr(resolve_target(root_fd, op->b, S_ISDIR(st.st_mode), target, sizeof target), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
 }
 
+/* Hide a path (credentials) if the sandbox can see it at all: a directory
+ * becomes an empty tmpfs, anything else /dev/null. */
+static void mask_path(int root_fd, const char *dest) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  char target[64];
+  struct stat st;
+  int fd = syscall(SYS_openat2, root_fd, dest, &how, sizeof how);
+  if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) return;
+  if (fd < 0 || fstat(fd, &st) < 0) die_errno("mask '%s'", dest);
+  snprintf(target, sizeof target, OLDROOT "/proc/self/fd/%d", fd);
+  if (S_ISDIR(st.st_mode)) mount_tmpfs(target, "0700", "65536");
+  else if (mount(OLDROOT "/dev/null", target, NULL, MS_BIND, NULL) < 0) die_errno("mask '%s'", dest);
+}
+
 /* A minimal /dev: the harmless host devices bound in, a private devpts and
  * shared memory. Nothing here reaches a host disk. */
 static void setup_dev(void) {
@@ -462,7 +482,30 @@ static void setup_dev(void) {
   mount_tmpfs(NEWROOT "/dev/shm", "1777", opt_tmpfs_size);
 }
 
-static void build_filesystem(void) {
+/* A root caller keeps host uid 0 behind its unprivileged inside uid, and
+ * file permissions are checked against that: the global knobs in /proc
+ * (sysctls, sysrq) would be writable and kernel memory readable. Make them
+ * read-only or hide them, as container runtimes do. An unprivileged caller
+ * cannot write them anyway. */
+static void protect_proc(void) {
+  static const char *const read_only[] = {"sys", "sysrq-trigger", "irq", "bus", "fs"};
+  static const char *const hidden[] = {"kcore", "keys", "timer_list", "sched_debug", "latency_stats", "kallsyms", "kmsg"};
+  char path[PATH_MAX];
+  struct stat st;
+  for (size_t i = 0; i < sizeof read_only / sizeof *read_only; i++) {
+    snprintf(path, sizeof path, NEWROOT "/proc/%s", read_only[i]);
+    if (lstat(path, &st) < 0) continue;
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind %s", path);
+    set_mount_attr(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+  }
+  for (size_t i = 0; i < sizeof hidden / sizeof *hidden; i++) {
+    snprintf(path, sizeof path, NEWROOT "/proc/%s", hidden[i]);
+    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) continue;
+    if (mount(OLDROOT "/dev/null", path, NULL, MS_BIND, NULL) < 0) die_errno("hide %s", path);
+  }
+}
+
+static void build_filesystem(uid_t outer_uid) {
   char target[64];
 
   /* Nothing we mount may propagate back to the host. */
@@ -502,6 +545,7 @@ static void build_filesystem(void) {
     case OP_TMPFS:
       mount_tmpfs(resolve_target(root_fd, ops[i].a, 1, target, sizeof target), "0755", opt_tmpfs_size);
       break;
+    case OP_MASK: mask_path(root_fd, ops[i].a); break;
     default: break;
     }
   }
@@ -510,6 +554,7 @@ static void build_filesystem(void) {
    * /proc is still visible to us (the kernel checks that). */
   if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     die_errno("mount /proc (in a container, /proc must not be masked; run 'sandbox-run doctor')");
+  if (outer_uid == 0) protect_proc();
   /* sysfs shows the network devices of the namespace that mounts it: a
    * fresh one shows only our loopback. Keep the host's (read-only) if the
    * kernel refuses. */
@@ -645,7 +690,7 @@ static int run_init(int lifeline_fd, int ready_fd, uid_t outer_uid, gid_t outer_
   write_id_maps(outer_uid, outer_gid);
   if (!opt_share_net) bring_up_loopback();
   if (sethostname(opt_hostname, strlen(opt_hostname)) < 0) die_errno("sethostname");
-  build_filesystem();
+  build_filesystem(outer_uid);
 
   pid_t child = 0;
   if (opt_command) {

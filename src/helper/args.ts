@@ -49,7 +49,7 @@ export function helperArgs(
   for (const bind of options.binds) args.push(bind.readonly ? '--ro-bind' : '--bind', bind.source, bind.target);
   for (const target of options.tmpfs) args.push('--tmpfs', target);
   // Credentials last, so no other mount uncovers them.
-  for (const mask of options.masks) args.push(...(mask.kind === 'dir' ? ['--tmpfs', mask.path] : ['--ro-bind', '/dev/null', mask.path]));
+  for (const mask of options.masks) args.push('--mask', mask);
   if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
 
   // With workdir 'none' the directory is still there, read-only, through the host root.

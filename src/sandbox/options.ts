@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { masksFor, type Mask } from './secrets.js';
+import { masksFor } from './secrets.js';
 
 /** How the working directory appears inside the sandbox. */
 export type WorkdirMode = 'cow' | 'ro' | 'rw' | 'none';
@@ -82,7 +82,7 @@ export interface NormalizedOptions {
   upperSize?: number;
   rlimits: [RlimitName, string, string][];
   keepFds: number[];
-  masks: Mask[];
+  masks: string[];
   passEnv: string[];
 }
 

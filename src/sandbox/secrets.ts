@@ -15,28 +15,22 @@ export function looksLikeSecret(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
-export interface Mask {
-  path: string;
-  kind: 'dir' | 'file';
-}
-
 /**
- * The existing credential paths to hide: directories get an empty tmpfs,
- * files /dev/null. Paths under an allowed one (or allowing it) stay visible.
+ * The credential paths that exist on the host and are to be hidden (the
+ * helper hides each one the sandbox can see: a directory behind an empty
+ * tmpfs, a file behind /dev/null). Paths under an allowed one, or containing
+ * one, stay visible.
  */
-export function masksFor(extra: readonly string[], allow: readonly string[], home = homedir()): Mask[] {
+export function masksFor(extra: readonly string[], allow: readonly string[], home = homedir()): string[] {
   const allowed = allow.map((path) => resolve(home, path));
   const candidates = [...DEFAULT_MASKED_HOME_PATHS.map((path) => join(home, path)), ...extra.map((path) => resolve(home, path))];
-  const masks: Mask[] = [];
-  for (const path of new Set(candidates)) {
-    if (allowed.some((a) => path === a || path.startsWith(`${a}/`) || a.startsWith(`${path}/`))) continue;
+  return [...new Set(candidates)].filter((path) => {
+    if (allowed.some((a) => path === a || path.startsWith(`${a}/`) || a.startsWith(`${path}/`))) return false;
     try {
-      const st = lstatSync(path);
-      if (st.isDirectory()) masks.push({ path, kind: 'dir' });
-      else if (st.isFile()) masks.push({ path, kind: 'file' });
+      lstatSync(path);
+      return true;
     } catch {
-      // not there: nothing to hide
+      return false; // not there: nothing to hide
     }
-  }
-  return masks;
+  });
 }
