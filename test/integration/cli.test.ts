@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { CLI, NODE, eventually, mountCount, processesWith } from './support.js';
+import { CLI, NODE, eventually, mountCount, processesWith, tempDir } from './support.js';
 
 const cli = (args: string[]) => execa(NODE, [CLI, ...args], { reject: false });
 
@@ -58,10 +58,15 @@ describe('sandbox-run -- CMD', () => {
   });
 
   it('prints the helper argument list for auditing', async () => {
-    const result = await cli(['--print-helper-args', '--workdir', 'ro', '--tmpfs', '/scratch', '--', 'ls']);
-    expect(JSON.parse(result.stdout)).toEqual([
-      '--hostname', 'sandbox', '--ro-bind', process.cwd(), process.cwd(), '--tmpfs', '/scratch', '--chdir', process.cwd(), '--', 'ls',
-    ]);
+    const home = tempDir('sandbox-run-empty-home-');
+    try {
+      const result = await execa(NODE, [CLI, '--print-helper-args', '--workdir', 'ro', '--tmpfs', '/scratch', '--', 'ls'], { env: { HOME: home.path } });
+      expect(JSON.parse(result.stdout)).toEqual([
+        '--hostname', 'sandbox', '--ro-bind', process.cwd(), process.cwd(), '--tmpfs', '/scratch', '--chdir', process.cwd(), '--rlimit', 'core', '0', '0', '--', 'ls',
+      ]);
+    } finally {
+      home.remove();
+    }
   });
 });
 
