@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { helperReason } from '../errors.js';
-import type { SandboxOptions } from '../sandbox/options.js';
+import { parseSize, type SandboxOptions } from '../sandbox/options.js';
 import { spawn } from '../sandbox/run.js';
 import type { Job, JobResult } from './job.js';
 
@@ -28,6 +28,13 @@ function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: Sandbo
   const cwd = options.sandbox.cwd ?? process.cwd();
   const workdir = { lower: cwd, target: cwd, upper: { upper: join(kept, 'upper'), work: join(kept, 'work') } };
   return { sandbox: { ...options.sandbox, env, workdir: 'none', overlays: [workdir, ...(options.sandbox.overlays ?? [])] }, kept };
+}
+
+/** A failed job that ran out of room in its tmpfs gets the fix in its summary line. */
+function noSpaceHint(output: string, sandbox: SandboxOptions): string | undefined {
+  if (!/No space left on device|ENOSPC/.test(output)) return undefined;
+  const mb = (size: number | string | undefined) => (size === undefined ? 'half of RAM' : `${Math.round(parseSize(size, 'size') / 2 ** 20)} MB`);
+  return `no space in the sandbox's writable layer (${mb(sandbox.upperSize)}) or /tmp (${mb(sandbox.tmpfsSize)}): raise --upper-size or --tmpfs-size`;
 }
 
 /** Runs one job in its own sandbox and says how it went; never throws. */
@@ -62,10 +69,11 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
             ? 'passed'
             : 'failed';
     const keep = kept && (status === 'failed' || status === 'timed out');
+    const hint = status === 'failed' ? noSpaceHint(output, options.sandbox) : undefined;
     if (kept && !keep) rmSync(kept, { recursive: true, force: true });
     return result(status, done.exitCode ?? null, output, {
       ...(keep ? { kept } : {}),
-      ...(setupFailed ? { error: helperReason(output) } : {}),
+      ...(setupFailed ? { error: helperReason(output) } : hint ? { error: hint } : {}),
     });
   } catch (error) {
     if (kept) rmSync(kept, { recursive: true, force: true });

@@ -54,7 +54,7 @@ export function formatSummary(summary: RunSummary): string {
   const lines = [line(header), ...rows.map(line)];
   for (const r of summary.results) {
     if (r.kept) lines.push(`kept #${r.id}: sandbox-run diff ${r.kept}`);
-    if (r.error) lines.push(`#${r.id} could not start: ${r.error}`);
+    if (r.error) lines.push(r.status === 'setup failed' ? `#${r.id} could not start: ${r.error}` : `#${r.id}: ${r.error}`);
   }
   lines.push(`${summary.passed} passed, ${summary.failed} failed, ${summary.results.length} total in ${formatDuration(summary.durationMs)} (${summary.parallel} at a time${summary.machine !== '1/1' ? `, machine ${summary.machine}` : ''})`);
   return lines.join('\n');

@@ -1,0 +1,60 @@
+// Resource limits without cgroups (tmpfs sizes, rlimits) and leaks over many
+// sandboxes: one misbehaving sandbox must not stop the others, and nothing
+// may accumulate.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/index.js';
+import { CLI, NODE, mountCount, tempDir } from './support.js';
+
+describe('limits', () => {
+  const project = tempDir();
+  afterAll(() => project.remove());
+
+  it('a disk filler and a memory hog fail alone, with the fix named; the others pass', async () => {
+    writeFileSync(join(project.path, 'disk-filler.sh'), 'dd if=/dev/zero of=/tmp/fill bs=1M count=64');
+    writeFileSync(join(project.path, 'memory-hog.sh'), 'head -c 1073741824 /dev/zero | tail > /dev/null');
+    for (const name of ['ok-1.sh', 'ok-2.sh']) writeFileSync(join(project.path, name), 'echo fine > /tmp/x && cat /tmp/x');
+    const json = join(project.path, 'summary.json');
+    const result = await execa(
+      NODE,
+      [CLI, '--each', '*.sh', '--parallel', '4', '--tmpfs-size', '16m', '--upper-size', '16m', '--rlimit', 'as=268435456', '--json', json, '--', 'sh', '{}'],
+      { cwd: project.path, reject: false, env: { CI: '1' } },
+    );
+    expect(result.exitCode).toBe(1);
+    const summary = JSON.parse(readFileSync(json, 'utf8')) as { results: { label: string; status: string; error?: string }[] };
+    const byLabel = Object.fromEntries(summary.results.map((r) => [r.label, r]));
+    expect(byLabel['ok-1.sh']!.status).toBe('passed');
+    expect(byLabel['ok-2.sh']!.status).toBe('passed');
+    expect(byLabel['disk-filler.sh']).toMatchObject({
+      status: 'failed',
+      error: "no space in the sandbox's writable layer (16 MB) or /tmp (16 MB): raise --upper-size or --tmpfs-size",
+    });
+    expect(byLabel['memory-hog.sh']!.status).toBe('failed');
+  });
+
+  it('1,000 sandboxes in a row leave no growth in mounts, processes, file descriptors or memory', async () => {
+    const ownProcesses = () => readdirSync('/proc').filter((entry) => {
+      if (!/^\d+$/.test(entry)) return false;
+      try {
+        return readFileSync(`/proc/${entry}/status`, 'utf8').includes(`\nPPid:\t${process.pid}\n`);
+      } catch {
+        return false;
+      }
+    }).length;
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const warm = async (n: number) => {
+      for (let i = 0; i < n; i += 4) await Promise.all([0, 1, 2, 3].map(() => run('/bin/true', [], { workdir: 'none', stdio: 'ignore' })));
+    };
+    await warm(40);
+    const before = { mounts: mountCount(), children: ownProcesses(), fds: fds(), rss: process.memoryUsage().rss };
+    await warm(1000);
+    globalThis.gc?.();
+    const after = { mounts: mountCount(), children: ownProcesses(), fds: fds(), rss: process.memoryUsage().rss };
+    expect(after.mounts).toBe(before.mounts);
+    expect(after.children).toBe(0);
+    expect(after.fds).toBeLessThanOrEqual(before.fds);
+    expect(after.rss - before.rss).toBeLessThan(64 * 2 ** 20);
+  });
+});
