@@ -37,6 +37,7 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
         wanted,
         warm: Math.max(0, options.warm ?? maxWorkers),
         ...(options.upperRoot ? { upperRoot: options.upperRoot } : {}),
+        ...(options.prepare ? { prepare: options.prepare } : {}),
       });
       sources.set(project, source);
       const created = source;

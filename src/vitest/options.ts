@@ -1,4 +1,5 @@
 import type { SandboxOptions } from '../sandbox/options.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 
 /** Sandbox settings a worker may choose; the pool owns cwd, workdir and env. */
 export type WorkerSandboxOptions = Omit<SandboxOptions, 'cwd' | 'workdir' | 'inheritEnv' | 'env'>;
@@ -7,6 +8,14 @@ export type WorkerSandboxOptions = Omit<SandboxOptions, 'cwd' | 'workdir' | 'inh
 export interface SandboxPoolOptions {
   /** Overlays (layers), binds, tmpfs, network, limits for every worker's sandbox. */
   sandbox?: WorkerSandboxOptions;
+  /**
+   * Runs in every fresh sandbox before its worker starts (with a warm pool,
+   * ahead of demand): start services with `sandbox.spawn()` and wait until
+   * they are ready. Returns variables for the worker, e.g. `DATABASE_URL`.
+   * A rejection fails the file(s) of that worker with its message, so include
+   * the service's log tail in it.
+   */
+  prepare?: (sandbox: Sandbox) => Promise<Readonly<Record<string, string>> | void>;
   /** Extra variables for the test workers (on top of Vitest's own environment). */
   env?: Readonly<Record<string, string>>;
   /**

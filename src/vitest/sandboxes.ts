@@ -2,12 +2,14 @@ import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sandbox } from '../sandbox/sandbox.js';
-import type { WorkerSandboxOptions } from './options.js';
+import type { SandboxPoolOptions, WorkerSandboxOptions } from './options.js';
 import { writeBack } from './write-back.js';
 
 /** A sandbox lent to one worker, with the host directory of its project overlay's writable layer. */
 export interface Lease {
   readonly sandbox: Sandbox;
+  /** Variables `prepare` returned for the worker. */
+  readonly env: Readonly<Record<string, string>>;
   /** Ends the sandbox, copies the wanted writes back to the host and removes the layer. */
   release(): Promise<string[]>;
 }
@@ -20,6 +22,7 @@ export interface SandboxSourceOptions {
   /** How many sandboxes to keep created ahead of demand. */
   warm: number;
   upperRoot?: string;
+  prepare?: SandboxPoolOptions['prepare'];
 }
 
 /**
@@ -55,7 +58,7 @@ export class SandboxSource {
   }
 
   async #create(): Promise<Lease> {
-    const { root, sandbox, wanted, upperRoot } = this.#options;
+    const { root, sandbox, wanted, upperRoot, prepare } = this.#options;
     const dir = await mkdtemp(join(upperRoot ?? tmpdir(), 'sandbox-run-vitest-'));
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
@@ -70,7 +73,6 @@ export class SandboxSource {
         // writable layer is on the host, where write-back can read it.
         workdir: 'none',
         overlays: [{ lower: root, target: root, upper: { upper, work } }, ...(sandbox.overlays ?? [])],
-        inheritEnv: false,
       });
       let released: Promise<string[]> | undefined;
       const release = async () => {
@@ -81,7 +83,14 @@ export class SandboxSource {
           await rm(dir, { recursive: true, force: true });
         }
       };
-      return { sandbox: sb, release: () => (released ??= release()) };
+      let env: Readonly<Record<string, string>> = {};
+      try {
+        env = (await prepare?.(sb)) ?? {};
+      } catch (error) {
+        await release();
+        throw error;
+      }
+      return { sandbox: sb, env, release: () => (released ??= release()) };
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
       throw error;

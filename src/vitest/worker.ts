@@ -64,7 +64,7 @@ export class SandboxPoolWorker implements PoolWorker {
     try {
       child = lease.sandbox.spawn(process.execPath, [...this.#options.execArgv, this.#entry], {
       cwd: this.#options.project.config.root,
-      env: { ...this.#options.env, ...this.#env, SANDBOX_RUN_WORKER: String(++sandboxCount) },
+      env: { ...this.#options.env, ...this.#env, ...lease.env, SANDBOX_RUN_WORKER: String(++sandboxCount) },
       stdin: 'ignore',
       stdout: 'pipe',
       stderr: 'pipe',

@@ -1,0 +1,3 @@
+import { transferScenario } from './scenario.js';
+
+transferScenario(27);
