@@ -320,6 +320,34 @@ static void set_mount_attr(const char *path, uint64_t attrs) {
     die_errno("make %s read-only (mount_setattr needs Linux 5.12 or later)", path);
 }
 
+/* Create DEST inside the new root, parents first (mkdir -p), resolving
+ * every step inside the root. Works only where the root is writable (the
+ * fresh tmpfs mounts); the host root is read-only. */
+static void create_target(int root_fd, const char *dest, int want_dir) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  char parent[PATH_MAX], ppath[64];
+  snprintf(parent, sizeof parent, "%s", dest);
+  char *slash = strrchr(parent, '/');
+  const char *name = dest + (slash - parent) + 1;
+  *slash = 0;
+  int pfd = syscall(SYS_openat2, root_fd, parent[0] ? parent : "/", &how, sizeof how);
+  if (pfd < 0 && errno == ENOENT) {
+    create_target(root_fd, parent, 1);
+    pfd = syscall(SYS_openat2, root_fd, parent, &how, sizeof how);
+  }
+  if (pfd < 0) die_errno("mount target '%s': parent directory", dest);
+  /* O_PATH fds cannot be written through; reopen the parent as a directory. */
+  snprintf(ppath, sizeof ppath, OLDROOT "/proc/self/fd/%d", pfd);
+  int dfd = open(ppath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) die_errno("mount target '%s': parent directory", dest);
+  int r = want_dir ? mkdirat(dfd, name, 0755) : mknodat(dfd, name, S_IFREG | 0644, 0);
+  if (r < 0 && errno == EROFS)
+    die("mount target '%s' does not exist and the host root is read-only: create it on the host or mount under /tmp", dest);
+  if (r < 0 && errno != EEXIST) die_errno("create mount target '%s'", dest);
+  close(dfd);
+  close(pfd);
+}
+
 /* Open DEST inside the new root without letting '..' or symlinks in it lead
  * out of the new root (RESOLVE_IN_ROOT), creating it when missing. Returns a
  * path through /proc that mount(2) can use to reach exactly that inode. */
@@ -327,24 +355,7 @@ static const char *resolve_target(int root_fd, const char *dest, int want_dir, c
   struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
   int fd = syscall(SYS_openat2, root_fd, dest, &how, sizeof how);
   if (fd < 0 && errno == ENOENT) {
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", dest);
-    char *slash = strrchr(parent, '/');
-    const char *name = slash + 1;
-    *slash = 0;
-    int pfd = syscall(SYS_openat2, root_fd, parent[0] ? parent : "/", &how, sizeof how);
-    if (pfd < 0) die_errno("mount target '%s': parent directory", dest);
-    /* O_PATH fds cannot be written through; reopen the parent as a directory. */
-    char ppath[64];
-    snprintf(ppath, sizeof ppath, OLDROOT "/proc/self/fd/%d", pfd);
-    int dfd = open(ppath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) die_errno("mount target '%s': parent directory", dest);
-    int r = want_dir ? mkdirat(dfd, name, 0755) : mknodat(dfd, name, S_IFREG | 0644, 0);
-    if (r < 0 && errno == EROFS)
-      die("mount target '%s' does not exist and the host root is read-only: create it on the host or mount under /tmp", dest);
-    if (r < 0 && errno != EEXIST) die_errno("create mount target '%s'", dest);
-    close(dfd);
-    close(pfd);
+    create_target(root_fd, dest, want_dir);
     fd = syscall(SYS_openat2, root_fd, dest, &how, sizeof how);
   }
   if (fd < 0) die_errno("mount target '%s'", dest);

@@ -15,6 +15,22 @@ function processArgs(cwd: string, rlimits: NormalizedOptions['rlimits'], keepFds
   return args;
 }
 
+/** Fresh tmpfs mounts inside every sandbox: whatever the host has there is hidden. */
+const PRIVATE_DIRS = ['/tmp', '/dev/shm'];
+
+/**
+ * What to mount for the working directory. Under /tmp (CI checkouts often
+ * are) the sandbox's fresh /tmp would hide the directory's parents, and with
+ * them the project's node_modules: mount the whole top-level directory below
+ * /tmp instead, e.g. /tmp/checkout for /tmp/checkout/packages/app.
+ */
+export function workdirMountPoint(cwd: string): string {
+  for (const dir of PRIVATE_DIRS) {
+    if (cwd.startsWith(`${dir}/`)) return `${dir}/${cwd.slice(dir.length + 1).split('/')[0]}`;
+  }
+  return cwd;
+}
+
 /**
  * The helper's argument list for a new sandbox. Pure: the same options give
  * the same list, which is what makes a sandbox easy to audit and to replay
@@ -37,9 +53,10 @@ export function helperArgs(
   if (options.upperSize !== undefined) args.push('--upper-size', String(options.upperSize));
 
   // The working directory first, so that mounts below it land on top of it.
-  if (options.workdir === 'cow') args.push('--overlay', options.cwd, options.cwd);
-  if (options.workdir === 'ro') args.push('--ro-bind', options.cwd, options.cwd);
-  if (options.workdir === 'rw') args.push('--bind', options.cwd, options.cwd);
+  const workdir = workdirMountPoint(options.cwd);
+  if (options.workdir === 'cow') args.push('--overlay', workdir, workdir);
+  if (options.workdir === 'ro') args.push('--ro-bind', workdir, workdir);
+  if (options.workdir === 'rw') args.push('--bind', workdir, workdir);
 
   for (const overlay of options.overlays) {
     const lowers = overlay.lowers.join(':');

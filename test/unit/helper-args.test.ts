@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../integration/support.js';
-import { helperArgs, joinArgs, sandboxEnv } from '../../src/helper/args.js';
+import { helperArgs, joinArgs, sandboxEnv, workdirMountPoint } from '../../src/helper/args.js';
 import { normalizeOptions, parseSize } from '../../src/sandbox/options.js';
 import { optionsFromFlags } from '../../src/cli/sandbox-flags.js';
 
@@ -49,6 +49,13 @@ describe('helperArgs', () => {
       '--chdir', cwd, '--rlimit', 'core', '0', 'unlimited', '--rlimit', 'nofile', '64', '64', '--keep-fd', '5',
       '--', 'true',
     ]);
+  });
+
+  it('mounts the top-level directory under /tmp for a working directory there', () => {
+    expect(workdirMountPoint('/tmp/checkout/packages/app')).toBe('/tmp/checkout');
+    expect(workdirMountPoint('/dev/shm/x/y')).toBe('/dev/shm/x');
+    expect(workdirMountPoint('/home/me/project')).toBe('/home/me/project');
+    expect(workdirMountPoint('/tmpfoo/x')).toBe('/tmpfoo/x');
   });
 
   it('starts an idle sandbox when there is no command', () => {
