@@ -16,7 +16,7 @@ async function vitest(root: string, args: string[] = [], env: Record<string, str
     extendEnv: false,
     reject: false,
     all: true,
-    timeout: 60_000,
+    timeout: 150_000,
   });
   return { exitCode: result.exitCode, output: result.all };
 }
@@ -128,4 +128,37 @@ describe('sandboxPool', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(readdirSync(upper.path)).toEqual([]);
   });
+
+  it('fails a file whose service never becomes ready with the service\'s log tail', async () => {
+    const { exitCode, output } = await vitest(join(FIXTURES, 'vitest-service'), [], { SBX_UPPER_ROOT: upper.path });
+    expect(exitCode).toBe(1);
+    expect(output).toMatch(/Failed to start sandbox worker for test files .*never-runs\.test\.ts/);
+    expect(output).toContain('PostgreSQL exited before it was ready; its log ends with:');
+    expect(output).toContain('could not access directory "/tmp/no-cluster-here"');
+    expect(output).not.toContain('this file must not run');
+  });
+
+  it('shards and reports like forks', async () => {
+    const out = tempDir('sandbox-run-vitest-report-');
+    try {
+      const report = join(out.path, 'report.json');
+      const { exitCode, output } = await vitest(basic, ['--shard', '2/2', '--reporter', 'json', '--outputFile', report]);
+      expect(exitCode, output).toBe(0);
+      const json = JSON.parse(readFileSync(report, 'utf8')) as { numTotalTestSuites: number; testResults: { name: string }[] };
+      expect(json.testResults).toHaveLength(2);
+    } finally {
+      out.remove();
+    }
+  });
+
+  it('runs the PostgreSQL example green, each file with its own database; plain forks on one database are red', async () => {
+    const example = join(ROOT, 'examples/vitest-postgres');
+    const sandboxed = await vitest(example);
+    expect(sandboxed.exitCode, sandboxed.output).toBe(0);
+    expect(sandboxed.output).toMatch(/Test Files\s+40 passed \(40\)/);
+    const shared = await vitest(example, [], { PG_MODE: 'shared' });
+    expect(shared.exitCode).toBe(1);
+    expect(shared.output).toMatch(/Test Files\s+\d+ failed/);
+    expect(processesWith('sandbox-run-example-pg-')).toEqual([]);
+  }, 180_000);
 });
