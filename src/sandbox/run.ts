@@ -1,6 +1,7 @@
 import type { ResultPromise } from 'execa';
 import { helperArgs, sandboxEnv } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
+import { copyMode, withCopies } from './copy-fallback.js';
 import { normalizeOptions, type SandboxOptions } from './options.js';
 import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
 
@@ -11,7 +12,11 @@ import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult }
  */
 export function spawn(file: string, args: readonly string[] = [], options: SandboxOptions & ProcessOptions = {}): ResultPromise {
   const normalized = normalizeOptions(options);
-  return startHelper(helperPath(), helperArgs(normalized, [file, ...args]), sandboxEnv(normalized), options);
+  const copies = copyMode() ? withCopies(normalized) : undefined;
+  const effective = copies?.options ?? normalized;
+  const subprocess = startHelper(helperPath(), helperArgs(effective, [file, ...args]), sandboxEnv(effective), options);
+  if (copies) void subprocess.then(copies.cleanup, copies.cleanup);
+  return subprocess;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ResultPromise } from 'execa';
 import { SandboxError, setupError } from '../errors.js';
 import { helperArgs, joinArgs, sandboxEnv } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
+import { copyMode, withCopies } from './copy-fallback.js';
 import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
 import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
 
@@ -58,11 +59,13 @@ export class Sandbox implements AsyncDisposable {
 
   /** Creates a sandbox and resolves once its mounts and namespaces are ready. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
-    const normalized = normalizeOptions(options);
+    const copies = copyMode() ? withCopies(normalizeOptions(options)) : undefined;
+    const normalized = copies?.options ?? normalizeOptions(options);
     const args = helperArgs(normalized, null, { infoFd: INFO_FD });
     const supervisor = startHelper(helperPath(), args, sandboxEnv(normalized), {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     });
+    if (copies) void supervisor.then(copies.cleanup, copies.cleanup);
     const info = await readInfo(supervisor.stdio[INFO_FD] as Readable).catch(() => null);
     if (!info) {
       const result = await supervisor;

@@ -1,0 +1,104 @@
+import { cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { workdirMountPoint } from '../helper/args.js';
+import type { NormalizedOptions } from './options.js';
+
+/**
+ * Overlayfs inside a user namespace needs Linux 5.11. On older kernels (or
+ * with SANDBOX_RUN_OVERLAY=copy, which tests use to force this path) every
+ * copy-on-write mount becomes a private copy per sandbox, bound read-write:
+ * the same isolation, at the cost of copying the data each time.
+ */
+export function copyMode(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.SANDBOX_RUN_OVERLAY === 'copy') return true;
+  if (env.SANDBOX_RUN_OVERLAY === 'overlay') return false;
+  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
+  return major < 5 || (major === 5 && minor < 11);
+}
+
+let warned = false;
+
+function copiesDir(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.SANDBOX_RUN_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sandbox-run');
+  return join(home, 'copies');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Copies of runners that died (even by SIGKILL) are removed by the next one. */
+function sweepDeadCopies(dir: string): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const pid = Number(entry.split('-')[0]);
+    if (Number.isInteger(pid) && !alive(pid)) rmSync(join(dir, entry), { recursive: true, force: true });
+  }
+}
+
+/** Whiteouts in a layer (0/0 character devices) delete what lower layers had. */
+function applyWhiteouts(layer: string, target: string): void {
+  for (const name of readdirSync(layer)) {
+    const path = join(layer, name);
+    const st = lstatSync(path);
+    if (st.isCharacterDevice() && st.rdev === 0) rmSync(join(target, name), { recursive: true, force: true });
+    else if (st.isDirectory()) applyWhiteouts(path, join(target, name));
+  }
+}
+
+/** Merges a layer stack (top first) into `target`: bottom layer first, whiteouts applied. */
+function materialize(lowers: readonly string[], target: string): void {
+  mkdirSync(target, { recursive: true });
+  for (const layer of [...lowers].reverse()) {
+    cpSync(layer, target, {
+      recursive: true,
+      force: true,
+      preserveTimestamps: true,
+      verbatimSymlinks: true,
+      filter: (source) => !lstatSync(source).isCharacterDevice(),
+    });
+    applyWhiteouts(layer, target);
+  }
+}
+
+/**
+ * Rewrites copy-on-write mounts into read-write binds of private copies.
+ * Returns the new options and the function that removes the copies.
+ */
+export function withCopies(options: NormalizedOptions): { options: NormalizedOptions; cleanup: () => void } {
+  if (!warned) {
+    warned = true;
+    process.emitWarning('overlayfs is not available in user namespaces here: every sandbox gets private copies instead (slower, more disk)', { code: 'SANDBOX_RUN_COPY_FALLBACK' });
+  }
+  const base = copiesDir();
+  mkdirSync(base, { recursive: true });
+  sweepDeadCopies(base);
+  const dir = join(base, `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
+  const binds = [...options.binds];
+  let workdir = options.workdir;
+  if (workdir === 'cow') {
+    const point = workdirMountPoint(options.cwd);
+    materialize([point], join(dir, 'workdir'));
+    binds.unshift({ source: join(dir, 'workdir'), target: point, readonly: false });
+    workdir = 'none';
+  }
+  const overlays = options.overlays.filter((overlay, i) => {
+    if (overlay.upper) return true; // a kept writable layer needs a real overlay
+    materialize(overlay.lowers, join(dir, String(i)));
+    binds.push({ source: join(dir, String(i)), target: overlay.target, readonly: false });
+    return false;
+  });
+  return { options: { ...options, workdir, overlays, binds }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
