@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { helperReason } from '../errors.js';
 import { helperPath } from '../helper/locate.js';
+import { copyMode } from '../sandbox/copy-fallback.js';
 
 export interface DoctorCheck {
   name: string;
@@ -130,11 +131,21 @@ async function overlayCheck(helper: string): Promise<DoctorCheck> {
       name: 'overlayfs in a user namespace',
       status: 'fail',
       detail: helperReason(String(result.stderr)) || `the overlay check script failed (exit ${result.exitCode})`,
-      remedy: 'needs Linux 5.11+ for overlayfs in user namespaces and 6.6+ for user xattrs on tmpfs',
+      remedy:
+        'overlayfs in user namespaces needs Linux 5.11+, and 6.6+ for the copy-on-write layer on tmpfs; until then set SANDBOX_RUN_OVERLAY=copy (private copies per sandbox: slower, same isolation)',
     };
   } finally {
     rmSync(lower, { recursive: true, force: true });
   }
+}
+
+function copyModeCheck(): DoctorCheck {
+  return {
+    name: 'overlayfs in a user namespace',
+    status: 'warn',
+    detail: process.env.SANDBOX_RUN_OVERLAY === 'copy' ? 'SANDBOX_RUN_OVERLAY=copy: private copies instead of overlays' : `Linux ${release()} has no overlayfs in user namespaces: private copies instead`,
+    remedy: 'copies cost time and disk per sandbox; Linux 6.6+ gives copy-on-write overlays',
+  };
 }
 
 function limitsCheck(): DoctorCheck {
@@ -160,7 +171,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
   if (helper) {
     const start = await sandboxStartCheck(helper);
     checks.push(start);
-    if (start.status === 'pass') checks.push(await overlayCheck(helper));
+    if (start.status === 'pass') checks.push(copyMode() ? copyModeCheck() : await overlayCheck(helper));
   }
   checks.push(limitsCheck());
   return checks;
