@@ -64,3 +64,34 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+
+// The PostgreSQL example: forks + one shared server + CREATE DATABASE ..
+// TEMPLATE per file, versus sandboxPool (a PostgreSQL per file on a
+// copy-on-write view of the seeded cluster). BENCH_PG=0 skips it.
+if (process.env.BENCH_PG !== '0') {
+  const example = join(ROOT, 'examples/vitest-postgres');
+  const fillerMb = process.env.PG_SEED_FILLER_MB ?? '300';
+  const runExample = async (mode: string): Promise<number> => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('VITEST')));
+    const start = performance.now();
+    const result = await execa(process.execPath, [VITEST, 'run', '--root', example, ...(WORKERS ? ['--maxWorkers', WORKERS] : [])], {
+      cwd: example,
+      env: { ...env, PG_MODE: mode, PG_SEED_FILLER_MB: fillerMb, CI: '1' },
+      extendEnv: false,
+      reject: false,
+      all: true,
+    });
+    const elapsed = performance.now() - start;
+    if (result.exitCode !== 0) throw new Error(`PostgreSQL example, ${mode}: exit ${result.exitCode}\n${result.all}`);
+    return elapsed;
+  };
+  await runExample('sandbox'); // builds the seeded cluster once (not timed)
+  const pgRounds = Number(process.env.BENCH_PG_ROUNDS ?? 3);
+  const times: Record<string, number[]> = { template: [], sandbox: [] };
+  for (let round = 0; round < pgRounds; round++) for (const mode of ['template', 'sandbox']) times[mode]!.push(await runExample(mode));
+  const template = median(times.template!);
+  const sandbox = median(times.sandbox!);
+  console.log(`PostgreSQL example, 40 files, seed + ${fillerMb} MB filler, ${pgRounds} rounds (median wall time)`);
+  console.log(`  forks + CREATE DATABASE .. TEMPLATE  ${template.toFixed(0).padStart(6)} ms   ${(template / 40).toFixed(0)} ms/file`);
+  console.log(`  sandboxPool + PostgreSQL per file    ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / 40).toFixed(0)} ms/file   ${(template / sandbox).toFixed(2)}x faster`);
+}

@@ -12,11 +12,14 @@ const SQL = ['schema.sql', 'seed.sql'].map((name) => join(HERE, name));
 /** Where the cluster appears inside a sandbox (under /tmp: the host root is read-only). */
 export const DATA = '/tmp/pgdata';
 export const PORT = 5432;
+/** Benchmarks make the seed realistic: PG_SEED_FILLER_MB adds an untouched table of about that size. */
+const FILLER_MB = Number(process.env.PG_SEED_FILLER_MB ?? 0);
 
 /** The seeded cluster's host directory, keyed by the SQL that made it. */
 export function seedDir(): string {
   const hash = createHash('sha256');
   for (const file of SQL) hash.update(readFileSync(file));
+  hash.update(`filler ${FILLER_MB}`);
   return join(tmpdir(), `sandbox-run-example-pg-${process.getuid!()}-${hash.digest('hex').slice(0, 12)}`);
 }
 
@@ -36,6 +39,9 @@ export async function buildSeed(): Promise<string> {
     `pg_ctl -D ${building}/pgdata -o "-c listen_addresses='' -k /tmp -c fsync=off" -w -l /tmp/build.log start >/dev/null`,
     'createdb -h /tmp -U postgres app',
     `psql -h /tmp -U postgres -d app -v ON_ERROR_STOP=1 -q ${SQL.map((file) => `-f ${file}`).join(' ')}`,
+    ...(FILLER_MB > 0
+      ? [`psql -h /tmp -U postgres -d app -q -c "CREATE TABLE filler AS SELECT n, repeat(md5(n::text), 30) AS pad FROM generate_series(1, ${FILLER_MB * 1000}) AS n"`]
+      : []),
     `pg_ctl -D ${building}/pgdata -w stop >/dev/null`,
   ].join('\n');
   const result = await run('/bin/sh', ['-c', script], { workdir: 'none', binds: [{ source: building }] });

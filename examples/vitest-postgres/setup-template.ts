@@ -1,11 +1,21 @@
 // PG_MODE=template: the classic alternative to sandboxes. Each file clones the
-// seeded database on the one shared server (CREATE DATABASE .. TEMPLATE) and
-// points DATABASE_URL at its clone.
+// seeded database on the one shared server (CREATE DATABASE .. TEMPLATE),
+// points DATABASE_URL at its clone, and drops it afterwards.
 import pg from 'pg';
+import { afterAll } from 'vitest';
 
-const admin = new pg.Client({ connectionString: process.env.PG_ADMIN_URL });
-await admin.connect();
 const name = `file_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-await admin.query(`CREATE DATABASE ${name} TEMPLATE app`);
-await admin.end();
+const admin = async (sql: string) => {
+  const client = new pg.Client({ connectionString: process.env.PG_ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+};
+
+await admin(`CREATE DATABASE ${name} TEMPLATE app`);
 process.env.DATABASE_URL = process.env.DATABASE_URL!.replace(/\/app$/, `/${name}`);
+// Registered first, so it runs after the file's own afterAll hooks.
+afterAll(() => admin(`DROP DATABASE ${name} WITH (FORCE)`));

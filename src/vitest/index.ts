@@ -9,8 +9,8 @@
  */
 import type { PoolRunnerInitializer, TestProject } from 'vitest/node';
 import { DEFAULT_WRITE_BACK, writeBackMatcher, type SandboxPoolOptions } from './options.js';
-import { SandboxSource } from './sandboxes.js';
-import { SandboxPoolWorker } from './worker.js';
+import { SandboxSource, type WorkerSpec } from './sandboxes.js';
+import { SandboxPoolWorker, workerSpec } from './worker.js';
 
 export type { SandboxPoolOptions, WorkerSandboxOptions } from './options.js';
 
@@ -27,7 +27,7 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
   const wanted = writeBackMatcher(options.writeBack ?? DEFAULT_WRITE_BACK);
   const sources = new WeakMap<TestProject, SandboxSource>();
 
-  const sourceFor = (project: TestProject): SandboxSource => {
+  const sourceFor = (project: TestProject, spec: WorkerSpec): SandboxSource => {
     let source = sources.get(project);
     if (!source) {
       const maxWorkers = project.config.maxWorkers ?? project.vitest.config.maxWorkers ?? 1;
@@ -38,6 +38,7 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
         warm: Math.max(0, options.warm ?? maxWorkers),
         ...(options.upperRoot ? { upperRoot: options.upperRoot } : {}),
         ...(options.prepare ? { prepare: options.prepare } : {}),
+        ...(options.startEarly === false ? {} : { worker: spec }),
       });
       sources.set(project, source);
       const created = source;
@@ -50,7 +51,9 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
 
   return {
     name: POOL_NAME,
-    createPoolWorker: (poolOptions) =>
-      new SandboxPoolWorker(POOL_NAME, poolOptions, sourceFor(poolOptions.project), options.env ?? {}),
+    createPoolWorker: (poolOptions) => {
+      const spec = workerSpec(poolOptions, options.env ?? {});
+      return new SandboxPoolWorker(POOL_NAME, poolOptions, sourceFor(poolOptions.project, spec), spec);
+    },
   };
 }

@@ -31,6 +31,12 @@ export interface SandboxPoolOptions {
    * `maxWorkers`. `0` creates each sandbox when its worker starts.
    */
   warm?: number;
+  /**
+   * Start each warm sandbox's worker process ahead too (default true), so that
+   * Node and Vitest's runtime load while no file waits. Turn off if tests
+   * depend on when their worker process started.
+   */
+  startEarly?: boolean;
   /** Host directory for the sandboxes' writable layers. Default: `os.tmpdir()`. */
   upperRoot?: string;
 }

@@ -1,16 +1,43 @@
 import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ResultPromise } from 'execa';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxPoolOptions, WorkerSandboxOptions } from './options.js';
 import { writeBack } from './write-back.js';
 
-/** A sandbox lent to one worker, with the host directory of its project overlay's writable layer. */
+/** How to start a Vitest worker process: the same for every worker of a project. */
+export interface WorkerSpec {
+  file: string;
+  args: readonly string[];
+  cwd: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const specKey = (spec: WorkerSpec) => JSON.stringify([spec.file, spec.args, spec.cwd, spec.env]);
+let workerCount = 0;
+
+/** Starts a worker in `sandbox` with Vitest's IPC channel (fd 3, advanced serialization) passed through. */
+function spawnWorker(sandbox: Sandbox, spec: WorkerSpec, env: Readonly<Record<string, string>>): ResultPromise {
+  return sandbox.spawn(spec.file, spec.args, {
+    cwd: spec.cwd,
+    env: { ...spec.env, ...env, SANDBOX_RUN_WORKER: String(++workerCount) },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    ipc: true,
+    serialization: 'advanced',
+    forceKillAfterDelay: false,
+  });
+}
+
+/** A sandbox lent to one Vitest worker. */
 export interface Lease {
   readonly sandbox: Sandbox;
-  /** Variables `prepare` returned for the worker. */
-  readonly env: Readonly<Record<string, string>>;
-  /** Ends the sandbox, copies the wanted writes back to the host and removes the layer. */
+  /** The worker process: the one started ahead if `spec` is still what it was, else a new one. */
+  worker(spec: WorkerSpec): ResultPromise;
+  /** Ends the sandbox, copies the wanted writes back to the host and removes its layer. */
   release(): Promise<string[]>;
 }
 
@@ -19,15 +46,18 @@ export interface SandboxSourceOptions {
   root: string;
   sandbox: WorkerSandboxOptions;
   wanted: (relative: string) => boolean;
-  /** How many sandboxes to keep created ahead of demand. */
+  /** How many sandboxes to keep ready ahead of demand. */
   warm: number;
   upperRoot?: string;
   prepare?: SandboxPoolOptions['prepare'];
+  /** Start the worker process ahead too, so that node and Vitest's runtime load while nobody waits. */
+  worker?: WorkerSpec;
 }
 
 /**
  * Creates the sandboxes of one project's workers and keeps `warm` of them
- * ready, so a worker's start costs only the join. Each sandbox is used once.
+ * ready (services prepared, worker process loaded), so that starting a
+ * worker costs almost nothing. Each sandbox is used once.
  */
 export class SandboxSource {
   readonly #options: SandboxSourceOptions;
@@ -38,7 +68,7 @@ export class SandboxSource {
     this.#options = options;
   }
 
-  /** A pristine sandbox; rejects with the helper's reason when it cannot start. */
+  /** A pristine sandbox; rejects with the reason (helper or `prepare`) when it cannot start. */
   acquire(): Promise<Lease> {
     if (this.#closed) return Promise.reject(new Error('sandbox-run: the Vitest sandbox pool is closed'));
     const lease = this.#ready.shift() ?? this.#create();
@@ -58,15 +88,24 @@ export class SandboxSource {
   }
 
   async #create(): Promise<Lease> {
-    const { root, sandbox, wanted, upperRoot, prepare } = this.#options;
+    const { root, sandbox, wanted, upperRoot, prepare, worker } = this.#options;
     const dir = await mkdtemp(join(upperRoot ?? tmpdir(), 'sandbox-run-vitest-'));
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
+    let sb: Sandbox | undefined;
+    const release = async (): Promise<string[]> => {
+      try {
+        await sb?.dispose();
+        return sb ? await writeBack(upper, root, wanted) : [];
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
     try {
       await Promise.all([mkdir(upper), mkdir(work)]);
       // The overlay root takes its mode from the upper dir: keep the root's.
       await chmod(upper, (await stat(root)).mode & 0o7777);
-      const sb = await Sandbox.create({
+      sb = await Sandbox.create({
         ...sandbox,
         cwd: root,
         // The root is mounted as our own overlay (not 'cow') so that its
@@ -74,25 +113,23 @@ export class SandboxSource {
         workdir: 'none',
         overlays: [{ lower: root, target: root, upper: { upper, work } }, ...(sandbox.overlays ?? [])],
       });
+      const env = (await prepare?.(sb)) ?? {};
+      const ready = sb;
+      let early = worker ? spawnWorker(ready, worker, env) : undefined;
       let released: Promise<string[]> | undefined;
-      const release = async () => {
-        try {
-          await sb.dispose();
-          return await writeBack(upper, root, wanted);
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
+      return {
+        sandbox: ready,
+        worker(spec) {
+          const usable = early && early.exitCode === null && early.signalCode === null && specKey(spec) === specKey(worker!);
+          const child = usable ? early! : spawnWorker(ready, spec, env);
+          if (!usable) early?.kill('SIGKILL');
+          early = undefined;
+          return child;
+        },
+        release: () => (released ??= release()),
       };
-      let env: Readonly<Record<string, string>> = {};
-      try {
-        env = (await prepare?.(sb)) ?? {};
-      } catch (error) {
-        await release();
-        throw error;
-      }
-      return { sandbox: sb, env, release: () => (released ??= release()) };
     } catch (error) {
-      await rm(dir, { recursive: true, force: true });
+      await release();
       throw error;
     }
   }

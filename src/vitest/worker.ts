@@ -2,11 +2,20 @@ import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import type { PoolOptions, PoolWorker, WorkerRequest } from 'vitest/node';
-import type { Lease, SandboxSource } from './sandboxes.js';
+import type { Lease, SandboxSource, WorkerSpec } from './sandboxes.js';
 
 /** Like Vitest's forks pool: how long a worker gets after SIGTERM. */
 const SIGKILL_AFTER_MS = 500;
-let sandboxCount = 0;
+
+/** The worker process Vitest's forks pool would start, as a spec to start it in a sandbox. */
+export function workerSpec(options: PoolOptions, env: Readonly<Record<string, string>>): WorkerSpec {
+  return {
+    file: process.execPath,
+    args: [...options.execArgv, resolve(options.distPath, 'workers/forks.js')],
+    cwd: options.project.config.root,
+    env: { ...options.env, ...env },
+  };
+}
 
 /**
  * One Vitest worker: Vitest's own fork worker (`workers/forks.js`) started
@@ -20,21 +29,17 @@ export class SandboxPoolWorker implements PoolWorker {
   // The fs module cache hands workers paths of files under the host's /tmp,
   // which a sandbox's private /tmp hides: send code over IPC instead.
   readonly cacheFs = false;
-  readonly #options: PoolOptions;
   readonly #source: SandboxSource;
-  readonly #env: Readonly<Record<string, string>>;
-  readonly #entry: string;
+  readonly #spec: WorkerSpec;
   readonly #stdout: Writable;
   readonly #stderr: Writable;
   #lease: Lease | undefined;
   #child: ResultPromise | undefined;
 
-  constructor(name: string, options: PoolOptions, source: SandboxSource, env: Readonly<Record<string, string>>) {
+  constructor(name: string, options: PoolOptions, source: SandboxSource, spec: WorkerSpec) {
     this.name = name;
-    this.#options = options;
     this.#source = source;
-    this.#env = env;
-    this.#entry = resolve(options.distPath, 'workers/forks.js');
+    this.#spec = spec;
     this.#stdout = options.project.vitest.logger.outputStream as Writable;
     this.#stderr = options.project.vitest.logger.errorStream as Writable;
   }
@@ -62,17 +67,7 @@ export class SandboxPoolWorker implements PoolWorker {
     this.#lease = lease;
     let child: ResultPromise;
     try {
-      child = lease.sandbox.spawn(process.execPath, [...this.#options.execArgv, this.#entry], {
-      cwd: this.#options.project.config.root,
-      env: { ...this.#options.env, ...this.#env, ...lease.env, SANDBOX_RUN_WORKER: String(++sandboxCount) },
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      ipc: true,
-      serialization: 'advanced',
-        forceKillAfterDelay: false,
-      });
+      child = lease.worker(this.#spec);
     } catch (error) {
       this.#lease = undefined;
       await lease.release();
