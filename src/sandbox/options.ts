@@ -111,23 +111,15 @@ function sandboxPath(path: string, what: string): string {
 
 function hostDir(path: string, cwd: string, what: string): string {
   const absolute = resolve(cwd, path);
-  let isDir = false;
-  try {
-    isDir = statSync(absolute).isDirectory();
-  } catch {
-    bad(`${what} '${path}' does not exist`);
-  }
-  if (!isDir) bad(`${what} '${path}' is not a directory`);
+  const st = statSync(absolute, { throwIfNoEntry: false });
+  if (!st) bad(`${what} '${path}' does not exist`);
+  if (!st.isDirectory()) bad(`${what} '${path}' is not a directory`);
   return absolute;
 }
 
 function hostPath(path: string, cwd: string, what: string): string {
   const absolute = resolve(cwd, path);
-  try {
-    statSync(absolute);
-  } catch {
-    bad(`${what} '${path}' does not exist`);
-  }
+  if (!statSync(absolute, { throwIfNoEntry: false })) bad(`${what} '${path}' does not exist`);
   return absolute;
 }
 

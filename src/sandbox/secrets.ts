@@ -26,11 +26,6 @@ export function masksFor(extra: readonly string[], allow: readonly string[], hom
   const candidates = [...DEFAULT_MASKED_HOME_PATHS.map((path) => join(home, path)), ...extra.map((path) => resolve(home, path))];
   return [...new Set(candidates)].filter((path) => {
     if (allowed.some((a) => path === a || path.startsWith(`${a}/`) || a.startsWith(`${path}/`))) return false;
-    try {
-      lstatSync(path);
-      return true;
-    } catch {
-      return false; // not there: nothing to hide
-    }
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined; // not there: nothing to hide
   });
 }
