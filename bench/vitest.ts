@@ -4,6 +4,7 @@
 // each pool, alternating, several rounds; wall time per run includes Vite's
 // start, which is the same for both, so the difference over the file count is
 // the per-file overhead of a sandbox (helper, namespaces, overlay, write-back).
+// BENCH_TRIVIAL=0 or BENCH_PG=0 skip one of the two parts.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -48,8 +49,8 @@ async function runOnce(dir: string, pool: string): Promise<number> {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-const dir = makeSuite();
-try {
+const dir = process.env.BENCH_TRIVIAL === '0' ? undefined : makeSuite();
+if (dir) try {
   const times: Record<string, number[]> = { forks: [], sandbox: [] };
   await runOnce(dir, 'forks'); // warm Vite's and the OS's caches
   await runOnce(dir, 'sandbox');

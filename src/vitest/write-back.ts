@@ -20,7 +20,8 @@ export async function writeBack(upper: string, root: string, wanted: (relative: 
         await walk(rel);
         continue;
       }
-      if (!wanted(rel)) continue;
+      // A deleted directory is one whiteout for the directory itself.
+      if (!wanted(rel) && !(entry.isCharacterDevice() && wanted(`${rel}/-`))) continue;
       if (entry.isCharacterDevice()) {
         if ((await lstat(from)).rdev === 0) await rm(to, { recursive: true, force: true });
       } else if (entry.isSymbolicLink()) {

@@ -138,6 +138,26 @@ describe('sandboxPool', () => {
     expect(output).not.toContain('this file must not run');
   });
 
+  it('gives watch-mode re-runs fresh sandboxes', async () => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(VITEST|TEST$|NODE_ENV$)/.test(key)));
+    const result = await execa(NODE, [join(basic, 'watch-twice.mjs')], {
+      cwd: basic,
+      env: { ...clean, SBX_UPPER_ROOT: upper.path },
+      extendEnv: false,
+      reject: false,
+      timeout: 60_000,
+    });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const { failed, logs } = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { failed: number; logs: string[] };
+    expect(failed).toBe(0);
+    const seen = probes(logs.join(''));
+    expect(seen).toHaveLength(8);
+    // The re-run's files did not see the first run's writes: new sandboxes, not reused ones.
+    expect(new Set(seen.map((probe) => probe.worker)).size).toBe(8);
+    for (const probe of seen) expect(probe.sawOthers).toEqual([]);
+    expect(readdirSync(upper.path)).toEqual([]);
+  });
+
   it('shards and reports like forks', async () => {
     const out = tempDir('sandbox-run-vitest-report-');
     try {
