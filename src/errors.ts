@@ -18,7 +18,9 @@ export type SandboxErrorCode =
   | 'HELPER_MISSING'
   | 'USERNS_UNAVAILABLE'
   | 'SETUP_FAILED'
-  | 'SANDBOX_EXITED';
+  | 'SANDBOX_EXITED'
+  | 'SERVICE_FAILED'
+  | 'ABORTED';
 
 /** Every failure of sandbox-run itself (not of the command) is one of these. */
 export class SandboxError extends Error {

@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { sandboxRunHome } from '../home.js';
 import { join } from 'node:path';
 import type { SandboxOptions } from '../sandbox/options.js';
 import { executeJob } from './execute.js';
@@ -26,8 +26,7 @@ export interface ParallelRunOptions {
 
 /** Kept runs live in the store (`sandbox-run prune` removes them). */
 export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.SANDBOX_RUN_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sandbox-run');
-  return join(home, 'runs');
+  return join(sandboxRunHome(env), 'runs');
 }
 
 /**

@@ -1,8 +1,8 @@
 import { cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { homedir } from 'node:os';
 import { workdirMountPoint } from '../helper/args.js';
+import { processScopedDir } from '../home.js';
 import type { NormalizedOptions } from './options.js';
 
 /**
@@ -19,34 +19,6 @@ export function copyMode(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 let warned = false;
-
-function copiesDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.SANDBOX_RUN_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sandbox-run');
-  return join(home, 'copies');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Copies of runners that died (even by SIGKILL) are removed by the next one. */
-function sweepDeadCopies(dir: string): void {
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const pid = Number(entry.split('-')[0]);
-    if (Number.isInteger(pid) && !alive(pid)) rmSync(join(dir, entry), { recursive: true, force: true });
-  }
-}
 
 /** Whiteouts in a layer (0/0 character devices) delete what lower layers had. */
 function applyWhiteouts(layer: string, target: string): void {
@@ -82,10 +54,7 @@ export function withCopies(options: NormalizedOptions): { options: NormalizedOpt
     warned = true;
     process.emitWarning('overlayfs is not available in user namespaces here: every sandbox gets private copies instead (slower, more disk)', { code: 'SANDBOX_RUN_COPY_FALLBACK' });
   }
-  const base = copiesDir();
-  mkdirSync(base, { recursive: true });
-  sweepDeadCopies(base);
-  const dir = join(base, `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
+  const dir = processScopedDir('copies');
   const binds = [...options.binds];
   let workdir = options.workdir;
   if (workdir === 'cow') {

@@ -6,6 +6,7 @@ import { helperPath } from '../helper/locate.js';
 import { copyMode, withCopies } from './copy-fallback.js';
 import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
 import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
+import type { Service } from '../services/service.js';
 
 /** The fd on which the helper reports `{"pid":N}` once the sandbox is ready. */
 const INFO_FD = 3;
@@ -43,6 +44,10 @@ export class Sandbox implements AsyncDisposable {
   /** Host pid of the sandbox's init (pid 1 inside). */
   readonly pid: number;
   readonly options: NormalizedOptions;
+  /** Variables every process in the sandbox gets, e.g. what its services export (DATABASE_URL). */
+  readonly env: Record<string, string> = {};
+  readonly #services: Service[] = [];
+  readonly #cleanups: (() => void)[] = [];
   readonly #supervisor: ResultPromise;
   readonly #processes = new Set<ResultPromise>();
   #disposed: Promise<void> | undefined;
@@ -87,15 +92,37 @@ export class Sandbox implements AsyncDisposable {
     if (!this.alive) throw new SandboxError('SANDBOX_EXITED', `sandbox ${this.pid} has ended; create a new one`);
     const { cwd, ...processOptions } = options;
     const join = joinArgs(this.pid, { cwd: cwd ?? this.options.cwd, rlimits: this.options.rlimits }, [file, ...args]);
-    const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, options.env), processOptions);
+    const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, { ...this.env, ...options.env }), processOptions);
     this.#processes.add(subprocess);
     void subprocess.finally(() => this.#processes.delete(subprocess));
     return subprocess;
   }
 
-  /** Runs a command in the sandbox to completion. */
+  /**
+   * Runs a command in the sandbox to completion. Rejects with
+   * SERVICE_FAILED if one of the sandbox's services died meanwhile.
+   */
   async exec(file: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<SandboxResult> {
-    return toSandboxResult([file, ...args], await this.spawn(file, args, options));
+    const result = toSandboxResult([file, ...args], await this.spawn(file, args, options));
+    const failure = this.#services.map((service) => service.failure()).find(Boolean);
+    if (failure) throw new SandboxError('SERVICE_FAILED', failure, { command: [file, ...args], stderr: result.stderr, exitCode: result.exitCode });
+    return result;
+  }
+
+  /** The services running in this sandbox, in start order. */
+  get services(): readonly Service[] {
+    return this.#services;
+  }
+
+  /** Records a started service and offers its exports to every later process. */
+  addService(service: Service): void {
+    this.#services.push(service);
+    Object.assign(this.env, service.spec.exports);
+  }
+
+  /** Runs `cleanup` once the sandbox is gone (host-side resources such as socket directories). */
+  onDispose(cleanup: () => void): void {
+    this.#cleanups.push(cleanup);
   }
 
   /** Stops every process in the sandbox and waits until it is gone. Idempotent. */
@@ -118,5 +145,6 @@ export class Sandbox implements AsyncDisposable {
     // Joined processes die with the sandbox's pid namespace; wait for their
     // supervisors to notice so nothing outlives dispose().
     await Promise.allSettled([...this.#processes]);
+    for (const cleanup of this.#cleanups.splice(0)) cleanup();
   }
 }

@@ -1,0 +1,107 @@
+import type { ResultPromise } from 'execa';
+import { SandboxError } from '../errors.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { listensOn, readInside, socketExists, tailOf } from './inspect.js';
+import type { ServiceSpec } from './types.js';
+
+/** Where services write their output inside the sandbox (its private /tmp). */
+export const SERVICE_LOG_DIR = '/tmp/.sandbox-run';
+const POLL_MS = 5;
+
+/** A service running in a sandbox. */
+export class Service {
+  readonly logFile: string;
+  #exitCode: number | null = null;
+  #stopping = false;
+
+  private constructor(
+    readonly spec: ServiceSpec,
+    private readonly sandbox: Sandbox,
+    private readonly process: ResultPromise,
+  ) {
+    this.logFile = `${SERVICE_LOG_DIR}/${spec.name}.log`;
+    void process.then((result) => {
+      this.#exitCode = result.exitCode ?? 128;
+    });
+  }
+
+  /**
+   * Starts `spec` in `sandbox` and resolves once its probe says it is ready.
+   * Rejects with one line plus the log tail if it exits first or times out.
+   */
+  static async start(sandbox: Sandbox, spec: ServiceSpec): Promise<Service> {
+    const log = `${SERVICE_LOG_DIR}/${spec.name}.log`;
+    // The shell only sets up the log file, then becomes the service (exec),
+    // so signals reach the service itself.
+    const process = sandbox.spawn('/bin/sh', ['-c', `mkdir -p ${SERVICE_LOG_DIR} && exec "$@" >>${log} 2>&1`, spec.name, ...spec.command], {
+      ...(spec.cwd ? { cwd: spec.cwd } : {}),
+      env: { ...spec.env },
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'pipe',
+      forceKillAfterDelay: false,
+    });
+    const service = new Service(spec, sandbox, process);
+    await service.#waitReady();
+    return service;
+  }
+
+  /** True while the service runs. */
+  get running(): boolean {
+    return this.#exitCode === null;
+  }
+
+  /** The last lines of its output. */
+  logTail(lines = 20): string {
+    return tailOf(this.sandbox.pid, this.logFile, lines);
+  }
+
+  /** One line saying that it died, with the log tail; undefined while it runs or after an orderly stop. */
+  failure(): string | undefined {
+    if (this.running || this.#stopping) return undefined;
+    return `service ${this.spec.name} exited with code ${this.#exitCode} while the sandbox was in use${this.#tailSuffix()}`;
+  }
+
+  /** Orderly stop: the stop signal, then SIGKILL after the grace period. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.#stopping = true;
+    this.process.kill(this.spec.stopSignal ?? 'SIGTERM');
+    const timer = setTimeout(() => this.process.kill('SIGKILL'), this.spec.stopGraceMs ?? 5000);
+    await this.process;
+    clearTimeout(timer);
+  }
+
+  #tailSuffix(): string {
+    const tail = this.logTail();
+    return tail ? `; last lines of ${this.logFile}:\n${tail}` : '';
+  }
+
+  async #isReady(): Promise<boolean> {
+    const probe = this.spec.ready;
+    if (!probe) return true;
+    if ('tcp' in probe) return listensOn(this.sandbox.pid, probe.tcp);
+    if ('socket' in probe) return socketExists(this.sandbox.pid, probe.socket);
+    if ('log' in probe) {
+      const pattern = typeof probe.log === 'string' ? new RegExp(probe.log) : probe.log;
+      return pattern.test(readInside(this.sandbox.pid, this.logFile));
+    }
+    const [file, ...args] = probe.command;
+    return (await this.sandbox.exec(file!, args, { stdin: 'ignore' })).exitCode === 0;
+  }
+
+  async #waitReady(): Promise<void> {
+    const timeout = this.spec.startTimeoutMs ?? 30_000;
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      if (!this.running) {
+        throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} exited with code ${this.#exitCode} before it was ready${this.#tailSuffix()}`);
+      }
+      if (await this.#isReady()) return;
+      if (Date.now() > deadline) {
+        throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} was not ready after ${timeout} ms${this.#tailSuffix()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/** How to tell that a service is ready. */
+export type ReadinessProbe =
+  /** Something listens on this TCP port inside the sandbox. */
+  | { tcp: number }
+  /** This unix socket exists inside the sandbox. */
+  | { socket: string }
+  /** This command, run inside the sandbox, exits 0. */
+  | { command: readonly string[] }
+  /** The service's log has a line matching this. */
+  | { log: RegExp | string };
+
+/** A long-running process started in a sandbox before the command, e.g. a database. */
+export interface ServiceSpec {
+  /** Short name, used in messages and for the log file. */
+  name: string;
+  command: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  /** Working directory inside the sandbox (default: the sandbox's). */
+  cwd?: string;
+  /** Default: ready once started. */
+  ready?: ReadinessProbe;
+  /** How long it may take to become ready (default 30 s). */
+  startTimeoutMs?: number;
+  /** Signal for an orderly stop (default SIGTERM); SIGKILL follows after `stopGraceMs` (default 5 s). */
+  stopSignal?: NodeJS.Signals;
+  stopGraceMs?: number;
+  /** Variables the service offers to everything else in the sandbox (e.g. DATABASE_URL). */
+  exports?: Readonly<Record<string, string>>;
+}
