@@ -11,3 +11,6 @@ export type { ProcessOptions, SandboxResult } from './sandbox/process.js';
 export { SandboxError, ExitCode, type SandboxErrorCode } from './errors.js';
 export { runDoctor, type DoctorCheck } from './doctor/checks.js';
 export { defineConfig, type SandboxRunConfig } from './config/types.js';
+export { createSandbox, type CreateSandboxOptions } from './sandbox/create.js';
+export { Service, type ServiceSpec, type ReadinessProbe } from './services/index.js';
+export { postgres, findPostgresBindir, type PostgresOptions, type PostgresSeed, type Preset, type PresetParts } from './presets/index.js';

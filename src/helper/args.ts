@@ -32,6 +32,19 @@ export function workdirMountPoint(cwd: string): string {
 }
 
 /**
+ * Where processes start: the working directory, which with workdir 'none'
+ * is still there read-only through the host root, unless a fresh tmpfs
+ * hides it and nothing is mounted over it: then '/'.
+ */
+export function startDirectory(options: NormalizedOptions): string {
+  const { cwd } = options;
+  const hidden = PRIVATE_DIRS.some((dir) => cwd === dir || cwd.startsWith(`${dir}/`));
+  if (options.workdir !== 'none' || !hidden) return cwd;
+  const targets = [...options.overlays.map((o) => o.target), ...options.binds.map((b) => b.target)];
+  return targets.some((target) => cwd === target || cwd.startsWith(`${target}/`)) ? cwd : '/';
+}
+
+/**
  * The helper's argument list for a new sandbox. Pure: the same options give
  * the same list, which is what makes a sandbox easy to audit and to replay
  * by hand (`sandbox-run --print-helper-args`).
@@ -69,8 +82,7 @@ export function helperArgs(
   for (const mask of options.masks) args.push('--mask', mask);
   if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
 
-  // With workdir 'none' the directory is still there, read-only, through the host root.
-  args.push(...processArgs(options.cwd, options.rlimits, options.keepFds));
+  args.push(...processArgs(startDirectory(options), options.rlimits, options.keepFds));
   args.push('--');
   if (command) args.push(...command);
   return args;

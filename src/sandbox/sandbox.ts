@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import { SandboxError, setupError } from '../errors.js';
-import { helperArgs, joinArgs, sandboxEnv } from '../helper/args.js';
+import { helperArgs, joinArgs, sandboxEnv, startDirectory } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
 import { copyMode, withCopies } from './copy-fallback.js';
 import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
@@ -91,7 +91,7 @@ export class Sandbox implements AsyncDisposable {
   spawn(file: string, args: readonly string[] = [], options: ExecOptions = {}): ResultPromise {
     if (!this.alive) throw new SandboxError('SANDBOX_EXITED', `sandbox ${this.pid} has ended; create a new one`);
     const { cwd, ...processOptions } = options;
-    const join = joinArgs(this.pid, { cwd: cwd ?? this.options.cwd, rlimits: this.options.rlimits }, [file, ...args]);
+    const join = joinArgs(this.pid, { cwd: cwd ?? startDirectory(this.options), rlimits: this.options.rlimits }, [file, ...args]);
     const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, { ...this.env, ...options.env }), processOptions);
     this.#processes.add(subprocess);
     void subprocess.finally(() => this.#processes.delete(subprocess));
