@@ -1,7 +1,8 @@
 import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
+import { workdirMountPoint } from '../helper/args.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxPoolOptions, WorkerSandboxOptions } from './options.js';
 import { writeBack } from './write-back.js';
@@ -89,6 +90,12 @@ export class SandboxSource {
 
   async #create(): Promise<Lease> {
     const { root, sandbox, wanted, upperRoot, prepare, worker } = this.#options;
+    // Under /tmp the sandbox's own /tmp would hide the root's parents (and
+    // node_modules): overlay the top-level directory below /tmp instead.
+    const mount = workdirMountPoint(root);
+    const prefix = relative(mount, root);
+    const inRoot = (rel: string) =>
+      prefix === '' ? wanted(rel) : rel.startsWith(`${prefix}/`) && wanted(rel.slice(prefix.length + 1));
     const dir = await mkdtemp(join(upperRoot ?? tmpdir(), 'sandbox-run-vitest-'));
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
@@ -96,7 +103,7 @@ export class SandboxSource {
     const release = async (): Promise<string[]> => {
       try {
         await sb?.dispose();
-        return sb ? await writeBack(upper, root, wanted) : [];
+        return sb ? await writeBack(upper, mount, inRoot) : [];
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -104,14 +111,14 @@ export class SandboxSource {
     try {
       await Promise.all([mkdir(upper), mkdir(work)]);
       // The overlay root takes its mode from the upper dir: keep the root's.
-      await chmod(upper, (await stat(root)).mode & 0o7777);
+      await chmod(upper, (await stat(mount)).mode & 0o7777);
       sb = await Sandbox.create({
         ...sandbox,
         cwd: root,
         // The root is mounted as our own overlay (not 'cow') so that its
         // writable layer is on the host, where write-back can read it.
         workdir: 'none',
-        overlays: [{ lower: root, target: root, upper: { upper, work } }, ...(sandbox.overlays ?? [])],
+        overlays: [{ lower: mount, target: mount, upper: { upper, work } }, ...(sandbox.overlays ?? [])],
       });
       const env = (await prepare?.(sb)) ?? {};
       const ready = sb;
