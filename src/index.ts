@@ -14,3 +14,4 @@ export { defineConfig, type SandboxRunConfig } from './config/types.js';
 export { createSandbox, type CreateSandboxOptions } from './sandbox/create.js';
 export { Service, type ServiceSpec, type ReadinessProbe } from './services/index.js';
 export { postgres, findPostgresBindir, type PostgresOptions, type PostgresSeed, type Preset, type PresetParts } from './presets/index.js';
+export { createPool, SandboxPool, type PoolOptions } from './pool/index.js';

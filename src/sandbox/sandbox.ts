@@ -24,6 +24,12 @@ async function readInfo(stream: Readable): Promise<{ pid: number } | null> {
   return null;
 }
 
+/** When a sandbox ended, and how to end it. */
+export interface SandboxLifetime {
+  ended: Promise<unknown>;
+  stop(): Promise<void>;
+}
+
 export interface ExecOptions extends ProcessOptions {
   /** Working directory inside the sandbox. Default: the sandbox's. */
   cwd?: string;
@@ -48,18 +54,29 @@ export class Sandbox implements AsyncDisposable {
   readonly env: Record<string, string> = {};
   readonly #services: Service[] = [];
   readonly #cleanups: (() => void)[] = [];
-  readonly #supervisor: ResultPromise;
+  readonly #lifetime: SandboxLifetime;
   readonly #processes = new Set<ResultPromise>();
   #disposed: Promise<void> | undefined;
   #exited = false;
 
-  private constructor(pid: number, options: NormalizedOptions, supervisor: ResultPromise) {
+  private constructor(pid: number, options: NormalizedOptions, lifetime: SandboxLifetime) {
     this.pid = pid;
     this.options = options;
-    this.#supervisor = supervisor;
-    void supervisor.finally(() => {
+    this.#lifetime = lifetime;
+    void lifetime.ended.finally(() => {
       this.#exited = true;
     });
+  }
+
+  /**
+   * A handle on a sandbox whose init runs elsewhere (e.g. held by a pool's
+   * worker thread): processes are started in it by pid; `lifetime` says
+   * when it ended and how to end it.
+   */
+  static adopt(pid: number, options: NormalizedOptions, env: Readonly<Record<string, string>>, lifetime: SandboxLifetime): Sandbox {
+    const sandbox = new Sandbox(pid, options, lifetime);
+    Object.assign(sandbox.env, env);
+    return sandbox;
   }
 
   /** Creates a sandbox and resolves once its mounts and namespaces are ready. */
@@ -76,7 +93,15 @@ export class Sandbox implements AsyncDisposable {
       const result = await supervisor;
       throw setupError(String(result.stderr ?? ''));
     }
-    return new Sandbox(info.pid, normalized, supervisor);
+    return new Sandbox(info.pid, normalized, {
+      ended: supervisor,
+      async stop() {
+        supervisor.kill('SIGTERM');
+        const timer = setTimeout(() => supervisor.kill('SIGKILL'), STOP_GRACE_MS);
+        await supervisor;
+        clearTimeout(timer);
+      },
+    });
   }
 
   /** True until the sandbox has ended (disposed, or its init died). */
@@ -136,12 +161,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    if (!this.#exited) {
-      this.#supervisor.kill('SIGTERM');
-      const timer = setTimeout(() => this.#supervisor.kill('SIGKILL'), STOP_GRACE_MS);
-      await this.#supervisor;
-      clearTimeout(timer);
-    }
+    if (!this.#exited) await this.#lifetime.stop();
     // Joined processes die with the sandbox's pid namespace; wait for their
     // supervisors to notice so nothing outlives dispose().
     await Promise.allSettled([...this.#processes]);

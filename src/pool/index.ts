@@ -1,0 +1,1 @@
+export { createPool, SandboxPool, type PoolOptions } from './pool.js';
