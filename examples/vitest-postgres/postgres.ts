@@ -44,7 +44,8 @@ export async function buildSeed(): Promise<string> {
       : []),
     `pg_ctl -D ${building}/pgdata -w stop >/dev/null`,
   ].join('\n');
-  const result = await run('/bin/sh', ['-c', script], { workdir: 'none', binds: [{ source: building }] });
+  // The SQL files are read through a read-only view of the example (hidden under /tmp otherwise).
+  const result = await run('/bin/sh', ['-c', script], { cwd: HERE, workdir: 'ro', binds: [{ source: building }] });
   if (result.exitCode !== 0) throw new Error(`building the seeded cluster failed:\n${result.stderr}`);
   try {
     renameSync(building, dir);
