@@ -33,6 +33,8 @@ export interface SandboxLifetime {
 export interface ExecOptions extends ProcessOptions {
   /** Working directory inside the sandbox. Default: the sandbox's. */
   cwd?: string;
+  /** An fd (a pipe in `stdio`) on which the helper reports the process's host pid as `{"pid":N}`. */
+  infoFd?: number;
 }
 
 /**
@@ -115,8 +117,10 @@ export class Sandbox implements AsyncDisposable {
    */
   spawn(file: string, args: readonly string[] = [], options: ExecOptions = {}): ResultPromise {
     if (!this.alive) throw new SandboxError('SANDBOX_EXITED', `sandbox ${this.pid} has ended; create a new one`);
-    const { cwd, ...processOptions } = options;
-    const join = joinArgs(this.pid, { cwd: cwd ?? startDirectory(this.options), rlimits: this.options.rlimits }, [file, ...args]);
+    const { cwd, infoFd, ...processOptions } = options;
+    const join = joinArgs(this.pid, { cwd: cwd ?? startDirectory(this.options), rlimits: this.options.rlimits }, [file, ...args], {
+      ...(infoFd !== undefined ? { infoFd } : {}),
+    });
     const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, { ...this.env, ...options.env }), processOptions);
     this.#processes.add(subprocess);
     void subprocess.finally(() => this.#processes.delete(subprocess));
@@ -130,6 +134,7 @@ export class Sandbox implements AsyncDisposable {
   async exec(file: string, args: readonly string[] = [], options: ExecOptions = {}): Promise<SandboxResult> {
     const result = toSandboxResult([file, ...args], await this.spawn(file, args, options));
     const failure = this.#services.map((service) => service.failure()).find(Boolean);
+    // (failure() looks at the service's process itself, so a death during the command is seen at once.)
     if (failure) throw new SandboxError('SERVICE_FAILED', failure, { command: [file, ...args], stderr: result.stderr, exitCode: result.exitCode });
     return result;
   }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import { SandboxError } from '../errors.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -8,9 +10,21 @@ import type { ServiceSpec } from './types.js';
 export const SERVICE_LOG_DIR = '/tmp/.sandbox-run';
 const POLL_MS = 5;
 
+/** Reads the helper's `{"pid":N}` report; 0 if the process ended first. */
+async function firstPid(stream: Readable): Promise<number> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += String(chunk);
+    if (text.includes('\n')) return (JSON.parse(text.slice(0, text.indexOf('\n'))) as { pid: number }).pid;
+  }
+  return 0;
+}
+
 /** A service running in a sandbox. */
 export class Service {
   readonly logFile: string;
+  /** Host pid of the service's own process (not of the helper that joined it in). */
+  #pid = 0;
   #exitCode: number | null = null;
   #stopping = false;
 
@@ -36,19 +50,25 @@ export class Service {
     const process = sandbox.spawn('/bin/sh', ['-c', `mkdir -p ${SERVICE_LOG_DIR} && exec "$@" >>${log} 2>&1`, spec.name, ...spec.command], {
       ...(spec.cwd ? { cwd: spec.cwd } : {}),
       env: { ...spec.env },
-      stdin: 'ignore',
-      stdout: 'ignore',
-      stderr: 'pipe',
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      infoFd: 3,
       forceKillAfterDelay: false,
     });
     const service = new Service(spec, sandbox, process);
+    service.#pid = await firstPid(process.stdio[3] as Readable);
     await service.#waitReady();
     return service;
   }
 
-  /** True while the service runs. */
+  /** True while the service runs. Asks the kernel, so a death is seen before the helper reports it. */
   get running(): boolean {
-    return this.#exitCode === null;
+    if (this.#exitCode !== null) return false;
+    if (!this.#pid) return true;
+    try {
+      return !/^\d+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${this.#pid}/stat`, 'utf8'));
+    } catch {
+      return false; // reaped: gone
+    }
   }
 
   /** The last lines of its output. */
@@ -59,7 +79,8 @@ export class Service {
   /** One line saying that it died, with the log tail; undefined while it runs or after an orderly stop. */
   failure(): string | undefined {
     if (this.running || this.#stopping) return undefined;
-    return `service ${this.spec.name} exited with code ${this.#exitCode} while the sandbox was in use${this.#tailSuffix()}`;
+    const code = this.#exitCode === null ? '' : ` with code ${this.#exitCode}`;
+    return `service ${this.spec.name} exited${code} while the sandbox was in use${this.#tailSuffix()}`;
   }
 
   /** Orderly stop: the stop signal, then SIGKILL after the grace period. */
@@ -95,6 +116,7 @@ export class Service {
     const deadline = Date.now() + timeout;
     for (;;) {
       if (!this.running) {
+        await this.process; // its exit code, for the message
         throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} exited with code ${this.#exitCode} before it was ready${this.#tailSuffix()}`);
       }
       if (await this.#isReady()) return;

@@ -52,14 +52,14 @@ describe('services', () => {
         { name: 'web', command: [NODE, fixture('listen.cjs'), '8080', 'web'], ready: { tcp: 8080 }, exports: { WEB_URL: 'http://127.0.0.1:8080' } },
         { name: 'sock', command: [NODE, '-e', "require('node:net').createServer().listen('/tmp/s.sock')"], ready: { socket: '/tmp/s.sock' } },
         { name: 'logger', command: ['/bin/sh', '-c', 'echo "ready now"; exec sleep 100'], ready: { log: 'ready now' } },
-        { name: 'checked', command: ['/bin/sh', '-c', 'touch /tmp/ok; exec sleep 100; : victim-marker'], ready: { command: ['test', '-e', '/tmp/ok'] } },
+        { name: 'checked', command: ['/bin/sh', '-c', 'touch /tmp/ok; exec sleep 101'], ready: { command: ['test', '-e', '/tmp/ok'] } },
       ],
     });
     expect(sb.env.WEB_URL).toBe('http://127.0.0.1:8080');
     expect((await sb.exec(NODE, [fixture('connect.cjs'), '8080'])).stdout).toBe('web');
     expect((await sb.exec('/bin/sh', ['-c', 'echo $WEB_URL'])).stdout).toBe('http://127.0.0.1:8080');
     expect(sb.services.map((s) => s.logTail())).toEqual(['listening', '', 'ready now', '']);
-    const error = await sb.exec('/bin/sh', ['-c', 'pkill -f victim-marker; while pgrep -f victim-marker >/dev/null; do :; done']).catch((e: unknown) => e);
+    const error = await sb.exec('/bin/sh', ['-c', 'pkill -f "slee[p] 101"; while pgrep -f "slee[p] 101" >/dev/null; do :; done']).catch((e: unknown) => e);
     expect((error as SandboxError).code).toBe('SERVICE_FAILED');
     expect((error as Error).message).toMatch(/^service checked exited with code 143 while the sandbox was in use/);
   });
