@@ -111,12 +111,28 @@ describe('sandboxPool', () => {
     }
   });
 
-  it('fails the run with the normal report when a test fails', async () => {
-    const { exitCode, output } = await vitest(join(FIXTURES, 'vitest-failing'));
+  it('fails the run with the normal report when a test fails or times out', async () => {
+    const { exitCode, output } = await vitest(join(FIXTURES, 'vitest-failing'), [], { SBX_UPPER_ROOT: upper.path });
     expect(exitCode).toBe(1);
     expect(output).toContain('FAIL  fails.test.ts > adds wrongly');
     expect(output).toContain('AssertionError: expected 2 to be 3');
-    expect(output).toMatch(/Test Files\s+1 failed \| 1 passed \(2\)/);
+    expect(output).toContain('FAIL  times-out.test.ts > never finishes');
+    expect(output).toContain('Error: Test timed out in 1000ms.');
+    expect(output).toMatch(/Test Files\s+2 failed \| 1 passed \(3\)/);
+    expect(readdirSync(upper.path)).toEqual([]);
+  });
+
+  it('stops at the first failure with --bail, with the same summary as forks', async () => {
+    const args = ['--bail', '1', '--maxWorkers', '1'];
+    const env = { SBX_UPPER_ROOT: upper.path };
+    const sandboxed = await vitest(join(FIXTURES, 'vitest-failing'), args, env);
+    const forks = await vitest(join(FIXTURES, 'vitest-failing'), [...args, '--pool', 'forks'], env);
+    const summary = (output: string) => output.match(/^\s*(Test Files|Tests)\s.*$/gm)?.map((line) => line.trim());
+    expect(sandboxed.exitCode).toBe(1);
+    expect(forks.exitCode).toBe(1);
+    expect(summary(sandboxed.output)).toEqual(summary(forks.output));
+    expect(summary(sandboxed.output)).toEqual(['Test Files  1 failed (3)', 'Tests  1 failed (1)']);
+    expect(readdirSync(upper.path)).toEqual([]);
   });
 
   it('fails a file whose sandbox cannot start with the reason, without hanging', async () => {
