@@ -106,6 +106,12 @@ describe('sandboxPool', () => {
       const mismatch = await vitest(project, [], { SNAPSHOT_GREETING: 'bye' });
       expect(mismatch.exitCode).toBe(1);
       expect(mismatch.output).toMatch(/Snapshot `matches its snapshot 1` mismatched/);
+
+      // Deletions reach the host too (a whiteout in the sandbox's writable layer).
+      const removed = await vitest(project, ['-u'], { SNAPSHOT_NONE: '1' });
+      expect(removed.exitCode, removed.output).toBe(0);
+      expect(removed.output).toMatch(/1 files? removed/);
+      expect(existsSync(join(project, '__snapshots__/snap.test.ts.snap'))).toBe(false);
     } finally {
       rmSync(project, { recursive: true, force: true });
     }
