@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { mergeOptions } from '../config/apply.js';
 import { findConfig, loadConfig, type LoadedConfig } from '../config/load.js';
+import type { ResultPromise } from 'execa';
 import type { Argv } from 'yargs';
 import { runParallel } from '../runner/run-parallel.js';
 import { parseShard, shardFromEnv, ShardError, type Shard } from '../runner/shard.js';
@@ -10,6 +11,9 @@ import type { OutputMode } from '../runner/report.js';
 import { helperArgs } from '../helper/args.js';
 import { normalizeOptions } from '../sandbox/options.js';
 import { spawn } from '../sandbox/run.js';
+import { createSandbox } from '../sandbox/create.js';
+import type { SandboxOptions } from '../sandbox/options.js';
+import type { SandboxRunConfig } from '../config/types.js';
 import { toSandboxResult } from '../sandbox/process.js';
 import { optionsFromFlags, type SandboxFlags } from './sandbox-flags.js';
 import { UsageError } from './usage-error.js';
@@ -130,13 +134,22 @@ export async function runCommand(args: RunArgs): Promise<number> {
       failFast: Boolean(args.failFast),
       ...(args.each !== undefined ? { each: args.each } : {}),
       ...(args.json !== undefined ? { jsonFile: args.json } : {}),
+      ...(config.services ? { services: config.services } : {}),
+      ...(config.presets ? { presets: config.presets } : {}),
       ...((args.timeout ?? config.timeout) !== undefined ? { timeoutMs: parseDuration(String(args.timeout ?? config.timeout)) } : {}),
     });
     return exitCode;
   }
-  const subprocess = spawn(command[0]!, command.slice(1), { ...options, stdio: 'inherit' });
-  // Ctrl-C reaches the sandbox through the terminal's process group; other
-  // signals sent to us alone are forwarded.
+  if (config.services?.length || config.presets?.length) return runWithServices(command, options, config);
+  return exitCodeOf(command, spawn(command[0]!, command.slice(1), { ...options, stdio: 'inherit' }));
+}
+
+/**
+ * Waits for the sandboxed command and returns its exit code. Ctrl-C reaches
+ * the sandbox through the terminal's process group; other signals sent to
+ * us alone are forwarded.
+ */
+async function exitCodeOf(command: string[], subprocess: ResultPromise): Promise<number> {
   const forward = (signal: NodeJS.Signals) => subprocess.kill(signal);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
   for (const signal of signals) process.on(signal, forward);
@@ -145,4 +158,10 @@ export async function runCommand(args: RunArgs): Promise<number> {
   } finally {
     for (const signal of signals) process.off(signal, forward);
   }
+}
+
+/** One sandbox with the config's services ready before the command starts. */
+async function runWithServices(command: string[], options: SandboxOptions, config: SandboxRunConfig): Promise<number> {
+  await using sandbox = await createSandbox({ ...options, services: config.services ?? [], presets: config.presets ?? [] });
+  return exitCodeOf(command, sandbox.spawn(command[0]!, command.slice(1), { stdio: 'inherit' }));
 }

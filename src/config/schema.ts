@@ -29,9 +29,33 @@ const sandbox = z.strictObject({
   passEnv: z.array(z.string().min(1)).optional(),
 });
 
+const probe = z.union([
+  z.strictObject({ tcp: z.number().int().min(1).max(65535) }),
+  z.strictObject({ socket: z.string().startsWith('/') }),
+  z.strictObject({ command: z.array(z.string()).min(1) }),
+  z.strictObject({ log: z.union([z.string(), z.instanceof(RegExp)]) }),
+]);
+const service = z.strictObject({
+  name: z.string().regex(/^[\w.-]+$/, 'letters, digits, . _ - only'),
+  command: z.array(z.string()).min(1),
+  env: z.record(z.string(), z.string()).optional(),
+  cwd: z.string().startsWith('/').optional(),
+  ready: probe.optional(),
+  startTimeoutMs: z.number().int().positive().optional(),
+  stopSignal: z.string().optional(),
+  stopGraceMs: z.number().int().nonnegative().optional(),
+  exports: z.record(z.string(), z.string()).optional(),
+});
+const preset = z.custom<object>(
+  (value) => typeof value === 'object' && value !== null && typeof (value as { prepare?: unknown }).prepare === 'function' && typeof (value as { forSandbox?: unknown }).forSandbox === 'function',
+  'expected a preset such as postgres({ ... })',
+);
+
 /** The config file's shape; unknown keys are errors (a typo should not be silently ignored). */
 export const configSchema = z.strictObject({
   sandbox: sandbox.optional(),
+  presets: z.array(preset).optional(),
+  services: z.array(service).optional(),
   outputs: z.array(z.string().min(1)).optional(),
   env: z.record(z.string(), z.string()).optional(),
   parallel: z.number().int().positive().optional(),

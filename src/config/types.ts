@@ -1,4 +1,6 @@
+import type { Preset } from '../presets/types.js';
 import type { SandboxOptions } from '../sandbox/options.js';
+import type { ServiceSpec } from '../services/types.js';
 
 /**
  * `sandbox.config.{ts,mts,js,mjs,json}`: found from the working directory
@@ -7,6 +9,10 @@ import type { SandboxOptions } from '../sandbox/options.js';
 export interface SandboxRunConfig {
   /** Options for every sandbox (mounts, network, env, limits); see SandboxOptions. */
   sandbox?: Omit<SandboxOptions, 'cwd'>;
+  /** Ready-made services with their data, e.g. `postgres({ seed: { sql: ['db/seed.sql'] } })`. */
+  presets?: Preset[];
+  /** Services started in every sandbox before the command, each ready before the next. */
+  services?: ServiceSpec[];
   /** Paths (relative to the config file) written back to the host, e.g. 'coverage', 'reports'. Created if missing. */
   outputs?: string[];
   /** Variables for every sandbox (merged over sandbox.env). */

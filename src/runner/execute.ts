@@ -2,11 +2,16 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { helperReason } from '../errors.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
+import type { ResultPromise } from 'execa';
+import type { SandboxPool } from '../pool/pool.js';
 import { spawn } from '../sandbox/run.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 import type { Job, JobResult } from './job.js';
 
 export interface ExecuteOptions {
   sandbox: SandboxOptions;
+  /** With services or presets: warm sandboxes with services ready come from this pool. */
+  pool?: SandboxPool;
   timeoutMs?: number;
   /** With --keep-failed: where each job's writable layer lives until it passes. */
   keepDir?: string;
@@ -44,17 +49,24 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
     job, status, exitCode, durationMs: Date.now() - started, output, ...extra,
   });
   let kept: string | undefined;
+  let pooled: Sandbox | undefined;
   try {
-    const prepared = sandboxOptionsFor(job, options);
-    kept = prepared.kept;
-    const subprocess = spawn(job.command[0]!, job.command.slice(1), {
-      ...prepared.sandbox,
+    const processOptions = {
       stdin: 'ignore',
       all: true,
       ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
       cancelSignal: options.signal,
       forceKillAfterDelay: 2000,
-    });
+    } as const;
+    let subprocess: ResultPromise<{ all: true }>;
+    if (options.pool) {
+      pooled = await options.pool.acquire({ signal: options.signal });
+      subprocess = pooled.spawn(job.command[0]!, job.command.slice(1), { ...processOptions, env: job.env }) as ResultPromise<{ all: true }>;
+    } else {
+      const prepared = sandboxOptionsFor(job, options);
+      kept = prepared.kept;
+      subprocess = spawn(job.command[0]!, job.command.slice(1), { ...prepared.sandbox, ...processOptions }) as ResultPromise<{ all: true }>;
+    }
     subprocess.all?.on('data', (chunk: Buffer) => options.onOutput?.(job, chunk.toString()));
     const done = await subprocess;
     const output = typeof done.all === 'string' ? done.all : '';
@@ -77,6 +89,9 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
     });
   } catch (error) {
     if (kept) rmSync(kept, { recursive: true, force: true });
-    return result('setup failed', null, '', { error: (error as Error).message });
+    if (options.signal.aborted) return result('cancelled', null, '');
+    return result('setup failed', null, '', { error: (error as Error).message.split('\n')[0]!, output: (error as Error).message });
+  } finally {
+    await pooled?.dispose();
   }
 }

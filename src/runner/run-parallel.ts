@@ -2,6 +2,9 @@ import { mkdirSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:f
 import { sandboxRunHome } from '../home.js';
 import { join } from 'node:path';
 import type { SandboxOptions } from '../sandbox/options.js';
+import { createPool } from '../pool/pool.js';
+import type { Preset } from '../presets/types.js';
+import type { ServiceSpec } from '../services/types.js';
 import { executeJob } from './execute.js';
 import { planJobs } from './plan.js';
 import { createReporter, type OutputMode } from './report.js';
@@ -22,6 +25,9 @@ export interface ParallelRunOptions {
   keepFailed: boolean;
   timeoutMs?: number;
   failFast: boolean;
+  /** Services for every sandbox: then sandboxes come warm from a pool. */
+  services?: ServiceSpec[];
+  presets?: Preset[];
 }
 
 /** Kept runs live in the store (`sandbox-run prune` removes them). */
@@ -52,6 +58,17 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const withServices = Boolean(options.services?.length || options.presets?.length);
+  if (withServices && options.keepFailed) console.error('sandbox-run: --keep-failed keeps nothing for sandboxes with services (their writable layers live on tmpfs)');
+  const pool = withServices
+    ? await createPool({
+        ...options.sandbox,
+        services: options.services ?? [],
+        presets: options.presets ?? [],
+        size: Math.min(options.parallel, plan.jobs.length),
+        max: options.parallel,
+      })
+    : undefined;
   const reporter = createReporter(options.output, plan.jobs.length, options.live);
   let results;
   try {
@@ -65,12 +82,14 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
           signal: controller.signal,
           onOutput: (j, chunk) => reporter.output(j, chunk),
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-          ...(keepDir ? { keepDir } : {}),
+          ...(keepDir && !pool ? { keepDir } : {}),
+          ...(pool ? { pool } : {}),
         }),
       onStart: (job, slot) => reporter.started(job, slot),
       onEnd: (result, slot) => reporter.ended(result, slot),
     });
   } finally {
+    await pool?.close();
     reporter.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

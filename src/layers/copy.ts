@@ -1,0 +1,93 @@
+import { constants } from 'node:fs';
+import { access, chmod, copyFile, link, lutimes, mkdir, symlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { walkTree, type TreeEntry } from './tree.js';
+
+/** Copies in flight at once (libuv's thread pool has four threads). */
+const COPY_CONCURRENCY = 4;
+
+/** What a snapshot cannot hold, with the reason: device nodes, sockets, fifos, unreadable paths. */
+async function refusals(root: string, entries: TreeEntry[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const entry of entries) {
+    const full = entry.path ? join(root, entry.path) : root;
+    const st = entry.stats;
+    if (entry.type === 'whiteout' || entry.type === 'other') {
+      const kind = st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : 'device node';
+      problems.push(`${full} (${kind})`);
+    } else if (entry.type !== 'symlink') {
+      const need = entry.type === 'dir' ? constants.R_OK | constants.X_OK : constants.R_OK;
+      await access(full, need).catch(() => problems.push(`${full} (not readable)`));
+    }
+  }
+  return problems;
+}
+
+/**
+ * Copies a directory tree: types, modes, symlinks, hard links and
+ * modification times; the copy is owned by the caller. Reflinks (FICLONE)
+ * when the filesystem can, tried once with FICLONE_FORCE; a plain copy
+ * otherwise. Refuses special files and unreadable paths, naming them all.
+ */
+export async function copyTree(source: string, dest: string): Promise<{ method: 'reflink' | 'copy'; entries: TreeEntry[] }> {
+  const entries = await walkTree(source);
+  const problems = await refusals(source, entries);
+  if (problems.length)
+    throw new SandboxError('BAD_OPTIONS', `cannot snapshot ${source}: ${problems.length} path(s) cannot be copied: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', ...' : ''}`);
+
+  // Directories and symlinks first (walk order puts parents first), files in parallel after.
+  const files: TreeEntry[] = [];
+  for (const entry of entries) {
+    const to = join(dest, entry.path);
+    if (entry.type === 'dir') await mkdir(to, { recursive: entry.path === '' });
+    else if (entry.type === 'symlink') await symlink(entry.target!, to);
+    else files.push(entry);
+  }
+
+  let method: 'reflink' | 'copy' | undefined;
+  const firstCopy = new Map<string, string>();
+  const links: [string, string][] = [];
+  const unique = files.filter((entry) => {
+    if (entry.stats.nlink < 2) return true;
+    const inode = `${entry.stats.dev}:${entry.stats.ino}`;
+    const first = firstCopy.get(inode);
+    if (first === undefined) firstCopy.set(inode, entry.path);
+    else links.push([first, entry.path]);
+    return first === undefined;
+  });
+  const copyOne = async (entry: TreeEntry) => {
+    const from = join(source, entry.path);
+    const to = join(dest, entry.path);
+    if (method === undefined) {
+      try {
+        await copyFile(from, to, constants.COPYFILE_FICLONE_FORCE);
+        method = 'reflink';
+        return;
+      } catch {
+        method = 'copy';
+      }
+    }
+    await copyFile(from, to, constants.COPYFILE_FICLONE);
+  };
+  if (unique.length) await copyOne(unique[0]!);
+  let next = 1;
+  const worker = async () => {
+    while (next < unique.length) await copyOne(unique[next++]!);
+  };
+  await Promise.all(Array.from({ length: COPY_CONCURRENCY }, worker));
+  for (const [first, other] of links) await link(join(dest, first), join(dest, other));
+
+  // Modes (copyFile and mkdir obey the umask) and times, deepest first so
+  // that setting a directory's time is not undone by writing into it.
+  for (const entry of [...entries].reverse()) {
+    const to = join(dest, entry.path);
+    const { atime, mtime } = entry.stats;
+    if (entry.type === 'symlink') await lutimes(to, atime, mtime);
+    else {
+      await chmod(to, entry.stats.mode & 0o7777);
+      await utimes(to, atime, mtime);
+    }
+  }
+  return { method: method ?? 'copy', entries };
+}

@@ -1,0 +1,50 @@
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { alive } from './fs-util.js';
+
+/** How often a waiter looks again at a held lock (contention, not readiness: the holder may be another process). */
+const RETRY_MS = 15;
+
+function tryTake(path: string): boolean {
+  try {
+    const fd = openSync(path, 'wx', 0o644);
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  let holder = NaN;
+  try {
+    holder = Number(readFileSync(path, 'utf8'));
+  } catch {
+    return false; // released meanwhile: try again
+  }
+  // An empty file is a holder between open and write: wait for it.
+  if (holder && !alive(holder)) {
+    // The holder died (SIGKILL): move its lock aside under a unique name so
+    // that of two waiters only one breaks it.
+    const aside = `${path}.stale.${process.pid}`;
+    try {
+      renameSync(path, aside);
+      rmSync(aside, { force: true });
+    } catch {
+      // someone else broke it first
+    }
+  }
+  return false;
+}
+
+/**
+ * Runs `fn` holding a lock file (created with O_EXCL, holding our pid). A
+ * lock whose holder died is broken, so a SIGKILLed runner never wedges the
+ * store. Reentrant calls from one process must not nest on the same path.
+ */
+export async function withLock<T>(path: string, fn: () => Promise<T> | T): Promise<T> {
+  while (!tryTake(path)) await delay(RETRY_MS);
+  try {
+    return await fn();
+  } finally {
+    rmSync(path, { force: true });
+  }
+}

@@ -1,0 +1,329 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { sandboxRunHome } from '../home.js';
+import { buildLayer, type BuildOptions } from './build.js';
+import { copyTree } from './copy.js';
+import { diffTree, type DiffEntry } from './diff.js';
+import { exportLayers, importLayers, type ExportOptions } from './archive.js';
+import { alive, ownedName, ownerPid, removeTree, writeFileAtomic } from './fs-util.js';
+import { withLock } from './lock.js';
+import { treeDigest } from './tree.js';
+import type { LayerInfo, LayerRecipe } from './types.js';
+
+/** On-disk layout version, in `<store>/VERSION`. Bump on incompatible change. */
+export const STORE_VERSION = 1;
+
+/** What a layer's meta.json holds (names live in tags.json, the path is where it lies). */
+export type LayerMeta = Omit<LayerInfo, 'names' | 'path'>;
+
+/** A tree being made, not yet visible: `<store>/tmp/<pid>-<random>/`. */
+export interface Staging {
+  dir: string;
+  tree: string;
+  discard(): void;
+}
+
+/** A held lease; dispose to release. */
+export interface LayerLease extends AsyncDisposable {
+  readonly digest: string;
+  release(): void;
+}
+
+export interface PruneResult {
+  removed: LayerInfo[];
+  /** Leftover temporary trees of dead processes. */
+  leftovers: string[];
+  freedBytes: number;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
+const HEX = /^[0-9a-f]{64}$/;
+
+/** The default store: `<sandbox-run home>/store`. */
+export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(sandboxRunHome(env), 'store');
+}
+
+function notFound(what: string): never {
+  throw new SandboxError('BAD_OPTIONS', `no layer named '${what}' (see sandbox-run layers)`);
+}
+
+/**
+ * A layer store on disk. Every change takes `<store>/lock`; trees are made
+ * in `tmp/` and renamed into `layers/`, so readers never see half a layer.
+ */
+export class LayerStore {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  get #lockFile(): string {
+    return join(this.dir, 'lock');
+  }
+
+  /** Runs `fn` holding the store's write lock. */
+  locked<T>(fn: () => Promise<T> | T): Promise<T> {
+    return withLock(this.#lockFile, fn);
+  }
+
+  /** Creates the layout if needed, checks its version and sweeps dead processes' leftovers. */
+  init(): void {
+    for (const sub of ['layers', 'tmp', 'leases', 'builds', 'locks']) mkdirSync(join(this.dir, sub), { recursive: true });
+    const versionFile = join(this.dir, 'VERSION');
+    if (!existsSync(versionFile)) writeFileAtomic(versionFile, `${STORE_VERSION}\n`);
+    const version = Number(readFileSync(versionFile, 'utf8').trim());
+    if (version !== STORE_VERSION)
+      throw new SandboxError('BAD_OPTIONS', `layer store ${this.dir} has layout version ${version}; this sandbox-run reads version ${STORE_VERSION}`);
+    this.#sweep();
+  }
+
+  /** Removes temporary trees and leases whose process is gone. */
+  #sweep(): string[] {
+    const swept: string[] = [];
+    for (const sub of ['tmp', 'leases']) {
+      for (const name of readdirSync(join(this.dir, sub))) {
+        const pid = ownerPid(name.replace(/^[0-9a-f]{64}\./, ''));
+        if (pid === process.pid || alive(pid)) continue;
+        removeTree(join(this.dir, sub, name));
+        if (sub === 'tmp') swept.push(join(this.dir, sub, name));
+      }
+    }
+    return swept;
+  }
+
+  /** A fresh staging directory under `tmp/` (same filesystem as `layers/`, so commit is a rename). */
+  stage(): Staging {
+    const dir = join(this.dir, 'tmp', ownedName());
+    mkdirSync(dir);
+    return { dir, tree: join(dir, 'tree'), discard: () => removeTree(dir) };
+  }
+
+  #tags(): Record<string, string> {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'tags.json'), 'utf8')) as Record<string, string>;
+    } catch {
+      return {};
+    }
+  }
+
+  #writeTags(tags: Record<string, string>): void {
+    writeFileAtomic(join(this.dir, 'tags.json'), `${JSON.stringify(tags, null, 2)}\n`);
+  }
+
+  #meta(hex: string): LayerMeta | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'layers', hex, 'meta.json'), 'utf8')) as LayerMeta;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #info(hex: string, tags = this.#tags()): LayerInfo | undefined {
+    const meta = this.#meta(hex);
+    if (!meta) return undefined;
+    const names = Object.keys(tags).filter((name) => tags[name] === meta.digest).sort();
+    return { ...meta, names, path: join(this.dir, 'layers', hex, 'tree') };
+  }
+
+  /** The hex of a tag, a digest (`sha256:<hex>`) or a unique hex prefix (12+ digits). */
+  #resolve(nameOrDigest: string): string | undefined {
+    const tag = this.#tags()[nameOrDigest];
+    if (tag) return tag.slice('sha256:'.length);
+    const hex = nameOrDigest.replace(/^sha256:/, '');
+    if (HEX.test(hex)) return this.#meta(hex) ? hex : undefined;
+    if (/^[0-9a-f]{12,63}$/.test(hex)) {
+      const matches = readdirSync(join(this.dir, 'layers')).filter((name) => name.startsWith(hex));
+      if (matches.length === 1) return matches[0];
+    }
+    return undefined;
+  }
+
+  /** A layer by tag or digest, or undefined. */
+  async get(nameOrDigest: string): Promise<LayerInfo | undefined> {
+    const hex = this.#resolve(nameOrDigest);
+    return hex ? this.#info(hex) : undefined;
+  }
+
+  /** Like {@link get}, but a missing layer is an error. */
+  async require(nameOrDigest: string): Promise<LayerInfo> {
+    return (await this.get(nameOrDigest)) ?? notFound(nameOrDigest);
+  }
+
+  /** Every layer, newest first. */
+  async list(): Promise<LayerInfo[]> {
+    const tags = this.#tags();
+    return readdirSync(join(this.dir, 'layers'))
+      .map((hex) => this.#info(hex, tags))
+      .filter((info): info is LayerInfo => !!info)
+      .sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /** Host directories of a layer and its parents, top first: `overlays: [{ lower, target }]`. */
+  async lowerDirs(nameOrDigest: string): Promise<string[]> {
+    const dirs: string[] = [];
+    let info: LayerInfo | undefined = await this.require(nameOrDigest);
+    while (info) {
+      dirs.push(info.path);
+      info = info.parent ? await this.get(info.parent) : undefined;
+      if (dirs.length > 128) throw new SandboxError('SETUP_FAILED', `layer ${nameOrDigest}: parent chain too long or cyclic`);
+    }
+    return dirs;
+  }
+
+  /** Keeps a layer from being removed while the lease lives (a pid file under `leases/`). */
+  async lease(nameOrDigest: string): Promise<LayerLease> {
+    return this.locked(() => {
+      const hex = this.#resolve(nameOrDigest) ?? notFound(nameOrDigest);
+      const file = join(this.dir, 'leases', `${hex}.${ownedName()}`);
+      writeFileSync(file, '');
+      const release = () => rmSync(file, { force: true });
+      return { digest: `sha256:${hex}`, release, [Symbol.asyncDispose]: async () => release() };
+    });
+  }
+
+  #leased(hex: string): boolean {
+    return readdirSync(join(this.dir, 'leases')).some((name) => name.startsWith(`${hex}.`) && alive(ownerPid(name.slice(hex.length + 1))));
+  }
+
+  /** Points a tag at a digest. */
+  async tag(name: string, digest: string): Promise<void> {
+    if (!NAME.test(name) || name.startsWith('sha256:')) throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / -`);
+    await this.locked(() => this.#writeTags({ ...this.#tags(), [name]: digest }));
+  }
+
+  /**
+   * Makes a staged tree a layer: digest it, then (under the lock) rename it
+   * into `layers/<hex>` unless that digest exists already, and tag it.
+   */
+  async commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name?: string): Promise<LayerInfo> {
+    if (name !== undefined && (!NAME.test(name) || name.startsWith('sha256:')))
+      throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / -`);
+    try {
+      const { digest, size } = await treeDigest(staging.tree);
+      const hex = digest.slice('sha256:'.length);
+      const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source };
+      await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
+      return await this.locked(() => {
+        if (meta.parent && !this.#meta(meta.parent.replace(/^sha256:/, ''))) throw new SandboxError('BAD_OPTIONS', `parent layer ${meta.parent} is gone`);
+        if (!this.#meta(hex)) renameSync(staging.dir, join(this.dir, 'layers', hex));
+        if (name) this.#writeTags({ ...this.#tags(), [name]: digest });
+        return this.#info(hex)!;
+      });
+    } finally {
+      staging.discard();
+    }
+  }
+
+  /** Copies `dir` into a new layer (or reuses the identical one) tagged `name`. */
+  async snapshot(dir: string, options: { name: string; parent?: string }): Promise<LayerInfo> {
+    const source = resolve(dir);
+    const parent = options.parent ? (await this.require(options.parent)).digest : undefined;
+    const staging = this.stage();
+    let method: 'reflink' | 'copy';
+    try {
+      ({ method } = await copyTree(source, staging.tree));
+    } catch (error) {
+      staging.discard();
+      throw error;
+    }
+    return this.commit(staging, { ...(parent ? { parent } : {}), source: { kind: 'snapshot', path: source, method } }, options.name);
+  }
+
+  /** Removes tags; a layer left with no tag, no child and no live lease is deleted. Returns the deleted layers. */
+  async remove(...names: string[]): Promise<LayerInfo[]> {
+    return this.locked(() => {
+      const tags = this.#tags();
+      const candidates: string[] = [];
+      for (const name of names) {
+        const hex = this.#resolve(name) ?? notFound(name);
+        if (tags[name]) delete tags[name];
+        else for (const tag of Object.keys(tags)) if (tags[tag] === `sha256:${hex}`) delete tags[tag];
+        candidates.push(hex);
+      }
+      this.#writeTags(tags);
+      return this.#collect(candidates, tags);
+    });
+  }
+
+  /** Deletes the candidates (and then their parents) that nothing holds. Call under the lock. */
+  #collect(candidates: string[], tags: Record<string, string>): LayerInfo[] {
+    const removed: LayerInfo[] = [];
+    const tagged = new Set(Object.values(tags));
+    const layers = readdirSync(join(this.dir, 'layers'));
+    const metas = new Map(layers.map((hex) => [hex, this.#meta(hex)]));
+    const queue = [...candidates];
+    while (queue.length) {
+      const hex = queue.shift()!;
+      const meta = metas.get(hex);
+      if (!meta) continue;
+      const hasChild = [...metas.values()].some((other) => other?.parent === meta.digest);
+      if (tagged.has(meta.digest) || hasChild || this.#leased(hex)) continue;
+      const info = this.#info(hex, tags)!;
+      const aside = join(this.dir, 'tmp', `${ownedName()}-rm`);
+      renameSync(join(this.dir, 'layers', hex), aside); // gone from view at once
+      removeTree(aside);
+      metas.delete(hex);
+      removed.push(info);
+      if (meta.parent) queue.push(meta.parent.slice('sha256:'.length));
+    }
+    return removed;
+  }
+
+  /** Removes untagged layers nothing builds on or leases, and dead processes' leftovers. */
+  async prune(): Promise<PruneResult> {
+    return this.locked(() => {
+      const leftovers = this.#sweep();
+      const removed = this.#collect(readdirSync(join(this.dir, 'layers')), this.#tags());
+      return { removed, leftovers, freedBytes: removed.reduce((sum, info) => sum + info.size, 0) };
+    });
+  }
+
+  /** Runs a recipe in a sandbox and commits its writable layer, unless the cache has it. */
+  build(recipe: LayerRecipe, options: BuildOptions = {}): Promise<LayerInfo> {
+    return buildLayer(this, recipe, options);
+  }
+
+  /** Writes a layer (with its parents unless `single`) as a tar archive (.tar.gz: gzipped). */
+  export(nameOrDigest: string, file: string, options: ExportOptions = {}): Promise<LayerInfo[]> {
+    return exportLayers(this, nameOrDigest, file, options);
+  }
+
+  /** Restores layers from an archive made by {@link export}, verifying every digest. */
+  import(file: string): Promise<LayerInfo[]> {
+    return importLayers(this, file);
+  }
+
+  /** What a writable layer added, changed and deleted relative to its lower dirs. */
+  diff(upperDir: string, lowerDirs: readonly string[] = []): Promise<DiffEntry[]> {
+    return diffTree(upperDir, lowerDirs);
+  }
+
+  /** Build cache: key file `builds/<key>` holding the digest. */
+  cached(key: string): string | undefined {
+    try {
+      const digest = readFileSync(join(this.dir, 'builds', key), 'utf8').trim();
+      return this.#meta(digest.replace(/^sha256:/, '')) ? digest : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async remember(key: string, digest: string): Promise<void> {
+    await mkdir(join(this.dir, 'builds'), { recursive: true });
+    writeFileAtomic(join(this.dir, 'builds', key), `${digest}\n`);
+  }
+}
+
+/**
+ * Opens (creating if needed) a layer store: `dir`, else
+ * `$SANDBOX_RUN_HOME/store`, else `${XDG_CACHE_HOME:-~/.cache}/sandbox-run/store`.
+ */
+export async function openStore(options: { dir?: string } = {}): Promise<LayerStore> {
+  const store = new LayerStore(resolve(options.dir ?? defaultStoreDir()));
+  store.init();
+  return store;
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+/** The overlayfs xattr (with `userxattr`) that makes a directory hide everything below it in lower layers. */
+export const OPAQUE_XATTR = 'user.overlay.opaque';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'whiteout' | 'other';
+
+/** One path of a tree, as the digest and the tar writer see it. */
+export interface TreeEntry {
+  /** '' for the root, else 'a/b' (no leading slash). */
+  path: string;
+  type: EntryType;
+  stats: Stats;
+  /** Symlink target. */
+  target?: string;
+  /** Directory with `user.overlay.opaque=y`. */
+  opaque?: boolean;
+}
+
+/** A 0/0 character device: how overlayfs records a deletion. */
+export function isWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+function typeOf(st: Stats): EntryType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (isWhiteout(st)) return 'whiteout';
+  return 'other';
+}
+
+/** getfattr escapes unusual bytes in names as \ooo. */
+function unescapeOctal(text: string): string {
+  return Buffer.from(text.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))), 'latin1').toString('utf8');
+}
+
+/**
+ * Directories under `root` marked opaque. Node has no xattr API, so this
+ * asks getfattr (package `attr`) once per tree; where it is missing, no
+ * directory is opaque (stated in the docs).
+ */
+export async function opaqueDirs(root: string): Promise<Set<string>> {
+  const result = await execa('getfattr', ['-R', '-h', '-d', '-m', `^${OPAQUE_XATTR.replace(/\./g, '\\.')}$`, '--absolute-names', '--', root], {
+    reject: false,
+    encoding: 'latin1',
+  });
+  const found = new Set<string>();
+  let file: string | undefined;
+  for (const line of String(result.stdout).split('\n')) {
+    if (line.startsWith('# file: ')) file = unescapeOctal(line.slice(8));
+    else if (file && line.startsWith(`${OPAQUE_XATTR}="y"`)) found.add(file === root ? '' : file.slice(root.length + 1));
+  }
+  return found;
+}
+
+/** Every entry of a tree, depth first, names sorted by bytes: the canonical order. */
+export async function walkTree(root: string): Promise<TreeEntry[]> {
+  const opaque = await opaqueDirs(root);
+  const entries: TreeEntry[] = [];
+  const visit = async (path: string): Promise<void> => {
+    const full = path ? join(root, path) : root;
+    const stats = await lstat(full);
+    const type = typeOf(stats);
+    const entry: TreeEntry = { path, type, stats };
+    if (type === 'symlink') entry.target = await readlink(full);
+    if (type === 'dir' && opaque.has(path)) entry.opaque = true;
+    entries.push(entry);
+    if (type !== 'dir') return;
+    const names = (await readdir(full)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) await visit(path ? `${path}/${name}` : name);
+  };
+  await visit('');
+  return entries;
+}
+
+/** sha256 of a file's content, streamed. */
+export async function fileHash(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Files hashed at once: reads overlap with hashing. */
+const HASH_CONCURRENCY = 4;
+
+/**
+ * The layer digest: sha256 over one line per entry in canonical order,
+ * `path \0 type \0 mode \0 detail \n`, where detail is the content hash and
+ * size of a file, the target of a symlink, "opaque" for an opaque dir.
+ * Owners and times are left out: the same content gives the same digest
+ * whoever made it and whenever.
+ */
+export async function treeDigest(root: string, entries?: TreeEntry[]): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
+  const all = entries ?? (await walkTree(root));
+  const hashes = new Map<string, string>();
+  const files = all.filter((entry) => entry.type === 'file');
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const entry = files[next++]!;
+      hashes.set(entry.path, await fileHash(join(root, entry.path)));
+    }
+  };
+  await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
+  const hash = createHash('sha256');
+  const seen = new Set<string>();
+  let size = 0;
+  for (const entry of all) {
+    const mode = (entry.stats.mode & 0o7777).toString(8);
+    let detail = '';
+    if (entry.type === 'file') detail = `${hashes.get(entry.path)} ${entry.stats.size}`;
+    else if (entry.type === 'symlink') detail = entry.target!;
+    else if (entry.opaque) detail = 'opaque';
+    hash.update(`${entry.path}\0${entry.type}\0${mode}\0${detail}\n`);
+    const inode = `${entry.stats.dev}:${entry.stats.ino}`;
+    if (!seen.has(inode)) size += entry.stats.blocks * 512;
+    seen.add(inode);
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size, entries: all };
+}
