@@ -1,3 +1,4 @@
+import { readdirSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -31,6 +32,36 @@ function spawnWorker(sandbox: Sandbox, spec: WorkerSpec, env: Readonly<Record<st
     serialization: 'advanced',
     forceKillAfterDelay: false,
   });
+}
+
+const LAYER_PREFIX = 'sandbox-run-vitest-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the writable layers of runs that were killed before they could (named by their pid). */
+function sweepDeadLayers(dir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^sandbox-run-vitest-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+    } catch {
+      // another user's: theirs to sweep
+    }
+  }
 }
 
 /** A sandbox lent to one Vitest worker. */
@@ -67,6 +98,7 @@ export class SandboxSource {
 
   constructor(options: SandboxSourceOptions) {
     this.#options = options;
+    sweepDeadLayers(options.upperRoot ?? tmpdir());
   }
 
   /** A pristine sandbox; rejects with the reason (helper or `prepare`) when it cannot start. */
@@ -96,7 +128,7 @@ export class SandboxSource {
     const prefix = relative(mount, root);
     const inRoot = (rel: string) =>
       prefix === '' ? wanted(rel) : rel.startsWith(`${prefix}/`) && wanted(rel.slice(prefix.length + 1));
-    const dir = await mkdtemp(join(upperRoot ?? tmpdir(), 'sandbox-run-vitest-'));
+    const dir = await mkdtemp(join(upperRoot ?? tmpdir(), `${LAYER_PREFIX}${process.pid}-`));
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
     let sb: Sandbox | undefined;
