@@ -1,9 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { SandboxError } from '../errors.js';
 import { configSchema, describeIssues } from './schema.js';
 import type { SandboxRunConfig } from './types.js';
+
+/** `import ... from 'sandbox-run'` in a config file means this very copy, wherever the config lives. */
+const SELF = fileURLToPath(new URL('../index.js', import.meta.url));
 
 const NAMES = ['sandbox.config.ts', 'sandbox.config.mts', 'sandbox.config.js', 'sandbox.config.mjs', 'sandbox.config.json'];
 
@@ -29,7 +33,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
   try {
     raw = path.endsWith('.json')
       ? JSON.parse(readFileSync(path, 'utf8'))
-      : await createJiti(import.meta.url, { moduleCache: false }).import(path, { default: true });
+      : await createJiti(import.meta.url, { moduleCache: false, alias: { 'sandbox-run': SELF } }).import(path, { default: true });
   } catch (error) {
     throw new SandboxError('BAD_OPTIONS', `${path}: cannot load: ${(error as Error).message.split('\n')[0]}`);
   }

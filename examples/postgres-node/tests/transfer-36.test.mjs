@@ -1,0 +1,3 @@
+import { transferScenario } from '../scenario.mjs';
+
+transferScenario(36);
