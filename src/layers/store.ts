@@ -199,12 +199,13 @@ export class LayerStore {
    * Makes a staged tree a layer: digest it, then (under the lock) rename it
    * into `layers/<hex>` unless that digest exists already, and tag it.
    */
-  async commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name?: string): Promise<LayerInfo> {
+  async commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name?: string, expectDigest?: string): Promise<LayerInfo> {
     if (name !== undefined && (!NAME.test(name) || name.startsWith('sha256:')))
       throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / -`);
     try {
       const { digest, size } = await treeDigest(staging.tree);
       const hex = digest.slice('sha256:'.length);
+      if (expectDigest && expectDigest !== digest) throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${expectDigest}, the content is ${digest}`);
       const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source };
       await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
       return await this.locked(() => {

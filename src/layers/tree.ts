@@ -111,7 +111,8 @@ export async function treeDigest(root: string, entries?: TreeEntry[]): Promise<{
   const seen = new Set<string>();
   let size = 0;
   for (const entry of all) {
-    const mode = (entry.stats.mode & 0o7777).toString(8);
+    // A whiteout's mode depends on who made it (kernel: 0, mknod: umask); it means nothing.
+    const mode = entry.type === 'whiteout' ? '0' : (entry.stats.mode & 0o7777).toString(8);
     let detail = '';
     if (entry.type === 'file') detail = `${hashes.get(entry.path)} ${entry.stats.size}`;
     else if (entry.type === 'symlink') detail = entry.target!;
