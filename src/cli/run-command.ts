@@ -163,5 +163,6 @@ async function exitCodeOf(command: string[], subprocess: ResultPromise): Promise
 /** One sandbox with the config's services ready before the command starts. */
 async function runWithServices(command: string[], options: SandboxOptions, config: SandboxRunConfig): Promise<number> {
   await using sandbox = await createSandbox({ ...options, services: config.services ?? [], presets: config.presets ?? [] });
-  return exitCodeOf(command, sandbox.spawn(command[0]!, command.slice(1), { stdio: 'inherit' }));
+  // await: the sandbox is disposed when this block ends, not before the command does.
+  return await exitCodeOf(command, sandbox.spawn(command[0]!, command.slice(1), { stdio: 'inherit' }));
 }
