@@ -1,0 +1,3 @@
+import { deleteScenario } from './scenarios.js';
+
+deleteScenario(2);

@@ -1,0 +1,3 @@
+import { orderScenario } from './scenarios.js';
+
+orderScenario(6);

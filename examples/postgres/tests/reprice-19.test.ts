@@ -1,0 +1,3 @@
+import { repriceScenario } from './scenarios.js';
+
+repriceScenario(19);

@@ -1,0 +1,3 @@
+import { transferScenario } from './scenarios.js';
+
+transferScenario(90);
