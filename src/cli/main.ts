@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode, SandboxError } from '../errors.js';
 import { doctorCommand } from './doctor-command.js';
+import { LAYER_COMMANDS, layerCommands } from './layer-commands.js';
 import { runCommand, runnerFlags, sandboxFlags } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
@@ -22,7 +23,7 @@ function fail(error: unknown): number {
 }
 
 /** Words that name a sandbox-run command; anything else is the command to sandbox (use `--` to run a program called e.g. `doctor`). */
-const SUBCOMMANDS = new Set(['doctor']);
+const SUBCOMMANDS = new Set<string>(['doctor', ...LAYER_COMMANDS]);
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -40,6 +41,11 @@ async function main(argv: string[]): Promise<number> {
       async (args) => {
         code = await doctorCommand(args);
       },
+    )
+    .command(
+      layerCommands((exitCode) => {
+        code = exitCode;
+      }),
     )
     .command(
       '$0 [command..]',

@@ -1,0 +1,204 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { openStore, type LayerStore } from '../layers/store.js';
+import type { LayerInfo } from '../layers/types.js';
+import { removeKeptRuns } from '../runner/run-parallel.js';
+import { UsageError } from './usage-error.js';
+
+/** The names `main.ts` treats as sandbox-run commands rather than programs to sandbox. */
+export const LAYER_COMMANDS = ['layers', 'inspect', 'rm', 'prune', 'snapshot', 'build', 'diff', 'export', 'import'] as const;
+
+type StoreArgs = { store?: string };
+
+function withStore<T>(y: Argv<T>) {
+  return y.option('store', { type: 'string', describe: 'Layer store directory (default: $SANDBOX_RUN_HOME/store)', requiresArg: true });
+}
+
+function store(args: StoreArgs): Promise<LayerStore> {
+  return openStore(args.store ? { dir: args.store } : {});
+}
+
+/** 1.2 MB, like docker images. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+const short = (digest: string | undefined) => (digest ? digest.slice('sha256:'.length, 'sha256:'.length + 12) : '');
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
+  return rows.map((row) => row.map((cell, col) => cell.padEnd(widths[col]!)).join('   ').trimEnd()).join('\n');
+}
+
+function layerLine(verb: string, info: LayerInfo): string {
+  return `${verb} ${info.names.join(', ') || '<none>'} ${info.digest} (${humanSize(info.size)})`;
+}
+
+/** A command module whose handler states the arguments it reads (yargs' inferred types stop at the builder). */
+function command<A>(spec: { command: string; describe: string; builder: (y: Argv) => Argv<any>; handler: (args: A) => Promise<void> }): CommandModule<object, any> {
+  return { ...spec, handler: (args) => spec.handler(args as unknown as A) };
+}
+
+/**
+ * The layer commands as yargs command modules. `done` receives the exit
+ * code (always 0: failures throw and main.ts prints them).
+ */
+export function layerCommands(done: (code: number) => void): CommandModule<object, any>[] {
+  const ok = () => done(0);
+  return [
+    command({
+      command: 'layers',
+      describe: 'List the layers in the store',
+      builder: (y: Argv) => withStore(y).option('json', { type: 'boolean', describe: 'Print as JSON' }),
+      handler: async (args: StoreArgs & { json?: boolean }) => {
+        const layers = await (await store(args)).list();
+        if (args.json) console.log(JSON.stringify(layers, null, 2));
+        else {
+          const rows = [['NAME', 'DIGEST', 'SIZE', 'PARENT', 'CREATED']];
+          for (const info of layers)
+            for (const name of info.names.length ? info.names : ['<none>']) rows.push([name, short(info.digest), humanSize(info.size), short(info.parent), info.created]);
+          console.log(table(rows));
+        }
+        ok();
+      },
+    }),
+    command({
+      command: 'inspect <name>',
+      describe: 'Show everything the store knows about a layer, as JSON',
+      builder: (y: Argv) => withStore(y).positional('name', { type: 'string', demandOption: true }),
+      handler: async (args: StoreArgs & { name: string }) => {
+        console.log(JSON.stringify(await (await store(args)).require(args.name), null, 2));
+        ok();
+      },
+    }),
+    command({
+      command: 'rm <names..>',
+      describe: 'Remove layer names; layers left unnamed and unused are deleted',
+      builder: (y: Argv) => withStore(y).positional('names', { type: 'string', array: true, demandOption: true }),
+      handler: async (args: StoreArgs & { names: string[] }) => {
+        const removed = await (await store(args)).remove(...args.names);
+        console.log(`untagged: ${args.names.join(', ')}`);
+        for (const info of removed) console.log(`deleted: ${info.digest}`);
+        ok();
+      },
+    }),
+    command({
+      command: 'prune',
+      describe: 'Delete unnamed unused layers, leftovers of dead processes and kept failed runs',
+      builder: (y: Argv) => withStore(y),
+      handler: async (args: StoreArgs) => {
+        const result = await (await store(args)).prune();
+        for (const info of result.removed) console.log(`deleted: ${info.digest} (${humanSize(info.size)})`);
+        for (const path of result.leftovers) console.log(`deleted leftover: ${path}`);
+        for (const path of removeKeptRuns()) console.log(`deleted kept run: ${path}`);
+        console.log(`freed ${humanSize(result.freedBytes)} of layers`);
+        ok();
+      },
+    }),
+    command({
+      command: 'snapshot <dir>',
+      describe: 'Copy a directory into a new layer (reflink when the filesystem can)',
+      builder: (y: Argv) =>
+        withStore(y)
+          .positional('dir', { type: 'string', demandOption: true })
+          .option('name', { type: 'string', demandOption: true, requiresArg: true, describe: 'Name of the layer' })
+          .option('parent', { type: 'string', requiresArg: true, describe: 'Layer this one stacks on' }),
+      handler: async (args: StoreArgs & { dir: string; name: string; parent?: string }) => {
+        if (!existsSync(args.dir) || !statSync(args.dir).isDirectory()) throw new UsageError(`snapshot: '${args.dir}' is not a directory`);
+        const info = await (await store(args)).snapshot(args.dir, { name: args.name, ...(args.parent ? { parent: args.parent } : {}) });
+        console.log(`${layerLine('snapshot', info)}${info.source.kind === 'snapshot' ? ` by ${info.source.method}` : ''}`);
+        ok();
+      },
+    }),
+    command({
+      command: 'build',
+      describe: 'Run a command in a sandbox on top of a parent layer and commit its writes as a layer (cached)',
+      builder: (y: Argv) =>
+        withStore(y)
+          .usage('$0 build --name NAME [--parent P] --mount /PATH [--input GLOB...] -- CMD [ARGS...]')
+          .option('name', { type: 'string', demandOption: true, requiresArg: true, describe: 'Name of the layer it makes' })
+          .option('parent', { type: 'string', requiresArg: true, describe: 'Layer to build on (default: an empty one)' })
+          .option('mount', { type: 'string', demandOption: true, requiresArg: true, describe: 'Where the layer appears in the build sandbox' })
+          .option('input', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Files or globs whose content is part of the cache key' })
+          .option('cache-key', { type: 'string', requiresArg: true, describe: 'Extra text in the cache key' })
+          .option('force', { type: 'boolean', describe: 'Rebuild even if cached' }),
+      handler: async (args: StoreArgs & { name: string; parent?: string; mount: string; input?: string[]; cacheKey?: string; force?: boolean; '--'?: (string | number)[] }) => {
+        const command = (args['--'] ?? []).map(String);
+        if (!command.length) throw new UsageError('build: give the command after --');
+        const s = await store(args);
+        const cachedBefore = new Set((await s.list()).map((info) => info.digest));
+        const info = await s.build(
+          {
+            name: args.name,
+            mountPoint: args.mount,
+            run: command,
+            ...(args.parent ? { parent: args.parent } : {}),
+            ...(args.input ? { inputs: args.input } : {}),
+            ...(args.cacheKey ? { cacheKey: args.cacheKey } : {}),
+          },
+          { force: !!args.force },
+        );
+        console.log(layerLine(cachedBefore.has(info.digest) && !args.force ? 'cached' : 'built', info));
+        ok();
+      },
+    }),
+    command({
+      command: 'diff <path>',
+      describe: 'Added (A), changed (C) and deleted (D) paths of a writable layer, a kept run or a layer',
+      builder: (y: Argv) =>
+        withStore(y)
+          .positional('path', { type: 'string', demandOption: true, describe: 'A writable layer dir, a kept job dir (with upper/), or a layer name' })
+          .option('lower', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Lower dir(s), top first (default: none: all is added)' })
+          .option('json', { type: 'boolean', describe: 'Print as JSON' }),
+      handler: async (args: StoreArgs & { path: string; lower?: string[]; json?: boolean }) => {
+        const s = await store(args);
+        let upper: string;
+        let lowers = args.lower ?? [];
+        if (existsSync(args.path) && statSync(args.path).isDirectory()) {
+          upper = existsSync(join(args.path, 'upper')) && statSync(join(args.path, 'upper')).isDirectory() ? join(args.path, 'upper') : args.path;
+        } else {
+          const info = await s.get(args.path);
+          if (!info) throw new UsageError(`diff: '${args.path}' is neither a directory nor a layer`);
+          upper = info.path;
+          if (!args.lower) lowers = info.parent ? await s.lowerDirs(info.parent) : [];
+        }
+        const entries = await s.diff(upper, lowers);
+        if (args.json) console.log(JSON.stringify(entries, null, 2));
+        else for (const entry of entries) console.log(`${entry.kind} ${entry.path}`);
+        ok();
+      },
+    }),
+    command({
+      command: 'export <name>',
+      describe: 'Write a layer (with its parents) to a tar archive (.tar.gz: gzipped)',
+      builder: (y: Argv) =>
+        withStore(y)
+          .positional('name', { type: 'string', demandOption: true })
+          .option('output', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'FILE.tar or FILE.tar.gz' })
+          .option('single', { type: 'boolean', describe: 'Only this layer, not its parents' }),
+      handler: async (args: StoreArgs & { name: string; output: string; single?: boolean }) => {
+        const layers = await (await store(args)).export(args.name, args.output, { single: !!args.single });
+        for (const info of layers) console.log(layerLine('exported', info));
+        ok();
+      },
+    }),
+    command({
+      command: 'import <file>',
+      describe: 'Restore layers from an archive made by export, verifying their digests',
+      builder: (y: Argv) => withStore(y).positional('file', { type: 'string', demandOption: true }),
+      handler: async (args: StoreArgs & { file: string }) => {
+        const layers = await (await store(args)).import(args.file);
+        for (const info of layers) console.log(layerLine('imported', info));
+        ok();
+      },
+    }),
+  ];
+}
