@@ -1,1 +1,2 @@
-export { createPool, SandboxPool, type PoolOptions } from './pool.js';
+export { createPool, SandboxPool, type PoolOptions, type AcquireOptions } from './pool.js';
+export type { LayerMount, LayerSource } from './layers.js';

@@ -1,134 +1,167 @@
-import { MessageChannel } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import Tinypool from 'tinypool';
 import { SandboxError } from '../errors.js';
-import type { Preset } from '../presets/types.js';
-import type { CreateSandboxOptions } from '../sandbox/create.js';
+import { createSandbox, type CreateSandboxOptions } from '../sandbox/create.js';
 import { normalizeOptions } from '../sandbox/options.js';
-import { Sandbox } from '../sandbox/sandbox.js';
-import type { HeldSandbox, HoldTask } from './worker.js';
-
-/** The compiled task module (worker threads load JavaScript; dist/ is built on install). */
-const WORKER = fileURLToPath(new URL('../../dist/pool/worker.js', import.meta.url));
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { resolveLayers, type LayerMount, type LayerSource } from './layers.js';
+import { Slots, type Release } from './slots.js';
 
 export interface PoolOptions extends CreateSandboxOptions {
   /** Sandboxes kept ready ahead of demand (default 2). */
   size?: number;
-  /** Most sandboxes alive at once, ready plus handed out (default size + cores). Further acquires wait. */
+  /** Most sandboxes handed out at once (default: size, at least 1). Further acquires wait in a queue. */
   max?: number;
+  /** Layers from the layer store, each mounted copy-on-write at its target. */
+  layers?: readonly LayerMount[];
+  /** Where `layers` are looked up (default: the layer store in $SANDBOX_RUN_HOME). */
+  store?: LayerSource;
 }
 
-interface Pending {
-  sandbox: Promise<Sandbox>;
+export interface AcquireOptions {
+  /** Cancels the acquire while it waits for a slot or for a sandbox to become ready. */
+  signal?: AbortSignal;
+}
+
+/** A sandbox whose services may have died while it waited in the pool is not handed out. */
+function healthy(sandbox: Sandbox): boolean {
+  return sandbox.alive && sandbox.services.every((service) => service.running);
 }
 
 /**
  * Warm sandboxes: `size` of them are created ahead of demand with their
- * services ready, so `acquire()` hands out a pristine one at once. Each is
- * used once: disposing it destroys it, and the pool starts a replacement in
- * the background.
+ * services ready, so `acquire()` hands out a pristine one at once and the
+ * pool starts its replacement in the background. Each is used once:
+ * disposing it destroys it and frees its slot.
  *
- * tinypool is the engine: one task per live sandbox holds it in a worker
- * thread, so tinypool's thread limit is the pool's concurrency limit, its
- * queue is the queue of waiting acquires, and its AbortSignal support
- * cancels an acquire that is still waiting.
+ * Sandboxes are created on the calling (main) thread; tinypool provides the
+ * slots, the queue and the cancellation (see Slots for why not threads).
  */
 export class SandboxPool implements AsyncDisposable {
-  readonly #tinypool: Tinypool;
-  readonly #options: Omit<CreateSandboxOptions, 'presets'>;
-  readonly #presets: readonly Preset[];
+  readonly #options: CreateSandboxOptions;
   readonly #size: number;
-  readonly #ready: Pending[] = [];
-  readonly #live = new Set<Promise<unknown>>();
-  #closed = false;
+  readonly #slots: Slots;
+  /** Ready or still starting, oldest first. */
+  readonly #ready: Promise<Sandbox>[] = [];
+  readonly #lent = new Set<Sandbox>();
+  readonly #releaseLayers: () => void;
+  #closed: Promise<void> | undefined;
 
-  private constructor(options: PoolOptions) {
-    const { size = 2, max, presets = [], ...sandboxOptions } = options;
+  private constructor(options: CreateSandboxOptions, size: number, max: number, releaseLayers: () => void) {
+    this.#options = options;
+    this.#releaseLayers = releaseLayers;
     this.#size = size;
-    this.#presets = presets;
-    this.#options = sandboxOptions;
-    const threads = Math.max(1, max ?? size + availableParallelism());
-    this.#tinypool = new Tinypool({ filename: WORKER, minThreads: 0, maxThreads: threads, isolateWorkers: false, idleTimeout: 60_000 });
+    this.#slots = new Slots(max);
   }
 
-  /** Builds what the presets need, then fills the pool. */
+  /** Validates options, prepares presets and layers, then starts filling the pool. */
   static async create(options: PoolOptions = {}): Promise<SandboxPool> {
-    normalizeOptions(options); // bad options fail here, not in a worker thread
-    const pool = new SandboxPool(options);
-    await Promise.all(pool.#presets.map((preset) => preset.prepare()));
+    const { size = 2, max, layers = [], store, ...sandboxOptions } = options;
+    if (!Number.isInteger(size) || size < 0) throw new SandboxError('BAD_OPTIONS', `pool size: expected a whole number >= 0, got ${size}`);
+    const limit = max ?? Math.max(1, size);
+    if (!Number.isInteger(limit) || limit < 1) throw new SandboxError('BAD_OPTIONS', `pool max: expected a whole number >= 1, got ${max}`);
+    const { overlays, release } = await resolveLayers(layers, store);
+    const resolved = { ...sandboxOptions, overlays: [...(sandboxOptions.overlays ?? []), ...overlays] };
+    try {
+      normalizeOptions(resolved); // bad options fail here, not at the first acquire
+      await Promise.all((resolved.presets ?? []).map((preset) => preset.prepare()));
+    } catch (error) {
+      release();
+      throw error;
+    }
+    const pool = new SandboxPool(resolved, size, limit, release);
     pool.#refill();
     return pool;
   }
 
-  /** Hands out a pristine sandbox: a ready one at once, else the next one created. */
-  async acquire(options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
-    if (this.#closed) throw new SandboxError('SANDBOX_EXITED', 'the pool is closed');
-    options.signal?.throwIfAborted();
-    const next = this.#ready.shift() ?? this.#start(options.signal);
-    this.#refill();
-    return next.sandbox;
+  /** Sandboxes ready to hand out right now. */
+  get idle(): number {
+    return this.#ready.length;
   }
 
-  /** Stops refilling, destroys ready and handed-out sandboxes, and ends the worker threads. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const ready = this.#ready.splice(0);
-    await Promise.allSettled(ready.map(async ({ sandbox }) => (await sandbox).dispose()));
-    // Handed-out sandboxes die with their threads (parent-death signal).
-    await this.#tinypool.destroy();
-    await Promise.allSettled([...this.#live]);
+  /** Resolves once `size` sandboxes are ready (rejects if one fails to start). */
+  async warm(): Promise<void> {
+    await Promise.all(this.#ready);
+  }
+
+  /**
+   * Hands out a pristine sandbox: a ready one at once, else the next one
+   * started. Waits while `max` are handed out. Dispose it when done.
+   */
+  async acquire(options: AcquireOptions = {}): Promise<Sandbox> {
+    const { signal } = options;
+    if (this.#closed) throw new SandboxError('ABORTED', 'the pool is closed');
+    const release = await this.#slots.take(signal);
+    try {
+      const sandbox = await this.#next(signal);
+      this.#lent.add(sandbox);
+      sandbox.onDispose(() => {
+        this.#lent.delete(sandbox);
+        release();
+      });
+      return sandbox;
+    } catch (error) {
+      release();
+      throw error;
+    } finally {
+      // After the caller has its sandbox: spawning the replacement costs a few ms.
+      setImmediate(() => this.#refill());
+    }
+  }
+
+  /** Stops refilling; destroys ready, starting and handed-out sandboxes; ends the slot threads. */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  #refill(): void {
-    while (!this.#closed && this.#ready.length < this.#size) {
-      const pending = this.#start();
-      // A failed warm sandbox surfaces at acquire(); keep it from being unhandled meanwhile.
-      pending.sandbox.catch(() => undefined);
-      this.#ready.push(pending);
+  async #next(signal: AbortSignal | undefined): Promise<Sandbox> {
+    for (;;) {
+      const pending = this.#ready.shift() ?? this.#start();
+      const sandbox = await this.#orAbort(pending, signal);
+      if (this.#closed) {
+        await sandbox.dispose();
+        throw new SandboxError('ABORTED', 'the pool was closed while waiting');
+      }
+      if (healthy(sandbox)) return sandbox;
+      await sandbox.dispose(); // its service died while it waited: take the next one
     }
   }
 
-  #start(signal?: AbortSignal): Pending {
-    const parts = this.#presets.map((preset) => preset.forSandbox());
-    const options = {
-      ...this.#options,
-      overlays: [...(this.#options.overlays ?? []), ...parts.flatMap((p) => p.overlays ?? [])],
-      binds: [...(this.#options.binds ?? []), ...parts.flatMap((p) => p.binds ?? [])],
-      services: [...parts.flatMap((p) => p.services ?? []), ...(this.#options.services ?? [])],
-      env: { ...this.#options.env },
-    };
-    const env = Object.assign({}, ...parts.map((p) => p.env ?? {})) as Record<string, string>;
-    const cleanup = () => parts.forEach((part) => part.cleanup?.());
-    const { port1, port2 } = new MessageChannel();
-    const task = this.#tinypool.run({ options, port: port2 } satisfies HoldTask, { transferList: [port2], ...(signal ? { signal } : {}) });
-    this.#live.add(task);
-    const ended = task.finally(() => {
-      this.#live.delete(task);
-      port1.close();
-      cleanup();
+  /** Waits for `pending`; on abort, leaves it first in line for the next acquire. */
+  #orAbort(pending: Promise<Sandbox>, signal: AbortSignal | undefined): Promise<Sandbox> {
+    if (!signal) return pending;
+    return new Promise<Sandbox>((resolve, reject) => {
+      const onAbort = () => {
+        this.#ready.unshift(pending);
+        reject(new SandboxError('ABORTED', 'acquire was aborted'));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
-    ended.catch(() => undefined);
-    const sandbox = new Promise<Sandbox>((resolve, reject) => {
-      port1.once('message', (held: HeldSandbox) =>
-        resolve(
-          Sandbox.adopt(held.pid, normalizeOptions(options), { ...env, ...held.env }, {
-            ended,
-            async stop() {
-              port1.postMessage('release');
-              await ended.catch(() => undefined);
-            },
-          }),
-        ),
-      );
-      task.catch((error: unknown) => reject(signal?.aborted ? new SandboxError('ABORTED', 'acquire was aborted') : error));
-    });
-    return { sandbox };
+  }
+
+  #start(): Promise<Sandbox> {
+    const pending = createSandbox(this.#options);
+    pending.catch(() => undefined); // surfaces at the acquire that takes it
+    return pending;
+  }
+
+  #refill(): void {
+    while (!this.#closed && this.#ready.length < this.#size) this.#ready.push(this.#start());
+  }
+
+  async #close(): Promise<void> {
+    const ready = this.#ready.splice(0);
+    await Promise.allSettled([
+      this.#slots.close(),
+      ...ready.map(async (pending) => (await pending).dispose()),
+      ...[...this.#lent].map((sandbox) => sandbox.dispose()),
+    ]);
+    this.#releaseLayers();
   }
 }
 
@@ -136,8 +169,9 @@ export class SandboxPool implements AsyncDisposable {
  * A pool of warm sandboxes.
  *
  * ```ts
- * await using pool = await createPool({ presets: [postgres({ seed })], size: 4 });
+ * await using pool = await createPool({ presets: [postgres({ seed: { sql: ['seed.sql'] } })], size: 4 });
  * await using sb = await pool.acquire();
+ * const client = new pg.Client(sb.env.DATABASE_URL);
  * ```
  */
 export function createPool(options: PoolOptions = {}): Promise<SandboxPool> {
