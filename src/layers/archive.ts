@@ -1,13 +1,13 @@
-import { createWriteStream, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { lstat, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
-import { Header, Pack, ReadEntry, extract } from 'tar';
+import { extract, type ReadEntry } from 'tar';
+import { TarWriter } from './tar-writer.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from './fs-util.js';
-import type { LayerMeta, LayerStore, Staging } from './store.js';
-import { walkTree, OPAQUE_XATTR } from './tree.js';
+import { checkName, type LayerMeta, type LayerStore, type Staging } from './store.js';
+import { treeDigest, walkTree, OPAQUE_XATTR } from './tree.js';
 import type { LayerInfo } from './types.js';
 
 export interface ExportOptions {
@@ -25,15 +25,6 @@ export interface ArchiveManifest {
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
 const HEX_TREE = /^([0-9a-f]{64})\/tree(?:\/(.*))?$/;
-
-/** An entry made in memory (manifest, whiteout markers). */
-function memoryEntry(path: string, data: Buffer, mtime: Date): ReadEntry {
-  const header = new Header({ path, mode: 0o644, size: data.length, mtime, type: 'File', uid: 0, gid: 0 });
-  const entry = new ReadEntry(header);
-  if (data.length) entry.write(data);
-  entry.end();
-  return entry;
-}
 
 /**
  * Writes layers as one tar (gzipped for .gz/.tgz): `manifest.json`, then
@@ -53,25 +44,34 @@ export async function exportLayers(store: LayerStore, nameOrDigest: string, file
   };
   const target = resolve(file);
   const aside = join(dirname(target), `.${basename(target)}.${process.pid}.part`);
-  const pack = new Pack({ cwd: join(store.dir, 'layers'), portable: true, noDirRecurse: true, gzip: /\.(gz|tgz)$/.test(target) });
-  const written = pipeline(pack, createWriteStream(aside));
+  const writer = new TarWriter(aside, /\.(gz|tgz)$/.test(target));
   try {
-    const now = new Date();
-    pack.write(memoryEntry('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), now));
+    await writer.add({ path: 'manifest.json', type: 'File', mode: 0o644, mtime: new Date(), data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
     for (const layer of [...chain].reverse()) {
       const hex = layer.digest.slice('sha256:'.length);
+      const firstPath = new Map<string, string>(); // inode -> first path: hard links
       for (const entry of await walkTree(layer.path)) {
         const path = entry.path ? `${hex}/tree/${entry.path}` : `${hex}/tree`;
+        const { mode, mtime } = entry.stats;
         if (entry.type === 'whiteout') {
-          pack.write(memoryEntry(posix.join(posix.dirname(path), WHITEOUT_PREFIX + posix.basename(path)), Buffer.alloc(0), entry.stats.mtime));
-          continue;
-        }
-        pack.write(path);
-        if (entry.opaque) pack.write(memoryEntry(`${path}/${OPAQUE_MARKER}`, Buffer.alloc(0), entry.stats.mtime));
+          await writer.add({ path: posix.join(posix.dirname(path), WHITEOUT_PREFIX + posix.basename(path)), type: 'File', mode: 0o644, mtime });
+        } else if (entry.type === 'dir') {
+          await writer.add({ path: `${path}/`, type: 'Directory', mode, mtime });
+          if (entry.opaque) await writer.add({ path: `${path}/${OPAQUE_MARKER}`, type: 'File', mode: 0o644, mtime });
+        } else if (entry.type === 'symlink') {
+          await writer.add({ path, type: 'SymbolicLink', mode, mtime, linkpath: entry.target! });
+        } else if (entry.type === 'file') {
+          const inode = `${entry.stats.dev}:${entry.stats.ino}`;
+          const first = entry.stats.nlink > 1 ? firstPath.get(inode) : undefined;
+          if (first) await writer.add({ path, type: 'Link', mode, mtime, linkpath: first });
+          else {
+            if (entry.stats.nlink > 1) firstPath.set(inode, path);
+            await writer.add({ path, type: 'File', mode, mtime, size: entry.stats.size, file: join(layer.path, entry.path) });
+          }
+        } else throw new SandboxError('SETUP_FAILED', `layer ${layer.digest} holds a special file: ${entry.path}`);
       }
     }
-    pack.end();
-    await written;
+    await writer.end();
     renameSync(aside, target);
   } catch (error) {
     rmSync(aside, { force: true });
@@ -82,6 +82,17 @@ export async function exportLayers(store: LayerStore, nameOrDigest: string, file
 
 function reject(file: string, why: string): never {
   throw new SandboxError('BAD_OPTIONS', `refusing to import ${file}: ${why}`);
+}
+
+/** True if `target`, taken relative to directory `from` (both inside a tree), leaves the tree. */
+export function climbsOut(from: string, target: string): boolean {
+  let depth = from === '.' || from === '' ? 0 : from.split('/').filter((part) => part && part !== '.').length;
+  for (const part of target.split('/')) {
+    if (part === '..') depth--;
+    else if (part && part !== '.') depth++;
+    if (depth < 0) return true;
+  }
+  return false;
 }
 
 /** Why an archive entry is unsafe, or undefined. Paths are checked before anything is written. */
@@ -99,8 +110,7 @@ function unsafe(entry: ReadEntry): string | undefined {
   if (entry.type === 'SymbolicLink') {
     const target = entry.linkpath ?? '';
     if (target.startsWith('/')) return `symlink '${entry.path}' points to the absolute path '${target}'`;
-    const resolved = posix.normalize(posix.join(posix.dirname(`/${inTree}`), target));
-    if (resolved.startsWith('/..') || posix.relative('/', resolved).startsWith('..')) return `symlink '${entry.path}' points out of the layer ('${target}')`;
+    if (climbsOut(posix.dirname(inTree), target)) return `symlink '${entry.path}' points out of the layer ('${target}')`;
   }
   if (entry.type === 'Link') {
     const target = entry.linkpath ?? '';
@@ -178,19 +188,33 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
     const listed = new Set(manifest.layers.map((layer) => String(layer.digest).replace(/^sha256:/, '')));
     for (const name of await readdir(staging.dir)) if (name !== 'manifest.json' && !listed.has(name)) reject(source, `layer ${name} is not in the manifest`);
 
-    const imported: LayerInfo[] = [];
+    // Check every layer before committing any, so a bad archive leaves nothing.
+    const checked: { layer: ArchiveManifest['layers'][number]; part: Staging; digested: { digest: string; size: number }; names: string[] }[] = [];
     for (const layer of [...manifest.layers].reverse()) {
       const hex = String(layer.digest).replace(/^sha256:/, '');
       if (!/^[0-9a-f]{64}$/.test(hex)) reject(source, `bad digest '${layer.digest}' in the manifest`);
+      if (layer.parent !== undefined && !/^sha256:[0-9a-f]{64}$/.test(String(layer.parent))) reject(source, `bad parent digest '${layer.parent}' in the manifest`);
       const dir = join(staging.dir, hex);
       if (!existsSync(join(dir, 'tree'))) reject(source, `layer ${layer.digest} has no files in the archive`);
       if (layer.parent && !listed.has(layer.parent.replace(/^sha256:/, '')) && !(await store.get(layer.parent)))
         reject(source, `layer ${layer.digest} needs parent ${layer.parent}, which is neither in the archive nor in the store`);
+      const names = Array.isArray(layer.names) ? layer.names.filter((name) => typeof name === 'string') : [];
+      for (const name of names) {
+        try {
+          checkName(name);
+        } catch (error) {
+          reject(source, (error as Error).message);
+        }
+      }
       await restoreWhiteouts(join(dir, 'tree'), source);
-      const part: Staging = { dir, tree: join(dir, 'tree'), discard: () => removeTree(dir) };
-      const names = (layer.names ?? []).filter((name) => typeof name === 'string');
+      const { digest, size } = await treeDigest(join(dir, 'tree'));
+      if (digest !== `sha256:${hex}`) reject(source, `digest mismatch: the manifest says sha256:${hex}, the content is ${digest}`);
+      checked.push({ layer, part: { dir, tree: join(dir, 'tree'), discard: () => removeTree(dir) }, digested: { digest, size }, names });
+    }
+    const imported: LayerInfo[] = [];
+    for (const { layer, part, digested, names } of checked) {
       const info = await store
-        .commit(part, { ...(layer.parent ? { parent: layer.parent } : {}), source: { kind: 'import', file: source } }, names[0], layer.digest)
+        .commit(part, { ...(layer.parent ? { parent: layer.parent } : {}), source: { kind: 'import', file: source } }, names[0], { digested })
         .catch((error: Error) => reject(source, error.message));
       for (const name of names.slice(1)) await store.tag(name, info.digest);
       imported.push(await store.require(info.digest));

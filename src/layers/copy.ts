@@ -1,11 +1,43 @@
 import { constants } from 'node:fs';
-import { access, chmod, copyFile, link, lutimes, mkdir, symlink, utimes } from 'node:fs/promises';
+import { access, chmod, copyFile, link, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { walkTree, type TreeEntry } from './tree.js';
 
 /** Copies in flight at once (libuv's thread pool has four threads). */
 const COPY_CONCURRENCY = 4;
+
+const CHUNK = 1 << 20;
+const ZEROS = Buffer.alloc(CHUNK);
+
+/** A file with fewer blocks than its size needs: it has holes. */
+function isSparse(entry: TreeEntry): boolean {
+  return entry.stats.blocks * 512 < entry.stats.size;
+}
+
+/**
+ * Copies a sparse file keeping it sparse: chunks of zeros are skipped (left
+ * as holes), the rest written at their offsets, the size set last. Node has
+ * no SEEK_DATA, so the holes are found by content, which reads them once.
+ */
+async function copySparse(from: string, to: string, size: number): Promise<void> {
+  const input = await open(from, 'r');
+  const output = await open(to, 'w');
+  try {
+    const buffer = Buffer.allocUnsafe(CHUNK);
+    for (let position = 0; position < size; ) {
+      const { bytesRead } = await input.read(buffer, 0, CHUNK, position);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      if (!chunk.equals(ZEROS.subarray(0, bytesRead))) await output.write(chunk, 0, bytesRead, position);
+      position += bytesRead;
+    }
+    await output.truncate(size);
+  } finally {
+    await input.close();
+    await output.close();
+  }
+}
 
 /** What a snapshot cannot hold, with the reason: device nodes, sockets, fifos, unreadable paths. */
 async function refusals(root: string, entries: TreeEntry[]): Promise<string[]> {
@@ -28,10 +60,10 @@ async function refusals(root: string, entries: TreeEntry[]): Promise<string[]> {
  * Copies a directory tree: types, modes, symlinks, hard links and
  * modification times; the copy is owned by the caller. Reflinks (FICLONE)
  * when the filesystem can, tried once with FICLONE_FORCE; a plain copy
- * otherwise. Refuses special files and unreadable paths, naming them all.
+ * otherwise, keeping sparse files sparse. Refuses special files and unreadable paths, naming them all.
  */
 export async function copyTree(source: string, dest: string): Promise<{ method: 'reflink' | 'copy'; entries: TreeEntry[] }> {
-  const entries = await walkTree(source);
+  const entries = await walkTree(source, { xattrs: false });
   const problems = await refusals(source, entries);
   if (problems.length)
     throw new SandboxError('BAD_OPTIONS', `cannot snapshot ${source}: ${problems.length} path(s) cannot be copied: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', ...' : ''}`);
@@ -59,6 +91,10 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
   const copyOne = async (entry: TreeEntry) => {
     const from = join(source, entry.path);
     const to = join(dest, entry.path);
+    if (method !== 'reflink' && isSparse(entry)) {
+      await copySparse(from, to, entry.stats.size);
+      return;
+    }
     if (method === undefined) {
       try {
         await copyFile(from, to, constants.COPYFILE_FICLONE_FORCE);

@@ -1,5 +1,20 @@
-export { openStore, defaultStoreDir, LayerStore, STORE_VERSION, type LayerLease, type PruneResult } from './store.js';
-export type { BuildOptions } from './build.js';
+/**
+ * The layer store: immutable, content-addressed directory trees that
+ * sandboxes only ever see through copy-on-write overlays.
+ *
+ * ```ts
+ * const store = await openStore();                  // or new LayerStore({ dir })
+ * const seed = await store.build({ name: 'seeded', parent: 'base', mountPoint: '/tmp/pg', run: ['sh', '-c', '...'], inputs: ['seed/*.sql'] });
+ * await using lease = await store.lease('seeded');  // not removed while held (also by other processes)
+ * const lower = await store.lowerDirs('seeded');    // host dirs, top first: overlays: [{ lower, target: '/tmp/pg' }]
+ * ```
+ *
+ * Leases: `store.lease(nameOrDigest)` writes `leases/<hex>.<pid>-<id>`; `rm`
+ * and `prune` skip a layer with a lease whose process is alive (a SIGKILLed
+ * holder's lease is swept). Release with `lease.release()` or `await using`.
+ */
+export { openStore, defaultStoreDir, checkName, LayerStore, STORE_VERSION, type LayerLease, type PruneResult, type CommitOptions, type Staging } from './store.js';
+export { buildKey, type BuildOptions } from './build.js';
 export type { ExportOptions, ArchiveManifest } from './archive.js';
 export type { DiffEntry } from './diff.js';
 export type { LayerInfo, LayerRecipe } from './types.js';

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { execa } from 'execa';
 import { SandboxError } from '../errors.js';
 import { sandboxRunHome } from '../home.js';
 import { buildLayer, type BuildOptions } from './build.js';
@@ -46,6 +47,22 @@ export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(sandboxRunHome(env), 'store');
 }
 
+/** Options of {@link LayerStore.commit}. */
+export interface CommitOptions {
+  /** Refuse the tree unless its digest is this (import). */
+  expectDigest?: string;
+  /** Digest and size already computed over the staged tree. */
+  digested?: { digest: string; size: number };
+  /** false: the tree has no opaque markers to read (a snapshot's copy). */
+  xattrs?: boolean;
+}
+
+/** Throws unless `name` is a valid layer name. */
+export function checkName(name: string): void {
+  if (!NAME.test(name) || name.startsWith('sha256:') || name.includes('..'))
+    throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / - (128 at most)`);
+}
+
 function notFound(what: string): never {
   throw new SandboxError('BAD_OPTIONS', `no layer named '${what}' (see sandbox-run layers)`);
 }
@@ -55,10 +72,17 @@ function notFound(what: string): never {
  * in `tmp/` and renamed into `layers/`, so readers never see half a layer.
  */
 export class LayerStore {
+  /** The store's directory (absolute). */
   readonly dir: string;
 
-  constructor(dir: string) {
-    this.dir = dir;
+  /**
+   * Opens the store at `dir` (default: {@link defaultStoreDir}), creating the
+   * layout if needed, checking its version and sweeping dead processes' leftovers.
+   */
+  constructor(options: { dir?: string } | string = {}) {
+    const dir = typeof options === 'string' ? options : options.dir;
+    this.dir = resolve(dir ?? defaultStoreDir());
+    this.init();
   }
 
   get #lockFile(): string {
@@ -191,7 +215,7 @@ export class LayerStore {
 
   /** Points a tag at a digest. */
   async tag(name: string, digest: string): Promise<void> {
-    if (!NAME.test(name) || name.startsWith('sha256:')) throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / -`);
+    checkName(name);
     await this.locked(() => this.#writeTags({ ...this.#tags(), [name]: digest }));
   }
 
@@ -199,15 +223,17 @@ export class LayerStore {
    * Makes a staged tree a layer: digest it, then (under the lock) rename it
    * into `layers/<hex>` unless that digest exists already, and tag it.
    */
-  async commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name?: string, expectDigest?: string): Promise<LayerInfo> {
-    if (name !== undefined && (!NAME.test(name) || name.startsWith('sha256:')))
-      throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / -`);
+  async commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name?: string, options: CommitOptions = {}): Promise<LayerInfo> {
+    if (name !== undefined) checkName(name);
     try {
-      const { digest, size } = await treeDigest(staging.tree);
+      const { digest, size } = options.digested ?? (await treeDigest(staging.tree, undefined, options.xattrs === false ? { xattrs: false } : {}));
       const hex = digest.slice('sha256:'.length);
-      if (expectDigest && expectDigest !== digest) throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${expectDigest}, the content is ${digest}`);
+      if (options.expectDigest && options.expectDigest !== digest)
+        throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${options.expectDigest}, the content is ${digest}`);
       const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source };
       await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
+      // Durable before visible: flush this filesystem (syncfs) once, then rename.
+      await execa('sync', ['-f', staging.dir], { reject: false });
       return await this.locked(() => {
         if (meta.parent && !this.#meta(meta.parent.replace(/^sha256:/, ''))) throw new SandboxError('BAD_OPTIONS', `parent layer ${meta.parent} is gone`);
         if (!this.#meta(hex)) renameSync(staging.dir, join(this.dir, 'layers', hex));
@@ -231,7 +257,7 @@ export class LayerStore {
       staging.discard();
       throw error;
     }
-    return this.commit(staging, { ...(parent ? { parent } : {}), source: { kind: 'snapshot', path: source, method } }, options.name);
+    return this.commit(staging, { ...(parent ? { parent } : {}), source: { kind: 'snapshot', path: source, method } }, options.name, { xattrs: false });
   }
 
   /** Removes tags; a layer left with no tag, no child and no live lease is deleted. Returns the deleted layers. */
@@ -324,7 +350,5 @@ export class LayerStore {
  * `$SANDBOX_RUN_HOME/store`, else `${XDG_CACHE_HOME:-~/.cache}/sandbox-run/store`.
  */
 export async function openStore(options: { dir?: string } = {}): Promise<LayerStore> {
-  const store = new LayerStore(resolve(options.dir ?? defaultStoreDir()));
-  store.init();
-  return store;
+  return new LayerStore(options);
 }

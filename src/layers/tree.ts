@@ -3,6 +3,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { SandboxError } from '../errors.js';
 
 /** The overlayfs xattr (with `userxattr`) that makes a directory hide everything below it in lower layers. */
 export const OPAQUE_XATTR = 'user.overlay.opaque';
@@ -41,14 +42,17 @@ function unescapeOctal(text: string): string {
 
 /**
  * Directories under `root` marked opaque. Node has no xattr API, so this
- * asks getfattr (package `attr`) once per tree; where it is missing, no
- * directory is opaque (stated in the docs).
+ * asks getfattr (package `attr`) once per tree; where it is missing, this
+ * throws a one-line error naming the package (silently losing opaque
+ * directories would resurrect a parent's deleted files).
  */
 export async function opaqueDirs(root: string): Promise<Set<string>> {
   const result = await execa('getfattr', ['-R', '-h', '-d', '-m', `^${OPAQUE_XATTR.replace(/\./g, '\\.')}$`, '--absolute-names', '--', root], {
     reject: false,
     encoding: 'latin1',
   });
+  if ((result as { code?: string }).code === 'ENOENT')
+    throw new SandboxError('SETUP_FAILED', 'getfattr is needed to read overlay opaque directories: install the attr package (apt-get install attr)');
   const found = new Set<string>();
   let file: string | undefined;
   for (const line of String(result.stdout).split('\n')) {
@@ -58,9 +62,13 @@ export async function opaqueDirs(root: string): Promise<Set<string>> {
   return found;
 }
 
-/** Every entry of a tree, depth first, names sorted by bytes: the canonical order. */
-export async function walkTree(root: string): Promise<TreeEntry[]> {
-  const opaque = await opaqueDirs(root);
+/**
+ * Every entry of a tree, depth first, names sorted by bytes: the canonical
+ * order. `xattrs: false` skips reading opaque markers (for trees that cannot
+ * have them, such as a snapshot's fresh copy).
+ */
+export async function walkTree(root: string, options: { xattrs?: boolean } = {}): Promise<TreeEntry[]> {
+  const opaque = options.xattrs === false ? new Set<string>() : await opaqueDirs(root);
   const entries: TreeEntry[] = [];
   const visit = async (path: string): Promise<void> => {
     const full = path ? join(root, path) : root;
@@ -95,8 +103,8 @@ const HASH_CONCURRENCY = 4;
  * Owners and times are left out: the same content gives the same digest
  * whoever made it and whenever.
  */
-export async function treeDigest(root: string, entries?: TreeEntry[]): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
-  const all = entries ?? (await walkTree(root));
+export async function treeDigest(root: string, entries?: TreeEntry[], options: { xattrs?: boolean } = {}): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
+  const all = entries ?? (await walkTree(root, options));
   const hashes = new Map<string, string>();
   const files = all.filter((entry) => entry.type === 'file');
   let next = 0;
