@@ -1,14 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { SandboxError } from '../errors.js';
 import { sandboxRunHome } from '../home.js';
 import { buildLayer, type BuildOptions } from './build.js';
 import { copyTree } from './copy.js';
 import { diffTree, type DiffEntry } from './diff.js';
 import { exportLayers, importLayers, type ExportOptions } from './archive.js';
-import { alive, ownedName, ownerPid, removeTree, writeFileAtomic } from './fs-util.js';
+import { alive, ownedName, ownerPid, removeTree, syncDir, syncTree, writeFileAtomic } from './fs-util.js';
 import { withLock } from './lock.js';
 import { treeDigest } from './tree.js';
 import type { LayerInfo, LayerRecipe } from './types.js';
@@ -53,6 +52,8 @@ export interface CommitOptions {
   expectDigest?: string;
   /** Digest and size already computed over the staged tree. */
   digested?: { digest: string; size: number };
+  /** false: skip fsync before the rename (a crash of the machine may then lose the layer's data). */
+  durable?: boolean;
   /** false: the tree has no opaque markers to read (a snapshot's copy). */
   xattrs?: boolean;
 }
@@ -232,11 +233,14 @@ export class LayerStore {
         throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${options.expectDigest}, the content is ${digest}`);
       const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source };
       await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
-      // Durable before visible: flush this filesystem (syncfs) once, then rename.
-      await execa('sync', ['-f', staging.dir], { reject: false });
+      // Durable before visible: flush the tree's files, then rename (then flush the rename).
+      if (options.durable !== false) await syncTree(staging.dir);
       return await this.locked(() => {
         if (meta.parent && !this.#meta(meta.parent.replace(/^sha256:/, ''))) throw new SandboxError('BAD_OPTIONS', `parent layer ${meta.parent} is gone`);
-        if (!this.#meta(hex)) renameSync(staging.dir, join(this.dir, 'layers', hex));
+        if (!this.#meta(hex)) {
+          renameSync(staging.dir, join(this.dir, 'layers', hex));
+          syncDir(join(this.dir, 'layers'));
+        }
         if (name) this.#writeTags({ ...this.#tags(), [name]: digest });
         return this.#info(hex)!;
       });
