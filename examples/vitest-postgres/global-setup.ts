@@ -1,39 +1,18 @@
-import { createServer } from 'node:net';
-import type { TestProject } from 'vitest/node';
-import { Sandbox } from '../../src/index.js';
-import { buildSeed, DATA, startPostgres } from './postgres.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
+import { createSandbox } from '../../dist/index.js';
+import { shop } from './database.js';
 
 /**
- * Builds the seeded cluster once. For the comparison modes (plain forks)
- * it also starts the one shared server the files then all use: PG_MODE=shared
- * uses its seeded database directly, PG_MODE=template clones it per file.
+ * Builds (or finds) the seeded cluster once. For the comparison modes (plain
+ * forks) it also starts the one shared server every file then uses:
+ * PG_MODE=shared uses its database directly, PG_MODE=template clones it per file.
  */
-export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
-  const seed = await buildSeed();
-  project.provide('seedDir', seed);
-  const mode = process.env.PG_MODE ?? 'sandbox';
-  if (mode === 'sandbox') return;
-  // One sandbox on the host's network, so the forks workers can reach it.
-  const shared = await Sandbox.create({ workdir: 'none', network: 'host', overlays: [{ lower: `${seed}/pgdata`, target: DATA }] });
-  const port = await freePort();
-  const { DATABASE_URL } = await startPostgres(shared, { port, extra: ['-c', 'max_connections=200'] });
-  process.env.DATABASE_URL = DATABASE_URL;
-  process.env.PG_ADMIN_URL = DATABASE_URL.replace(/\/app$/, '/postgres');
-  return () => shared.dispose();
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    seedDir: string;
-  }
+export default async function setup(): Promise<(() => Promise<void>) | void> {
+  await shop.prepare();
+  if ((process.env.PG_MODE ?? 'sandbox') === 'sandbox') return;
+  const server = await createSandbox({ presets: [shop], workdir: 'none' });
+  // Its socket directory is on the host: forks workers connect from outside.
+  const url = server.env.DATABASE_URL!;
+  process.env.DATABASE_URL = url;
+  process.env.PG_ADMIN_URL = url.replace('/shop?', '/postgres?');
+  return () => server.dispose();
 }

@@ -15,7 +15,7 @@ const admin = async (sql: string) => {
   }
 };
 
-await admin(`CREATE DATABASE ${name} TEMPLATE app`);
-process.env.DATABASE_URL = process.env.DATABASE_URL!.replace(/\/app$/, `/${name}`);
+await admin(`CREATE DATABASE ${name} TEMPLATE shop`);
+process.env.DATABASE_URL = process.env.DATABASE_URL!.replace('/shop?', `/${name}?`);
 // Registered first, so it runs after the file's own afterAll hooks.
 afterAll(() => admin(`DROP DATABASE ${name} WITH (FORCE)`));

@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
-import { sandboxPool } from '../../src/vitest/index.js';
-import { DATA, seedDir, startPostgres } from './postgres.js';
+import { sandboxPool } from '../../dist/vitest/index.js';
+import { shop } from './database.js';
 
 // PG_MODE=sandbox (default): every file in its own sandbox with its own
 // PostgreSQL on a copy-on-write view of the seeded cluster.
@@ -13,13 +13,6 @@ export default defineConfig({
     include: ['tests/**/*.test.ts'],
     globalSetup: ['./global-setup.ts'],
     setupFiles: mode === 'template' ? ['./setup-template.ts'] : [],
-    pool:
-      mode === 'sandbox'
-        ? sandboxPool({
-            // The cluster is built by the global setup, before any sandbox starts.
-            sandbox: { overlays: [{ lower: `${seedDir()}/pgdata`, target: DATA }] },
-            prepare: (sandbox) => startPostgres(sandbox),
-          })
-        : 'forks',
+    pool: mode === 'sandbox' ? sandboxPool({ presets: [shop] }) : 'forks',
   },
 });

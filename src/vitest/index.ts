@@ -38,6 +38,8 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
         warm: Math.max(0, options.warm ?? maxWorkers),
         ...(options.upperRoot ? { upperRoot: options.upperRoot } : {}),
         ...(options.prepare ? { prepare: options.prepare } : {}),
+        ...(options.presets ? { presets: options.presets } : {}),
+        ...(options.services ? { services: options.services } : {}),
         ...(options.startEarly === false ? {} : { worker: spec }),
       });
       sources.set(project, source);

@@ -1,5 +1,7 @@
+import type { Preset } from '../presets/types.js';
 import type { SandboxOptions } from '../sandbox/options.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import type { ServiceSpec } from '../services/types.js';
 
 /** Sandbox settings a worker may choose; the pool owns cwd, workdir and env. */
 export type WorkerSandboxOptions = Omit<SandboxOptions, 'cwd' | 'workdir' | 'inheritEnv' | 'env'>;
@@ -9,9 +11,20 @@ export interface SandboxPoolOptions {
   /** Overlays (layers), binds, tmpfs, network, limits for every worker's sandbox. */
   sandbox?: WorkerSandboxOptions;
   /**
-   * Runs in every fresh sandbox before its worker starts (with a warm pool,
-   * ahead of demand): start services with `sandbox.spawn()` and wait until
-   * they are ready. Returns variables for the worker, e.g. `DATABASE_URL`.
+   * Presets such as `postgres({ seed })`: prepared once (the seeded cluster is
+   * built or found in the cache), then each sandbox gets its data and service.
+   */
+  presets?: readonly Preset[];
+  /**
+   * Services started in every sandbox, in order, each ready (its probe) before
+   * the next and all before the worker; their exports (DATABASE_URL ...) are
+   * in the worker's `process.env`. One that fails fails the worker's file(s)
+   * with its log tail.
+   */
+  services?: readonly ServiceSpec[];
+  /**
+   * Runs in every fresh sandbox after its services and before its worker
+   * starts (with a warm pool, ahead of demand), e.g. to load fixtures. Returns variables for the worker, e.g. `DATABASE_URL`.
    * A rejection fails the file(s) of that worker with its message, so include
    * the service's log tail in it.
    */

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { workdirMountPoint } from '../helper/args.js';
-import { Sandbox } from '../sandbox/sandbox.js';
+import { createSandbox } from '../sandbox/create.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxPoolOptions, WorkerSandboxOptions } from './options.js';
 import { writeBack } from './write-back.js';
 
@@ -23,7 +24,8 @@ let workerCount = 0;
 function spawnWorker(sandbox: Sandbox, spec: WorkerSpec, env: Readonly<Record<string, string>>): ResultPromise {
   return sandbox.spawn(spec.file, spec.args, {
     cwd: spec.cwd,
-    env: { ...spec.env, ...env, SANDBOX_RUN_WORKER: String(++workerCount) },
+    // What the sandbox's services export (DATABASE_URL) wins over the host's variables.
+    env: { ...spec.env, ...sandbox.env, ...env, SANDBOX_RUN_WORKER: String(++workerCount) },
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -82,6 +84,8 @@ export interface SandboxSourceOptions {
   warm: number;
   upperRoot?: string;
   prepare?: SandboxPoolOptions['prepare'];
+  presets?: SandboxPoolOptions['presets'];
+  services?: SandboxPoolOptions['services'];
   /** Start the worker process ahead too, so that node and Vitest's runtime load while nobody waits. */
   worker?: WorkerSpec;
 }
@@ -121,7 +125,7 @@ export class SandboxSource {
   }
 
   async #create(): Promise<Lease> {
-    const { root, sandbox, wanted, upperRoot, prepare, worker } = this.#options;
+    const { root, sandbox, wanted, upperRoot, prepare, worker, presets = [], services = [] } = this.#options;
     // Under /tmp the sandbox's own /tmp would hide the root's parents (and
     // node_modules): overlay the top-level directory below /tmp instead.
     const mount = workdirMountPoint(root);
@@ -144,8 +148,11 @@ export class SandboxSource {
       await Promise.all([mkdir(upper), mkdir(work)]);
       // The overlay root takes its mode from the upper dir: keep the root's.
       await chmod(upper, (await stat(mount)).mode & 0o7777);
-      sb = await Sandbox.create({
+      // Presets and services come up here, ready before any worker sees the sandbox.
+      sb = await createSandbox({
         ...sandbox,
+        presets,
+        services,
         cwd: root,
         // The root is mounted as our own overlay (not 'cow') so that its
         // writable layer is on the host, where write-back can read it.

@@ -155,7 +155,7 @@ describe('sandboxPool', () => {
     const { exitCode, output } = await vitest(join(FIXTURES, 'vitest-service'), [], { SBX_UPPER_ROOT: upper.path });
     expect(exitCode).toBe(1);
     expect(output).toMatch(/Failed to start sandbox worker for test files .*never-runs\.test\.ts/);
-    expect(output).toContain('PostgreSQL exited before it was ready; its log ends with:');
+    expect(output).toContain('service postgres exited with code 2 before it was ready; last lines of');
     expect(output).toContain('could not access directory "/tmp/no-cluster-here"');
     expect(output).not.toContain('this file must not run');
   });
@@ -201,6 +201,5 @@ describe('sandboxPool', () => {
     const shared = await vitest(example, [], { PG_MODE: 'shared' });
     expect(shared.exitCode).toBe(1);
     expect(shared.output).toMatch(/Test Files\s+\d+ failed/);
-    expect(processesWith('sandbox-run-example-pg-')).toEqual([]);
   }, 180_000);
 });

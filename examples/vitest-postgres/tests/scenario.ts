@@ -2,36 +2,39 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 /**
- * What every test file does, with its own amount: it mutates the same seeded
- * rows as all the others (accounts 1 and 2, transfer 1, account 1000), so
- * files only pass when each one has the seeded database to itself.
+ * What every test file does, with its own amount, on the shop seed of
+ * examples/postgres: all files change the same rows (customers 1, 2 and
+ * 1000, order 5001), so they only pass when each has the seed to itself.
  */
-export function transferScenario(amount: number): void {
+export function transferScenario(cents: number): void {
   const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
   beforeAll(() => db.connect());
   afterAll(() => db.end());
-
-  const balance = async (id: number) =>
-    (await db.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = $1', [id])).rows[0]?.balance;
+  const one = async (sql: string, params: unknown[] = []) => (await db.query(sql, params)).rows[0];
 
   it('starts from the seed', async () => {
-    const { rows } = await db.query<{ count: string; total: string }>('SELECT count(*), sum(balance) AS total FROM accounts');
-    expect(rows[0]).toEqual({ count: '1000', total: '100000' });
-    expect((await db.query('SELECT * FROM transfers')).rowCount).toBe(0);
+    expect(await one('SELECT count(*)::int AS customers, sum(credit_cents)::int AS credit FROM customers')).toEqual({
+      customers: 1000,
+      credit: 10_000_000,
+    });
+    expect(await one('SELECT max(id)::int AS last FROM orders')).toEqual({ last: 5000 });
   });
 
-  it(`moves ${amount} from account 1 to account 2`, async () => {
+  it(`moves ${cents} cents from customer 1 to customer 2, who orders`, async () => {
     await db.query('BEGIN');
-    await db.query('UPDATE accounts SET balance = balance - $1 WHERE id = 1', [amount]);
-    await db.query('UPDATE accounts SET balance = balance + $1 WHERE id = 2', [amount]);
-    await db.query('INSERT INTO transfers (id, source, target, amount) VALUES (1, 1, 2, $1)', [amount]);
+    await db.query('UPDATE customers SET credit_cents = credit_cents - $1 WHERE id = 1', [cents]);
+    await db.query('UPDATE customers SET credit_cents = credit_cents + $1 WHERE id = 2', [cents]);
+    const { id } = await one("INSERT INTO orders (customer_id) VALUES (2) RETURNING id");
     await db.query('COMMIT');
-    expect(await balance(1)).toBe(100 - amount);
-    expect(await balance(2)).toBe(100 + amount);
+    expect(id).toBe(5001);
+    expect((await db.query('SELECT credit_cents FROM customers WHERE id IN (1, 2) ORDER BY id')).rows).toEqual([
+      { credit_cents: 10000 - cents },
+      { credit_cents: 10000 + cents },
+    ]);
   });
 
-  it('closes the last account', async () => {
-    await db.query('DELETE FROM accounts WHERE id = 1000');
-    expect((await db.query('SELECT count(*)::int AS n FROM accounts')).rows[0]).toEqual({ n: 999 });
+  it('removes the last customer', async () => {
+    await db.query('DELETE FROM customers WHERE id = 1000');
+    expect(await one('SELECT count(*)::int AS n FROM customers')).toEqual({ n: 999 });
   });
 }
