@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helperReason } from '../errors.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
@@ -31,6 +31,8 @@ function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: Sandbo
   mkdirSync(join(kept, 'upper'), { recursive: true });
   mkdirSync(join(kept, 'work'), { recursive: true });
   const cwd = options.sandbox.cwd ?? process.cwd();
+  // What `sandbox-run diff` compares the kept layer against.
+  writeFileSync(join(kept, 'kept.json'), `${JSON.stringify({ lower: [cwd], target: cwd, label: job.label, command: job.command }, null, 2)}\n`);
   const workdir = { lower: cwd, target: cwd, upper: { upper: join(kept, 'upper'), work: join(kept, 'work') } };
   return { sandbox: { ...options.sandbox, env, workdir: 'none', overlays: [workdir, ...(options.sandbox.overlays ?? [])] }, kept };
 }
