@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helperReason } from '../errors.js';
+import { workdirMountPoint } from '../helper/args.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
 import type { ResultPromise } from 'execa';
 import type { SandboxPool } from '../pool/pool.js';
@@ -30,7 +31,7 @@ function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: Sandbo
   const kept = join(options.keepDir, String(job.id));
   mkdirSync(join(kept, 'upper'), { recursive: true });
   mkdirSync(join(kept, 'work'), { recursive: true });
-  const cwd = options.sandbox.cwd ?? process.cwd();
+  const cwd = workdirMountPoint(options.sandbox.cwd ?? process.cwd());
   // What `sandbox-run diff` compares the kept layer against.
   writeFileSync(join(kept, 'kept.json'), `${JSON.stringify({ lower: [cwd], target: cwd, label: job.label, command: job.command }, null, 2)}\n`);
   const workdir = { lower: cwd, target: cwd, upper: { upper: join(kept, 'upper'), work: join(kept, 'work') } };
