@@ -30,7 +30,9 @@ export class Slots {
 
   constructor(max: number) {
     // One thread per slot, started up front: a lease never waits for a thread.
-    this.#tinypool = new Tinypool({ filename: HOLD, minThreads: max, maxThreads: max, concurrentTasksPerWorker: 1, isolateWorkers: false });
+    // No execArgv: the threads run no user code, and inheriting the process's
+    // (--input-type, a TypeScript loader) breaks or slows their start.
+    this.#tinypool = new Tinypool({ filename: HOLD, minThreads: max, maxThreads: max, concurrentTasksPerWorker: 1, isolateWorkers: false, execArgv: [] });
   }
 
   /** Waits for a free slot (in FIFO order); rejects with ABORTED if `signal` fires first or the slots are closed. */
