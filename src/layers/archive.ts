@@ -207,7 +207,7 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
         }
       }
       await restoreWhiteouts(join(dir, 'tree'), source);
-      const { digest, size } = await treeDigest(join(dir, 'tree'));
+      const { digest, size } = await treeDigest(join(dir, 'tree'), undefined, layer.parent ? { parent: layer.parent } : {});
       if (digest !== `sha256:${hex}`) reject(source, `digest mismatch: the manifest says sha256:${hex}, the content is ${digest}`);
       checked.push({ layer, part: { dir, tree: join(dir, 'tree'), discard: () => removeTree(dir) }, digested: { digest, size }, names });
     }

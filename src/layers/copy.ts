@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, chmod, copyFile, link, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { walkTree, type TreeEntry } from './tree.js';
+import { fileHash, walkTree, type TreeEntry } from './tree.js';
 
 /** Copies in flight at once (libuv's thread pool has four threads). */
 const COPY_CONCURRENCY = 4;
@@ -62,7 +62,7 @@ async function refusals(root: string, entries: TreeEntry[]): Promise<string[]> {
  * when the filesystem can, tried once with FICLONE_FORCE; a plain copy
  * otherwise, keeping sparse files sparse. Refuses special files and unreadable paths, naming them all.
  */
-export async function copyTree(source: string, dest: string): Promise<{ method: 'reflink' | 'copy'; entries: TreeEntry[] }> {
+export async function copyTree(source: string, dest: string): Promise<{ method: 'reflink' | 'copy'; entries: TreeEntry[]; hashes: Map<string, string> }> {
   const entries = await walkTree(source, { xattrs: false });
   const problems = await refusals(source, entries);
   if (problems.length)
@@ -106,13 +106,23 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
     }
     await copyFile(from, to, constants.COPYFILE_FICLONE);
   };
-  if (unique.length) await copyOne(unique[0]!);
+  // Each copy is hashed as soon as it is written (still in the page cache):
+  // hashing on the main thread overlaps the next copies in libuv's pool.
+  const hashes = new Map<string, string>();
+  const copyAndHash = async (entry: TreeEntry) => {
+    await copyOne(entry);
+    hashes.set(entry.path, await fileHash(join(dest, entry.path)));
+  };
+  if (unique.length) await copyAndHash(unique[0]!);
   let next = 1;
   const worker = async () => {
-    while (next < unique.length) await copyOne(unique[next++]!);
+    while (next < unique.length) await copyAndHash(unique[next++]!);
   };
   await Promise.all(Array.from({ length: COPY_CONCURRENCY }, worker));
-  for (const [first, other] of links) await link(join(dest, first), join(dest, other));
+  for (const [first, other] of links) {
+    await link(join(dest, first), join(dest, other));
+    hashes.set(other, hashes.get(first)!);
+  }
 
   // Modes (copyFile and mkdir obey the umask) and times, deepest first so
   // that setting a directory's time is not undone by writing into it.
@@ -125,5 +135,5 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
       await utimes(to, atime, mtime);
     }
   }
-  return { method: method ?? 'copy', entries };
+  return { method: method ?? 'copy', entries, hashes };
 }

@@ -52,6 +52,8 @@ export interface CommitOptions {
   expectDigest?: string;
   /** Digest and size already computed over the staged tree. */
   digested?: { digest: string; size: number };
+  /** Content hashes of the staged tree's files by path, computed while writing them. */
+  hashes?: ReadonlyMap<string, string>;
   /** false: skip fsync before the rename (a crash of the machine may then lose the layer's data). */
   durable?: boolean;
   /** false: the tree has no opaque markers to read (a snapshot's copy). */
@@ -227,7 +229,13 @@ export class LayerStore {
   async commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name?: string, options: CommitOptions = {}): Promise<LayerInfo> {
     if (name !== undefined) checkName(name);
     try {
-      const { digest, size } = options.digested ?? (await treeDigest(staging.tree, undefined, options.xattrs === false ? { xattrs: false } : {}));
+      const { digest, size } =
+        options.digested ??
+        (await treeDigest(staging.tree, undefined, {
+          ...(options.xattrs === false ? { xattrs: false } : {}),
+          ...(options.hashes ? { hashes: options.hashes } : {}),
+          ...(meta.parent ? { parent: meta.parent } : {}),
+        }));
       const hex = digest.slice('sha256:'.length);
       if (options.expectDigest && options.expectDigest !== digest)
         throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${options.expectDigest}, the content is ${digest}`);
@@ -255,13 +263,14 @@ export class LayerStore {
     const parent = options.parent ? (await this.require(options.parent)).digest : undefined;
     const staging = this.stage();
     let method: 'reflink' | 'copy';
+    let hashes: Map<string, string>;
     try {
-      ({ method } = await copyTree(source, staging.tree));
+      ({ method, hashes } = await copyTree(source, staging.tree));
     } catch (error) {
       staging.discard();
       throw error;
     }
-    return this.commit(staging, { ...(parent ? { parent } : {}), source: { kind: 'snapshot', path: source, method } }, options.name, { xattrs: false });
+    return this.commit(staging, { ...(parent ? { parent } : {}), source: { kind: 'snapshot', path: source, method } }, options.name, { xattrs: false, hashes });
   }
 
   /** Removes tags; a layer left with no tag, no child and no live lease is deleted. Returns the deleted layers. */

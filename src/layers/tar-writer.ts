@@ -19,6 +19,8 @@ export interface TarEntry {
 }
 
 const CHUNK = 1 << 20;
+/** Bytes queued before waiting for the disk: reading the next chunk overlaps writing this one. */
+const BUFFER = 8 << 20;
 
 /**
  * A sequential tar writer built on node-tar's header and pax encoders.
@@ -31,12 +33,12 @@ export class TarWriter {
   readonly #sink: Writable;
 
   constructor(file: string, gzip: boolean) {
-    const stream = createWriteStream(file);
+    const stream = createWriteStream(file, { highWaterMark: BUFFER });
     this.#closed = new Promise((resolve, reject) => {
       stream.on('close', resolve).on('error', reject);
     });
     if (gzip) {
-      const zip = createGzip();
+      const zip = createGzip({ level: 1 });
       zip.pipe(stream);
       this.#out = zip;
     } else this.#out = stream;

@@ -151,15 +151,25 @@ export async function hashFiles(root: string, paths: readonly string[]): Promise
  * `path \0 type \0 mode \0 detail \n`, where detail is the content hash and
  * size of a file, the target of a symlink, "opaque" for an opaque dir.
  * Owners and times are left out: the same content gives the same digest
- * whoever made it and whenever.
+ * whoever made it and whenever. A child's digest starts with its parent's.
  */
-export async function treeDigest(root: string, entries?: TreeEntry[], options: { xattrs?: boolean } = {}): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
+export async function treeDigest(
+  root: string,
+  entries?: TreeEntry[],
+  options: { xattrs?: boolean; hashes?: ReadonlyMap<string, string>; parent?: string } = {},
+): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
   const all = entries ?? (await walkTree(root, options));
+  // `hashes`: content hashes known already (computed while the tree was written).
+  const known = options.hashes ?? new Map<string, string>();
   const hashes = await hashFiles(
     root,
-    all.filter((entry) => entry.type === 'file').map((entry) => entry.path),
+    all.filter((entry) => entry.type === 'file' && !known.has(entry.path)).map((entry) => entry.path),
   );
+  for (const [path, hex] of known) hashes.set(path, hex);
   const hash = createHash('sha256');
+  // A child layer means "these changes on top of that parent": two builds
+  // that write the same files on different parents are different layers.
+  if (options.parent) hash.update(`parent\0${options.parent}\n`);
   const seen = new Set<string>();
   let size = 0;
   for (const entry of all) {
