@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { openStore, type LayerStore } from '../layers/store.js';
@@ -45,6 +45,16 @@ function layerLine(verb: string, info: LayerInfo): string {
 /** A command module whose handler states the arguments it reads (yargs' inferred types stop at the builder). */
 function command<A>(spec: { command: string; describe: string; builder: (y: Argv) => Argv<any>; handler: (args: A) => Promise<void> }): CommandModule<object, any> {
   return { ...spec, handler: (args) => spec.handler(args as unknown as A) };
+}
+
+/** The lower dirs a kept run recorded, if it did. */
+function keptLowers(file: string): string[] {
+  try {
+    const { lower } = JSON.parse(readFileSync(file, 'utf8')) as { lower?: unknown };
+    return Array.isArray(lower) ? lower.filter((dir): dir is string => typeof dir === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -156,14 +166,17 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       builder: (y: Argv) =>
         withStore(y)
           .positional('path', { type: 'string', demandOption: true, describe: 'A writable layer dir, a kept job dir (with upper/), or a layer name' })
-          .option('lower', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Lower dir(s), top first (default: none: all is added)' })
+          .option('lower', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: "Lower dir(s), top first (default: a kept run's kept.json, else none: all is added)" })
           .option('json', { type: 'boolean', describe: 'Print as JSON' }),
       handler: async (args: StoreArgs & { path: string; lower?: string[]; json?: boolean }) => {
         const s = await store(args);
         let upper: string;
         let lowers = args.lower ?? [];
         if (existsSync(args.path) && statSync(args.path).isDirectory()) {
-          upper = existsSync(join(args.path, 'upper')) && statSync(join(args.path, 'upper')).isDirectory() ? join(args.path, 'upper') : args.path;
+          const kept = existsSync(join(args.path, 'upper')) && statSync(join(args.path, 'upper')).isDirectory();
+          upper = kept ? join(args.path, 'upper') : args.path;
+          // A run kept by --keep-failed says in kept.json what it was a layer over.
+          if (kept && !args.lower) lowers = keptLowers(join(args.path, 'kept.json'));
         } else {
           const info = await s.get(args.path);
           if (!info) throw new UsageError(`diff: '${args.path}' is neither a directory nor a layer`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, run, type LayerStore } from '../../src/index.js';
+import { openStore, run, type LayerStore, type Sandbox } from '../../src/index.js';
 import { CLI, NODE, eventually, tempDir, treeDigest } from './support.js';
 
 const exec = promisify(execFile);
@@ -158,6 +158,31 @@ describe('build', () => {
     const digests = outputs.map((out) => /sha256:[0-9a-f]{64}/.exec(out.stdout)![0]);
     expect(new Set(digests).size).toBe(1);
     expect((await store.list()).length).toBe(2);
+  });
+
+  it('runs a function recipe against the live build sandbox, cached by its source', async () => {
+    const store = await freshStore();
+    const recipe = {
+      name: 'fn',
+      mountPoint: '/tmp/l',
+      run: async (sandbox: Sandbox) => {
+        const result = await sandbox.exec('/bin/sh', ['-c', 'echo from-fn > /tmp/l/f; head -c 8 /dev/urandom | od -x > /tmp/l/nonce']);
+        expect(result.exitCode).toBe(0);
+      },
+    };
+    const first = await store.build(recipe);
+    expect(readFileSync(join(first.path, 'f'), 'utf8')).toBe('from-fn\n');
+    expect((await store.build(recipe)).digest).toBe(first.digest);
+  });
+
+  it('fails on the CLI with exit 125, the output tail, and nothing kept', async () => {
+    const store = await freshStore();
+    const failed = await exec(NODE, [CLI, 'build', '--store', store.dir, '--name', 'bad', '--mount', '/tmp/x', '--', '/bin/sh', '-c', 'echo last words; exit 3']).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed).toMatchObject({ code: 125 });
+    expect((failed as { stderr: string }).stderr).toMatch(/^sandbox-run: build bad failed \(exit 3\)[^]*last words/);
+    expect(await store.list()).toEqual([]);
   });
 
   it('keeps nothing from a failing build and reports the output tail', async () => {
@@ -310,6 +335,8 @@ describe('CLI', () => {
     await exec('mknod', [join(job, 'upper/secret'), 'c', '0', '0']);
     expect((await cli('diff', job, '--lower', dir)).stdout).toBe('C /a.txt\nA /new\nD /secret\n');
     expect((await cli('diff', job)).stdout).toBe('A /a.txt\nA /new\nD /secret\n');
+    writeFileSync(join(job, 'kept.json'), JSON.stringify({ lower: [dir], target: dir }));
+    expect((await cli('diff', job)).stdout).toBe('C /a.txt\nA /new\nD /secret\n');
     const missing = await cli('inspect', 'nope').catch((error: { code: number; stderr: string }) => error);
     expect(missing).toMatchObject({ code: 2, stderr: "sandbox-run: no layer named 'nope' (see sandbox-run layers)\n" });
     await cli('rm', 'demo');
