@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, posix, resolve } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { removeTree } from './fs-util.js';
+import type { LayerStore } from './store.js';
+import { TarWriter } from './tar-writer.js';
+import { walkTree } from './tree.js';
+import type { LayerInfo } from './types.js';
+
+/** OCI media types (image-spec v1.1). */
+export const OCI_MEDIA = {
+  index: 'application/vnd.oci.image.index.v1+json',
+  manifest: 'application/vnd.oci.image.manifest.v1+json',
+  config: 'application/vnd.oci.image.config.v1+json',
+  layer: 'application/vnd.oci.image.layer.v1.tar',
+} as const;
+
+/** Annotation on each OCI layer descriptor: the sandbox-run layer digest it holds. */
+export const LAYER_DIGEST_ANNOTATION = 'dev.sandbox-run.layer.digest';
+
+/** A content descriptor as the OCI image spec defines it. */
+export interface OciDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+const OCI_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Writes a JSON blob into `blobs/sha256/` and returns its descriptor. */
+function jsonBlob(layout: string, mediaType: string, value: unknown, annotations?: Record<string, string>): OciDescriptor {
+  const data = Buffer.from(JSON.stringify(value));
+  const hex = createHash('sha256').update(data).digest('hex');
+  writeFileSync(join(layout, 'blobs', 'sha256', hex), data);
+  return { mediaType, digest: `sha256:${hex}`, size: data.length, ...(annotations ? { annotations } : {}) };
+}
+
+/**
+ * One layer's tree as an OCI layer tar (uncompressed): paths relative to the
+ * layer root, deletions as `.wh.NAME`, opaque directories with `.wh..wh..opq`,
+ * hard links as Link entries. Returns its descriptor (digest = diff_id).
+ */
+async function layerBlob(layout: string, layer: LayerInfo): Promise<OciDescriptor> {
+  const part = join(layout, 'blobs', 'sha256', `.layer-${process.pid}.part`);
+  const writer = new TarWriter(part, false);
+  const firstPath = new Map<string, string>();
+  for (const entry of await walkTree(layer.path)) {
+    if (entry.path === '') continue; // the mount point itself belongs to the image's root
+    const { mode, mtime } = entry.stats;
+    const path = entry.path;
+    if (entry.type === 'whiteout') {
+      await writer.add({ path: posix.join(posix.dirname(path), `.wh.${posix.basename(path)}`), type: 'File', mode: 0o644, mtime });
+    } else if (entry.type === 'dir') {
+      await writer.add({ path: `${path}/`, type: 'Directory', mode, mtime });
+      if (entry.opaque) await writer.add({ path: `${path}/.wh..wh..opq`, type: 'File', mode: 0o644, mtime });
+    } else if (entry.type === 'symlink') {
+      await writer.add({ path, type: 'SymbolicLink', mode, mtime, linkpath: entry.target! });
+    } else if (entry.type === 'file') {
+      const inode = `${entry.stats.dev}:${entry.stats.ino}`;
+      const first = entry.stats.nlink > 1 ? firstPath.get(inode) : undefined;
+      if (first) await writer.add({ path, type: 'Link', mode, mtime, linkpath: first });
+      else {
+        if (entry.stats.nlink > 1) firstPath.set(inode, path);
+        await writer.add({ path, type: 'File', mode, mtime, size: entry.stats.size, file: join(layer.path, path) });
+      }
+    } else throw new SandboxError('SETUP_FAILED', `layer ${layer.digest} holds a special file: ${entry.path}`);
+  }
+  await writer.end();
+  const hex = await sha256File(part);
+  const size = statSync(part).size;
+  renameSync(part, join(layout, 'blobs', 'sha256', hex));
+  return { mediaType: OCI_MEDIA.layer, digest: `sha256:${hex}`, size, annotations: { [LAYER_DIGEST_ANNOTATION]: layer.digest } };
+}
+
+/**
+ * Writes a layer and its parents as an OCI image layout directory
+ * (`oci-layout`, `index.json`, `blobs/sha256/`): one uncompressed OCI layer
+ * per sandbox-run layer, parent-most first, a minimal image config and a
+ * manifest tagged with the layer's name (`org.opencontainers.image.ref.name`).
+ * Registry tools push it: `skopeo copy oci:DIR:NAME docker://...`,
+ * `crane push DIR ...`, `oras cp --from-oci-layout DIR:NAME ...`. The files
+ * sit at the image root (a sandbox mounts a layer wherever it likes). The
+ * directory is written aside and renamed, so it appears whole or not at all;
+ * it must not exist yet.
+ */
+export async function exportOci(store: LayerStore, nameOrDigest: string, dir: string, options: { single?: boolean } = {}): Promise<LayerInfo[]> {
+  const top = await store.require(nameOrDigest);
+  const chain: LayerInfo[] = [top];
+  if (!options.single) for (let info = top; info.parent; ) chain.push((info = await store.require(info.parent)));
+  const target = resolve(dir);
+  if (existsSync(target)) throw new SandboxError('BAD_OPTIONS', `export: ${dir} exists already (an OCI layout is written to a new directory)`);
+  await using lease = await store.lease(top.digest);
+  void lease;
+  const aside = join(dirname(target), `.${basename(target)}.${process.pid}.part`);
+  mkdirSync(join(aside, 'blobs', 'sha256'), { recursive: true });
+  try {
+    const layers: OciDescriptor[] = [];
+    for (const layer of [...chain].reverse()) layers.push(await layerBlob(aside, layer));
+    const name = top.names[0] ?? top.digest.slice('sha256:'.length, 'sha256:'.length + 12);
+    const config = jsonBlob(aside, OCI_MEDIA.config, {
+      created: top.created,
+      architecture: OCI_ARCH[process.arch] ?? process.arch,
+      os: 'linux',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.digest) },
+      history: [...chain].reverse().map((layer) => ({ created: layer.created, created_by: `sandbox-run ${layer.source.kind} (${layer.digest})` })),
+    });
+    const manifest = jsonBlob(
+      aside,
+      OCI_MEDIA.manifest,
+      { schemaVersion: 2, mediaType: OCI_MEDIA.manifest, config, layers, annotations: { [LAYER_DIGEST_ANNOTATION]: top.digest } },
+      { 'org.opencontainers.image.ref.name': name },
+    );
+    writeFileSync(join(aside, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    writeFileSync(join(aside, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: OCI_MEDIA.index, manifests: [manifest] }));
+    renameSync(aside, target);
+  } catch (error) {
+    removeTree(aside);
+    throw error;
+  }
+  return chain;
+}
