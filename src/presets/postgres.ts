@@ -1,17 +1,20 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { processScopedDir, sandboxRunHome } from '../home.js';
-import { Sandbox } from '../sandbox/sandbox.js';
+import { processScopedDir } from '../home.js';
+import { openStore, type LayerStore } from '../layers/index.js';
+import type { LayerInfo } from '../layers/types.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 import { Service } from '../services/service.js';
 import type { Preset, PresetParts } from './types.js';
 
 /** Bump when the way clusters are built changes: old cached seeds are then rebuilt. */
-const RECIPE_VERSION = 1;
-/** Where the cluster appears in every sandbox (on its private /tmp: the host root is read-only). */
-const DATA_DIR = '/tmp/sandbox-run-postgres/data';
+const RECIPE_VERSION = 2;
+/** Where the layer appears in every sandbox (on its private /tmp: the host root is read-only). */
+const MOUNT = '/tmp/sandbox-run-postgres';
+const DATA_DIR = `${MOUNT}/data`;
 
 /** The seed of the cluster: SQL files, a shell command, or a function; any combination, in that order. */
 export interface PostgresSeed {
@@ -39,6 +42,10 @@ export interface PostgresOptions {
   bindir?: string;
   /** How long the server may take to start (default 30 s). */
   startTimeoutMs?: number;
+  /** Tag of the seeded layer in the store (default `postgres-<database>`). */
+  layer?: string;
+  /** Layer store for the seeded cluster (default: the one in $SANDBOX_RUN_HOME). */
+  store?: LayerStore;
 }
 
 /** Settings for a disposable test cluster: durability off, small memory. */
@@ -91,26 +98,32 @@ class PostgresPreset implements Preset {
   readonly name = 'postgres';
   readonly #options: Required<Pick<PostgresOptions, 'database' | 'user' | 'port'>> & PostgresOptions;
   #bindir = '';
-  #cluster = '';
+  #layer: LayerInfo | undefined;
+  #lowers: string[] = [];
   #prepared: Promise<void> | undefined;
 
   constructor(options: PostgresOptions) {
     this.#options = { database: 'app', user: 'postgres', port: 5432, ...options };
   }
 
-  /** Builds the seeded cluster once per content (cached under $SANDBOX_RUN_HOME/postgres). */
+  /** Builds the seeded cluster once per content: a layer in the store, built in a sandbox and cached by key. */
   prepare(): Promise<void> {
     this.#prepared ??= this.#build();
     return this.#prepared;
   }
 
-  /** The cluster's host directory (after prepare()). */
+  /** The seeded layer's host directory (after prepare()); the cluster is its `data/`. */
   get cluster(): string {
-    return this.#cluster;
+    return this.#layer?.path ?? '';
+  }
+
+  /** The seeded layer (after prepare()). */
+  get layer(): LayerInfo | undefined {
+    return this.#layer;
   }
 
   forSandbox(): PresetParts {
-    if (!this.#cluster) throw new SandboxError('SETUP_FAILED', 'postgres preset: prepare() must finish before sandboxes are created');
+    if (!this.#layer) throw new SandboxError('SETUP_FAILED', 'postgres preset: prepare() must finish before sandboxes are created');
     const { user, database, port } = this.#options;
     // The socket directory is on the host and bound at the same path, so the
     // same DATABASE_URL works inside the sandbox and from the host.
@@ -123,7 +136,7 @@ class PostgresPreset implements Preset {
       DATABASE_URL: `postgresql://${user}@localhost:${port}/${database}?host=${encodeURIComponent(sockets)}`,
     };
     return {
-      overlays: [{ lower: join(this.#cluster, 'data'), target: DATA_DIR }],
+      overlays: [{ lower: this.#lowers, target: MOUNT }],
       binds: [{ source: sockets }],
       env,
       services: [
@@ -151,31 +164,25 @@ class PostgresPreset implements Preset {
 
   async #build(): Promise<void> {
     this.#bindir = findPostgresBindir(this.#options.bindir);
-    const base = join(sandboxRunHome(), 'postgres');
-    this.#cluster = join(base, this.#cacheKey());
-    if (existsSync(this.#cluster)) return;
-    mkdirSync(base, { recursive: true });
-    const building = `${this.#cluster}.building-${process.pid}-${Date.now().toString(36)}`;
-    mkdirSync(building);
-    try {
-      await this.#initAndSeed(building);
-      try {
-        renameSync(building, this.#cluster); // atomic: a half-built cluster is never visible
-      } catch (error) {
-        // Another runner built the same cluster first: use theirs.
-        if (!existsSync(this.#cluster)) throw error;
-      }
-    } finally {
-      rmSync(building, { recursive: true, force: true });
-    }
+    const store = this.#options.store ?? (await openStore());
+    const layer = await store.build({
+      name: this.#options.layer ?? `postgres-${this.#options.database}`,
+      mountPoint: MOUNT,
+      cacheKey: this.#cacheKey(),
+      run: (sandbox) => this.#initAndSeed(sandbox),
+    });
+    // Held for this process's life (the store sweeps leases of dead processes):
+    // sandboxes may be created from the layer at any time until then.
+    await store.lease(layer.digest);
+    this.#lowers = await store.lowerDirs(layer.digest);
+    this.#layer = layer;
   }
 
   /** initdb, start, create the database, seed, and stop cleanly, all in a sandbox (never as root). */
-  async #initAndSeed(building: string): Promise<void> {
+  async #initAndSeed(sb: Sandbox): Promise<void> {
     const { user, database, port, seed = {}, settings = {} } = this.#options;
     const bin = (name: string) => join(this.#bindir, name);
-    const data = join(building, 'data');
-    await using sb = await Sandbox.create({ workdir: 'none', binds: [{ source: building }] });
+    const data = DATA_DIR;
     const step = async (what: string, file: string, args: string[], input?: string) => {
       const result = await sb.exec(file, args, { ...(input !== undefined ? { input } : { stdin: 'ignore' }), all: true });
       if (result.exitCode !== 0) {
@@ -200,7 +207,7 @@ class PostgresPreset implements Preset {
     if (seed.run) await seed.run(sb);
     // A fast shutdown checkpoints: the committed cluster starts without recovery.
     await server.stop();
-    rmSync(join(data, 'postmaster.opts'), { force: true });
+    await step('clean up', 'rm', ['-f', `${data}/postmaster.opts`]);
   }
 }
 
@@ -215,6 +222,6 @@ class PostgresPreset implements Preset {
  * await using sb = await createSandbox({ presets: [pg] });
  * ```
  */
-export function postgres(options: PostgresOptions = {}): Preset & { readonly cluster: string } {
+export function postgres(options: PostgresOptions = {}): Preset & { readonly cluster: string; readonly layer: LayerInfo | undefined } {
   return new PostgresPreset(options);
 }
