@@ -16,3 +16,4 @@ export { Service, type ServiceSpec, type ReadinessProbe } from './services/index
 export { postgres, findPostgresBindir, type PostgresOptions, type PostgresSeed, type Preset, type PresetParts } from './presets/index.js';
 export { createPool, SandboxPool, type PoolOptions } from './pool/index.js';
 export { openStore, defaultStoreDir, LayerStore, STORE_VERSION, type LayerLease, type PruneResult, type BuildOptions, type ExportOptions, type ArchiveManifest, type DiffEntry, type LayerInfo, type LayerRecipe } from './layers/index.js';
+export { exportOci, type OciDescriptor } from './layers/index.js';

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { exportOci } from '../layers/oci.js';
 import { openStore, type LayerStore } from '../layers/store.js';
 import type { LayerInfo } from '../layers/types.js';
 import { removeKeptRuns } from '../runner/run-parallel.js';
@@ -195,10 +196,13 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       builder: (y: Argv) =>
         withStore(y)
           .positional('name', { type: 'string', demandOption: true })
-          .option('output', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'FILE.tar or FILE.tar.gz' })
+          .option('output', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'FILE.tar or FILE.tar.gz (--format oci: a new directory)' })
+          .option('format', { choices: ['tar', 'oci'] as const, default: 'tar' as const, describe: 'tar: for sandbox-run import; oci: an OCI image layout directory for skopeo, crane or oras' })
           .option('single', { type: 'boolean', describe: 'Only this layer, not its parents' }),
-      handler: async (args: StoreArgs & { name: string; output: string; single?: boolean }) => {
-        const layers = await (await store(args)).export(args.name, args.output, { single: !!args.single });
+      handler: async (args: StoreArgs & { name: string; output: string; format?: 'tar' | 'oci'; single?: boolean }) => {
+        const s = await store(args);
+        const layers =
+          args.format === 'oci' ? await exportOci(s, args.name, args.output, { single: !!args.single }) : await s.export(args.name, args.output, { single: !!args.single });
         for (const info of layers) console.log(layerLine('exported', info));
         ok();
       },

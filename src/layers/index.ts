@@ -17,4 +17,5 @@ export { openStore, defaultStoreDir, checkName, LayerStore, STORE_VERSION, type 
 export { buildKey, type BuildOptions } from './build.js';
 export type { ExportOptions, ArchiveManifest } from './archive.js';
 export type { DiffEntry } from './diff.js';
+export { exportOci, OCI_MEDIA, LAYER_DIGEST_ANNOTATION, type OciDescriptor } from './oci.js';
 export type { LayerInfo, LayerRecipe } from './types.js';

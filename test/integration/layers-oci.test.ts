@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
 import { exportOci, LAYER_DIGEST_ANNOTATION, OCI_MEDIA, type OciDescriptor } from '../../src/layers/oci.js';
-import { tempDir } from './support.js';
+import { CLI, tempDir } from './support.js';
 
 const exec = promisify(execFile);
 
@@ -60,6 +60,11 @@ describe('export --format oci', () => {
 
     // The CLI face, and a layout is never written over an existing directory.
     await expect(exportOci(store, 'child', layout)).rejects.toThrow(/exists already/);
+    const viaCli = join(root.path, 'cli-layout');
+    const out = await exec(process.execPath, [CLI, 'export', 'child', '--format', 'oci', '-o', viaCli, '--single', '--store', store.dir]);
+    expect(out.stdout).toMatch(/^exported child sha256:/);
+    const cliIndex = JSON.parse(readFileSync(join(viaCli, 'index.json'), 'utf8')) as { manifests: OciDescriptor[] };
+    expect(JSON.parse(blob(viaCli, cliIndex.manifests[0]!.digest).toString()).layers).toHaveLength(1);
     expect(readdirSync(root.path).filter((name) => name.endsWith('.part'))).toEqual([]);
   });
 });
