@@ -14,6 +14,12 @@ export interface PoolOptions extends CreateSandboxOptions {
   layers?: readonly LayerMount[];
   /** Where `layers` are looked up (default: the layer store in $SANDBOX_RUN_HOME). */
   store?: LayerSource;
+  /**
+   * Runs on every sandbox after its services are ready and before it counts
+   * as ready, off the acquire path: e.g. open the big tables once, so that
+   * overlayfs copies them up before a test waits for it.
+   */
+  warmup?: (sandbox: Sandbox) => Promise<unknown>;
 }
 
 export interface AcquireOptions {
@@ -37,6 +43,7 @@ function healthy(sandbox: Sandbox): boolean {
  */
 export class SandboxPool implements AsyncDisposable {
   readonly #options: CreateSandboxOptions;
+  readonly #warmup: ((sandbox: Sandbox) => Promise<unknown>) | undefined;
   readonly #size: number;
   readonly #slots: Slots;
   /** Ready or still starting, oldest first. */
@@ -45,8 +52,9 @@ export class SandboxPool implements AsyncDisposable {
   readonly #releaseLayers: () => void;
   #closed: Promise<void> | undefined;
 
-  private constructor(options: CreateSandboxOptions, size: number, max: number, releaseLayers: () => void) {
+  private constructor(options: CreateSandboxOptions, size: number, max: number, releaseLayers: () => void, warmup?: (sandbox: Sandbox) => Promise<unknown>) {
     this.#options = options;
+    this.#warmup = warmup;
     this.#releaseLayers = releaseLayers;
     this.#size = size;
     this.#slots = new Slots(max);
@@ -54,7 +62,7 @@ export class SandboxPool implements AsyncDisposable {
 
   /** Validates options, prepares presets and layers, then starts filling the pool. */
   static async create(options: PoolOptions = {}): Promise<SandboxPool> {
-    const { size = 2, max, layers = [], store, ...sandboxOptions } = options;
+    const { size = 2, max, layers = [], store, warmup, ...sandboxOptions } = options;
     if (!Number.isInteger(size) || size < 0) throw new SandboxError('BAD_OPTIONS', `pool size: expected a whole number >= 0, got ${size}`);
     const limit = max ?? Math.max(1, size);
     if (!Number.isInteger(limit) || limit < 1) throw new SandboxError('BAD_OPTIONS', `pool max: expected a whole number >= 1, got ${max}`);
@@ -67,7 +75,7 @@ export class SandboxPool implements AsyncDisposable {
       release();
       throw error;
     }
-    const pool = new SandboxPool(resolved, size, limit, release);
+    const pool = new SandboxPool(resolved, size, limit, release, warmup);
     pool.#refill();
     return pool;
   }
@@ -145,7 +153,16 @@ export class SandboxPool implements AsyncDisposable {
   }
 
   #start(): Promise<Sandbox> {
-    const pending = createSandbox(this.#options);
+    const warmup = this.#warmup;
+    const pending = createSandbox(this.#options).then(async (sandbox) => {
+      try {
+        await warmup?.(sandbox);
+        return sandbox;
+      } catch (error) {
+        await sandbox.dispose();
+        throw error;
+      }
+    });
     pending.catch(() => undefined); // surfaces at the acquire that takes it
     return pending;
   }

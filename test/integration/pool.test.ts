@@ -126,6 +126,15 @@ describe('warm pool', () => {
     await expect(pool.acquire()).rejects.toThrow(/^service broken exited with code 2 before it was ready; last lines of .*\nno config$/);
   });
 
+  it('runs the warm-up before a sandbox counts as ready, and reports a failing one at acquire', async () => {
+    await using pool = await createPool({ workdir: 'none', size: 1, warmup: (sb) => sb.exec('/bin/sh', ['-c', 'echo warmed > /tmp/warm']) });
+    await pool.warm();
+    await using sb = await pool.acquire();
+    expect((await sb.exec('cat', ['/tmp/warm'])).stdout).toBe('warmed');
+    await using failing = await createPool({ workdir: 'none', size: 1, warmup: async () => Promise.reject(new Error('warm-up failed')) });
+    await expect(failing.acquire()).rejects.toThrow('warm-up failed');
+  });
+
   it('mounts layers from the store copy-on-write and leases them while open', async () => {
     const src = tempDir();
     try {
