@@ -4,6 +4,7 @@
 // The cluster is made once in a sandbox and cached in $SANDBOX_RUN_HOME/bench.
 // Everything runs with a warm page cache: it measures the tools, not the disk.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
@@ -55,7 +56,16 @@ try {
   let storeN = 0;
   const freshStore = () => openStore({ dir: join(work, `store-${++storeN}`) });
 
+  // The store fsyncs a layer before it commits it; `sync FILE...` (fsync of each) makes the references do the same work.
+  const fsyncTree = async (dir: string) => {
+    const paths = (await execa('find', [dir, '-type', 'f', '-o', '-type', 'd'])).stdout.split('\n');
+    for (let i = 0; i < paths.length; i += 500) await execa('sync', paths.slice(i, i + 500));
+  };
   const cp = await median(() => execa('cp', ['-a', data, dest]).then(() => undefined), clean);
+  const cpSync = await median(async () => {
+    await execa('cp', ['-a', data, dest]);
+    await fsyncTree(dest);
+  }, clean);
   const snapshotStores: string[] = [];
   const snapshot = await median(async () => {
     const store = await freshStore();
@@ -66,10 +76,15 @@ try {
   const method = (await store.require('pg')).source;
   const tarCreate = await median(() => execa('tar', ['-cf', gnuTar, '-C', data, '.']).then(() => undefined));
   const exportTime = await median(() => store.export('pg', ourTar).then(() => undefined));
-  const tarExtract = await median(() => execa('tar', ['-xf', gnuTar, '-C', dest]).then(() => undefined), () => {
+  const emptyDest = () => {
     clean();
     mkdirSync(dest);
-  });
+  };
+  const tarExtract = await median(() => execa('tar', ['-xf', gnuTar, '-C', dest]).then(() => undefined), emptyDest);
+  const tarExtractSync = await median(async () => {
+    await execa('tar', ['-xf', gnuTar, '-C', dest]);
+    await fsyncTree(dest);
+  }, emptyDest);
   const importTime = await median(async () => {
     await (await freshStore()).import(ourTar);
   });
@@ -81,8 +96,11 @@ try {
   console.log('| operation | sandbox-run | reference | time ratio |');
   console.log('|---|---|---|---|');
   console.log(row('snapshot', snapshot, 'cp -a', cp));
+  console.log(row('snapshot', snapshot, 'cp -a + fsync', cpSync));
   console.log(row('export (tar)', exportTime, 'tar -c', tarCreate));
   console.log(row('import (tar)', importTime, 'tar -x', tarExtract));
+  console.log(row('import (tar)', importTime, 'tar -x + fsync', tarExtractSync));
+  console.log(`load average during the run: ${(await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ')} on ${availableParallelism()} CPUs`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

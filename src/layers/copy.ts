@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { access, chmod, copyFile, link, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
+import { access, chmod, copyFile, link, lstat, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { fileHash, walkTree, type TreeEntry } from './tree.js';
+import { hashFiles, walkTree, type TreeEntry } from './tree.js';
 
 /** Copies in flight at once (libuv's thread pool has four threads). */
 const COPY_CONCURRENCY = 4;
@@ -106,23 +106,28 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
     }
     await copyFile(from, to, constants.COPYFILE_FICLONE);
   };
-  // Each copy is hashed as soon as it is written (still in the page cache):
-  // hashing on the main thread overlaps the next copies in libuv's pool.
-  const hashes = new Map<string, string>();
-  const copyAndHash = async (entry: TreeEntry) => {
-    await copyOne(entry);
-    hashes.set(entry.path, await fileHash(join(dest, entry.path)));
-  };
+  // The source is hashed by openssl processes (other cores, SHA instructions)
+  // while the copy runs in libuv's pool; a file that changes meanwhile is
+  // caught below by its ctime, so the digest always describes the copy.
+  const hashing = hashFiles(source, unique.map((entry) => entry.path));
+  const copyAndHash = copyOne;
   if (unique.length) await copyAndHash(unique[0]!);
   let next = 1;
   const worker = async () => {
     while (next < unique.length) await copyAndHash(unique[next++]!);
   };
   await Promise.all(Array.from({ length: COPY_CONCURRENCY }, worker));
+  const hashes = await hashing;
   for (const [first, other] of links) {
     await link(join(dest, first), join(dest, other));
     hashes.set(other, hashes.get(first)!);
   }
+  const changed: string[] = [];
+  for (const entry of unique) {
+    const now = await lstat(join(source, entry.path));
+    if (now.size !== entry.stats.size || now.mtimeMs !== entry.stats.mtimeMs || now.ctimeMs !== entry.stats.ctimeMs) changed.push(entry.path);
+  }
+  if (changed.length) throw new SandboxError('BAD_OPTIONS', `cannot snapshot ${source}: it changed while being copied (${changed.slice(0, 5).join(', ')}); stop its writers first`);
 
   // Modes (copyFile and mkdir obey the umask) and times, deepest first so
   // that setting a directory's time is not undone by writing into it.
