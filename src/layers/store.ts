@@ -52,7 +52,7 @@ export interface CommitOptions {
   expectDigest?: string;
   /** Digest and size already computed over the staged tree. */
   digested?: { digest: string; size: number };
-  /** Content hashes of the staged tree's files by path, computed while writing them. */
+  /** Content hashes of the staged tree's files by path, known already (a snapshot hashes its source while copying it). */
   hashes?: ReadonlyMap<string, string>;
   /** false: skip fsync before the rename (a crash of the machine may then lose the layer's data). */
   durable?: boolean;
