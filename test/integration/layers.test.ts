@@ -93,6 +93,22 @@ describe('snapshot', () => {
   });
 });
 
+describe('snapshot of a directory being written', () => {
+  it('is refused, and nothing is kept', async () => {
+    const store = await freshStore();
+    const dir = sampleTree();
+    const writer = spawn('/bin/sh', ['-c', 'while :; do echo x >> busy; done'], { cwd: dir, stdio: 'ignore' });
+    try {
+      await eventually(() => existsSync(join(dir, 'busy')) && lstatSync(join(dir, 'busy')).size > 100, 5000, 'the writer');
+      await expect(store.snapshot(dir, { name: 'busy' })).rejects.toThrow(/changed while being copied \(busy\)/);
+      expect(await store.list()).toEqual([]);
+      expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
+    } finally {
+      writer.kill('SIGKILL');
+    }
+  });
+});
+
 describe('export / import', () => {
   it('round-trips a layer stack into a second store: same digests, same trees, whiteouts included', async () => {
     const store = await freshStore();
