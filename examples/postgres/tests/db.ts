@@ -21,7 +21,7 @@ export function useDatabase(): () => pg.Client {
   beforeEach(async () => {
     let url = process.env.DATABASE_URL;
     if (!shared) {
-      pool ??= createPool({ presets: [shop], workdir: 'none', size: 2 });
+      pool ??= createPool({ presets: [shop], workdir: 'none', size: 1 });
       sandbox = await (await pool).acquire();
       url = sandbox.env.DATABASE_URL;
     }
