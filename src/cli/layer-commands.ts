@@ -145,7 +145,7 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
         const command = (args['--'] ?? []).map(String);
         if (!command.length) throw new UsageError('build: give the command after --');
         const s = await store(args);
-        const cachedBefore = new Set((await s.list()).map((info) => info.digest));
+        const started = new Date().toISOString();
         const info = await s.build(
           {
             name: args.name,
@@ -157,7 +157,8 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
           },
           { force: !!args.force },
         );
-        console.log(layerLine(cachedBefore.has(info.digest) && !args.force ? 'cached' : 'built', info));
+        // A layer committed before this command started came from the cache.
+        console.log(layerLine(info.created < started ? 'cached' : 'built', info));
         ok();
       },
     }),

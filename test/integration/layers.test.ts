@@ -355,6 +355,10 @@ describe('CLI', () => {
     expect((await cli('diff', job)).stdout).toBe('C /a.txt\nA /new\nD /secret\n');
     const missing = await cli('inspect', 'nope').catch((error: { code: number; stderr: string }) => error);
     expect(missing).toMatchObject({ code: 2, stderr: "sandbox-run: no layer named 'nope' (see sandbox-run layers)\n" });
+    const build = () => exec(NODE, [CLI, 'build', '--store', store.dir, '--name', 'kid', '--parent', 'demo', '--mount', '/tmp/d', '--', '/bin/sh', '-c', 'echo k > /tmp/d/k']);
+    expect((await build()).stdout).toMatch(/^built kid sha256:/);
+    expect((await build()).stdout).toMatch(/^cached kid sha256:/);
+    await cli('rm', 'kid');
     await cli('rm', 'demo');
     expect((await cli('layers')).stdout.trim().split('\n')).toHaveLength(1);
   });
