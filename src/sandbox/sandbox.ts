@@ -70,17 +70,6 @@ export class Sandbox implements AsyncDisposable {
     });
   }
 
-  /**
-   * A handle on a sandbox whose init runs elsewhere (e.g. held by a pool's
-   * worker thread): processes are started in it by pid; `lifetime` says
-   * when it ended and how to end it.
-   */
-  static adopt(pid: number, options: NormalizedOptions, env: Readonly<Record<string, string>>, lifetime: SandboxLifetime): Sandbox {
-    const sandbox = new Sandbox(pid, options, lifetime);
-    Object.assign(sandbox.env, env);
-    return sandbox;
-  }
-
   /** Creates a sandbox and resolves once its mounts and namespaces are ready. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const copies = copyMode() ? withCopies(normalizeOptions(options)) : undefined;
