@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { alive } from './fs-util.js';
 
@@ -27,9 +27,13 @@ function tryTake(path: string): boolean {
     const aside = `${path}.stale.${process.pid}`;
     try {
       renameSync(path, aside);
-      rmSync(aside, { force: true });
+      // Between our read and our rename another waiter may have broken the
+      // lock and taken it: then we moved a live lock; put it back.
+      if (Number(readFileSync(aside, 'utf8')) !== holder) linkSync(aside, path);
     } catch {
-      // someone else broke it first
+      // someone else broke it first, or took the lock again meanwhile
+    } finally {
+      rmSync(aside, { force: true });
     }
   }
   return false;
