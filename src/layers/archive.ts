@@ -2,7 +2,8 @@ import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { lstat, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { execa } from 'execa';
-import { extract, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
+import { extractChecked } from './tar-reader.js';
 import { TarWriter } from './tar-writer.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from './fs-util.js';
@@ -161,21 +162,7 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
   if (!existsSync(source)) throw new SandboxError('BAD_OPTIONS', `no such file: ${file}`);
   const staging = store.stage();
   try {
-    let problem: string | undefined;
-    await extract({
-      file: source,
-      cwd: staging.dir,
-      strict: true,
-      chmod: true,
-      processUmask: 0,
-      preserveOwner: false,
-      filter: (_path, entry) => {
-        const why = unsafe(entry as ReadEntry);
-        problem ??= why;
-        return !why && !problem;
-      },
-    }).catch((error: Error) => reject(source, error.message));
-    if (problem) reject(source, problem);
+    const { hashes: archived } = await extractChecked(source, staging.dir, unsafe).catch((error: Error) => reject(source, error.message));
 
     let manifest: ArchiveManifest;
     try {
@@ -207,7 +194,11 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
         }
       }
       await restoreWhiteouts(join(dir, 'tree'), source);
-      const { digest, size } = await treeDigest(join(dir, 'tree'), undefined, layer.parent ? { parent: layer.parent } : {});
+      // Content hashes were taken while extracting: the digest only walks the tree.
+      const prefix = `${hex}/tree/`;
+      const known = new Map<string, string>();
+      for (const [path, sum] of archived) if (path.startsWith(prefix)) known.set(path.slice(prefix.length), sum);
+      const { digest, size } = await treeDigest(join(dir, 'tree'), undefined, { hashes: known, ...(layer.parent ? { parent: layer.parent } : {}) });
       if (digest !== `sha256:${hex}`) reject(source, `digest mismatch: the manifest says sha256:${hex}, the content is ${digest}`);
       checked.push({ layer, part: { dir, tree: join(dir, 'tree'), discard: () => removeTree(dir) }, digested: { digest, size }, names });
     }
