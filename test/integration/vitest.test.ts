@@ -184,10 +184,14 @@ describe('sandboxPool', () => {
     const out = tempDir('sandbox-run-vitest-report-');
     try {
       const report = join(out.path, 'report.json');
-      const { exitCode, output } = await vitest(basic, ['--shard', '2/2', '--reporter', 'json', '--outputFile', report]);
+      const blob = join(out.path, 'blob.json');
+      const args = ['--shard', '2/2', '--reporter', 'json', '--reporter', 'blob', `--outputFile.json=${report}`, `--outputFile.blob=${blob}`];
+      const { exitCode, output } = await vitest(basic, args);
       expect(exitCode, output).toBe(0);
       const json = JSON.parse(readFileSync(report, 'utf8')) as { numTotalTestSuites: number; testResults: { name: string }[] };
       expect(json.testResults).toHaveLength(2);
+      // The blob reporter's file, for --merge-reports across shards.
+      expect(existsSync(blob)).toBe(true);
     } finally {
       out.remove();
     }
