@@ -262,6 +262,9 @@ describe('import of hostile archives', () => {
     ['hardlink-out', [{ path: `${HEX}/tree/h`, type: 'Link', linkpath: '/etc/passwd' }], /hard link .* points out of the layer/],
     ['device', [{ path: `${HEX}/tree/null`, type: 'CharacterDevice' }], /CharacterDevice \(device nodes/],
     ['setuid', [{ path: `${HEX}/tree/su`, mode: 0o4755, data: 'x' }], /setuid or setgid/],
+    ['setgid', [{ path: `${HEX}/tree/sg`, mode: 0o2755, data: 'x' }], /setuid or setgid/],
+    ['fifo', [{ path: `${HEX}/tree/pipe`, type: 'FIFO' }], /FIFO/],
+    ['block-device', [{ path: `${HEX}/tree/disk`, type: 'BlockDevice' }], /BlockDevice/],
     ['stray', [{ path: 'elsewhere/file', data: 'x' }], /unexpected path 'elsewhere\/file'/],
     ['mismatch', [{ path: `${HEX}/tree/file`, data: 'x' }], /digest mismatch/],
   ];
