@@ -128,6 +128,11 @@ class PostgresPreset implements Preset {
     // The socket directory is on the host and bound at the same path, so the
     // same DATABASE_URL works inside the sandbox and from the host.
     const sockets = processScopedDir('sockets');
+    // sun_path holds 107 bytes: PostgreSQL refuses a longer socket path.
+    if (`${sockets}/.s.PGSQL.${port}`.length > 107) {
+      rmSync(sockets, { recursive: true, force: true });
+      throw new SandboxError('SETUP_FAILED', `postgres preset: socket path under ${sockets} is too long for a unix socket; set SANDBOX_RUN_HOME to a shorter directory`);
+    }
     const env = {
       PGHOST: sockets,
       PGPORT: String(port),

@@ -44,6 +44,10 @@ export class Service {
    * Rejects with one line plus the log tail if it exits first or times out.
    */
   static async start(sandbox: Sandbox, spec: ServiceSpec): Promise<Service> {
+    // The name becomes a file name in a shell command line: keep it plain.
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(spec.name))
+      throw new SandboxError('BAD_OPTIONS', `service name '${spec.name}': use up to 64 letters, digits, _ . -`);
+    if (spec.command.length === 0) throw new SandboxError('BAD_OPTIONS', `service ${spec.name}: empty command`);
     const log = `${SERVICE_LOG_DIR}/${spec.name}.log`;
     // The shell only sets up the log file, then becomes the service (exec),
     // so signals reach the service itself.

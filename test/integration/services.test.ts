@@ -36,6 +36,10 @@ describe('services', () => {
     expect((error as Error).message).toBe('service broken exited with code 3 before it was ready; last lines of /tmp/.sandbox-run/broken.log:\nbooting\nfatal: no config');
   });
 
+  it('refuses a service name that cannot be a file name', async () => {
+    await expect(createSandbox({ workdir: 'none', services: [{ name: 'a b;rm', command: ['true'] }] })).rejects.toMatchObject({ code: 'BAD_OPTIONS' });
+  });
+
   it('fails when a service is not ready in time', async () => {
     const error = await createSandbox({
       workdir: 'none',
@@ -58,6 +62,8 @@ describe('services', () => {
     expect(sb.env.WEB_URL).toBe('http://127.0.0.1:8080');
     expect((await sb.exec(NODE, [fixture('connect.cjs'), '8080'])).stdout).toBe('web');
     expect((await sb.exec('/bin/sh', ['-c', 'echo $WEB_URL'])).stdout).toBe('http://127.0.0.1:8080');
+    // The port listens a moment before the fixture logs it: poll, don't race.
+    await eventually(() => sb.services[0]!.logTail() === 'listening', 2000, 'web to log');
     expect(sb.services.map((s) => s.logTail())).toEqual(['listening', '', 'ready now', '']);
     const error = await sb.exec('/bin/sh', ['-c', 'pkill -f "slee[p] 101"; while pgrep -f "slee[p] 101" >/dev/null; do :; done']).catch((e: unknown) => e);
     expect((error as SandboxError).code).toBe('SERVICE_FAILED');
