@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import { SandboxError } from '../errors.js';
 import { removeTree } from './fs-util.js';
 import type { LayerStore } from './store.js';
@@ -13,7 +15,7 @@ export const OCI_MEDIA = {
   index: 'application/vnd.oci.image.index.v1+json',
   manifest: 'application/vnd.oci.image.manifest.v1+json',
   config: 'application/vnd.oci.image.config.v1+json',
-  layer: 'application/vnd.oci.image.layer.v1.tar',
+  layer: 'application/vnd.oci.image.layer.v1.tar+gzip',
 } as const;
 
 /** Annotation on each OCI layer descriptor: the sandbox-run layer digest it holds. */
@@ -29,10 +31,16 @@ export interface OciDescriptor {
 
 const OCI_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+/** sha256 of a file, and of its gunzipped content (the OCI diff_id of a gzipped layer). */
+async function sha256Gzipped(path: string): Promise<{ compressed: string; uncompressed: string }> {
+  const outer = createHash('sha256');
+  const inner = createHash('sha256');
+  const input = createReadStream(path, { highWaterMark: 1 << 20 });
+  input.on('data', (chunk) => outer.update(chunk as Buffer));
+  const gunzip = createGunzip();
+  gunzip.on('data', (chunk: Buffer) => inner.update(chunk));
+  await pipeline(input, gunzip);
+  return { compressed: outer.digest('hex'), uncompressed: inner.digest('hex') };
 }
 
 /** Writes a JSON blob into `blobs/sha256/` and returns its descriptor. */
@@ -44,13 +52,14 @@ function jsonBlob(layout: string, mediaType: string, value: unknown, annotations
 }
 
 /**
- * One layer's tree as an OCI layer tar (uncompressed): paths relative to the
- * layer root, deletions as `.wh.NAME`, opaque directories with `.wh..wh..opq`,
- * hard links as Link entries. Returns its descriptor (digest = diff_id).
+ * One layer's tree as a gzipped OCI layer tar: paths relative to the layer
+ * root, deletions as `.wh.NAME`, opaque directories with `.wh..wh..opq`, hard
+ * links as Link entries. Returns its descriptor and its diff_id (the digest
+ * of the uncompressed tar).
  */
-async function layerBlob(layout: string, layer: LayerInfo): Promise<OciDescriptor> {
+async function layerBlob(layout: string, layer: LayerInfo): Promise<{ descriptor: OciDescriptor; diffId: string }> {
   const part = join(layout, 'blobs', 'sha256', `.layer-${process.pid}.part`);
-  const writer = new TarWriter(part, false);
+  const writer = new TarWriter(part, true);
   const firstPath = new Map<string, string>();
   for (const entry of await walkTree(layer.path)) {
     if (entry.path === '') continue; // the mount point itself belongs to the image's root
@@ -74,15 +83,18 @@ async function layerBlob(layout: string, layer: LayerInfo): Promise<OciDescripto
     } else throw new SandboxError('SETUP_FAILED', `layer ${layer.digest} holds a special file: ${entry.path}`);
   }
   await writer.end();
-  const hex = await sha256File(part);
+  const { compressed, uncompressed } = await sha256Gzipped(part);
   const size = statSync(part).size;
-  renameSync(part, join(layout, 'blobs', 'sha256', hex));
-  return { mediaType: OCI_MEDIA.layer, digest: `sha256:${hex}`, size, annotations: { [LAYER_DIGEST_ANNOTATION]: layer.digest } };
+  renameSync(part, join(layout, 'blobs', 'sha256', compressed));
+  return {
+    descriptor: { mediaType: OCI_MEDIA.layer, digest: `sha256:${compressed}`, size, annotations: { [LAYER_DIGEST_ANNOTATION]: layer.digest } },
+    diffId: `sha256:${uncompressed}`,
+  };
 }
 
 /**
  * Writes a layer and its parents as an OCI image layout directory
- * (`oci-layout`, `index.json`, `blobs/sha256/`): one uncompressed OCI layer
+ * (`oci-layout`, `index.json`, `blobs/sha256/`): one gzipped OCI layer
  * per sandbox-run layer, parent-most first, a minimal image config and a
  * manifest tagged with the layer's name (`org.opencontainers.image.ref.name`).
  * Registry tools push it: `skopeo copy oci:DIR:NAME docker://...`,
@@ -103,14 +115,19 @@ export async function exportOci(store: LayerStore, nameOrDigest: string, dir: st
   mkdirSync(join(aside, 'blobs', 'sha256'), { recursive: true });
   try {
     const layers: OciDescriptor[] = [];
-    for (const layer of [...chain].reverse()) layers.push(await layerBlob(aside, layer));
+    const diffIds: string[] = [];
+    for (const layer of [...chain].reverse()) {
+      const { descriptor, diffId } = await layerBlob(aside, layer);
+      layers.push(descriptor);
+      diffIds.push(diffId);
+    }
     const name = top.names[0] ?? top.digest.slice('sha256:'.length, 'sha256:'.length + 12);
     const config = jsonBlob(aside, OCI_MEDIA.config, {
       created: top.created,
       architecture: OCI_ARCH[process.arch] ?? process.arch,
       os: 'linux',
       config: {},
-      rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.digest) },
+      rootfs: { type: 'layers', diff_ids: diffIds },
       history: [...chain].reverse().map((layer) => ({ created: layer.created, created_by: `sandbox-run ${layer.source.kind} (${layer.digest})` })),
     });
     const manifest = jsonBlob(

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
 import { exportOci, LAYER_DIGEST_ANNOTATION, OCI_MEDIA, type OciDescriptor } from '../../src/layers/oci.js';
@@ -46,9 +47,12 @@ describe('export --format oci', () => {
     expect(manifest.layers.map((layer) => layer.annotations?.[LAYER_DIGEST_ANNOTATION])).toEqual([base.digest, child.digest]);
     const config = JSON.parse(blob(layout, manifest.config.digest).toString()) as { os: string; rootfs: { type: string; diff_ids: string[] } };
     expect(config.os).toBe('linux');
-    expect(config.rootfs).toEqual({ type: 'layers', diff_ids: manifest.layers.map((layer) => layer.digest) });
+    // diff_ids are the digests of the uncompressed layer tars.
+    expect(config.rootfs).toEqual({ type: 'layers', diff_ids: manifest.layers.map((layer) => sha(gunzipSync(blob(layout, layer.digest)))) });
+    expect(manifest.layers.map((layer) => layer.mediaType)).toEqual([OCI_MEDIA.layer, OCI_MEDIA.layer]);
+    expect(OCI_MEDIA.layer).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
 
-    const list = async (layer: OciDescriptor) => (await exec('tar', ['-tvf', join(layout, 'blobs/sha256', layer.digest.slice(7))])).stdout;
+    const list = async (layer: OciDescriptor) => (await exec('tar', ['-tzvf', join(layout, 'blobs/sha256', layer.digest.slice(7))])).stdout;
     const baseList = await list(manifest.layers[0]!);
     expect(baseList).toMatch(/ a\.txt\n/);
     expect(baseList).toMatch(/ sub\/b\.txt\n/);
