@@ -1,5 +1,5 @@
 // Export as an OCI image layout directory (what skopeo, crane and oras push).
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { exportOci, LAYER_DIGEST_ANNOTATION, OCI_MEDIA, type OciDescriptor } fro
 import { CLI, tempDir } from './support.js';
 
 const exec = promisify(execFile);
+const skopeo = spawnSync('skopeo', ['--version']).status === 0;
 
 let root: { path: string; remove: () => void };
 beforeAll(() => {
@@ -70,5 +71,12 @@ describe('export --format oci', () => {
     const cliIndex = JSON.parse(readFileSync(join(viaCli, 'index.json'), 'utf8')) as { manifests: OciDescriptor[] };
     expect(JSON.parse(blob(viaCli, cliIndex.manifests[0]!.digest).toString()).layers).toHaveLength(1);
     expect(readdirSync(root.path).filter((name) => name.endsWith('.part'))).toEqual([]);
+
+    // A registry tool reads it and verifies every blob on copy (where skopeo is installed).
+    if (skopeo) {
+      const inspected = JSON.parse((await exec('skopeo', ['inspect', `oci:${layout}:child`])).stdout) as { Layers: string[]; Os: string };
+      expect(inspected).toMatchObject({ Os: 'linux', Layers: manifest.layers.map((layer) => layer.digest) });
+      await exec('skopeo', ['copy', '-q', `oci:${layout}:child`, `dir:${join(root.path, 'copied')}`]);
+    }
   });
 });
