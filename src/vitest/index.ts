@@ -40,6 +40,8 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
         ...(options.prepare ? { prepare: options.prepare } : {}),
         ...(options.presets ? { presets: options.presets } : {}),
         ...(options.services ? { services: options.services } : {}),
+        ...(options.layers ? { layers: options.layers } : {}),
+        ...(options.store ? { store: options.store } : {}),
         ...(options.startEarly === false ? {} : { worker: spec }),
       });
       sources.set(project, source);

@@ -1,3 +1,4 @@
+import type { LayerMount, LayerSource } from '../pool/layers.js';
 import type { Preset } from '../presets/types.js';
 import type { SandboxOptions } from '../sandbox/options.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -10,6 +11,10 @@ export type WorkerSandboxOptions = Omit<SandboxOptions, 'cwd' | 'workdir' | 'inh
 export interface SandboxPoolOptions {
   /** Overlays (layers), binds, tmpfs, network, limits for every worker's sandbox. */
   sandbox?: WorkerSandboxOptions;
+  /** Layers from the layer store, each mounted copy-on-write at its target in every sandbox. */
+  layers?: readonly LayerMount[];
+  /** Where `layers` are looked up (default: the layer store in $SANDBOX_RUN_HOME). */
+  store?: LayerSource;
   /**
    * Presets such as `postgres({ seed })`: prepared once (the seeded cluster is
    * built or found in the cache), then each sandbox gets its data and service.

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { workdirMountPoint } from '../helper/args.js';
+import { resolveLayers } from '../pool/layers.js';
+import type { OverlayMount } from '../sandbox/options.js';
 import { createSandbox } from '../sandbox/create.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxPoolOptions, WorkerSandboxOptions } from './options.js';
@@ -86,6 +88,8 @@ export interface SandboxSourceOptions {
   prepare?: SandboxPoolOptions['prepare'];
   presets?: SandboxPoolOptions['presets'];
   services?: SandboxPoolOptions['services'];
+  layers?: SandboxPoolOptions['layers'];
+  store?: SandboxPoolOptions['store'];
   /** Start the worker process ahead too, so that node and Vitest's runtime load while nobody waits. */
   worker?: WorkerSpec;
 }
@@ -98,6 +102,8 @@ export interface SandboxSourceOptions {
 export class SandboxSource {
   readonly #options: SandboxSourceOptions;
   readonly #ready: Promise<Lease>[] = [];
+  /** The store's layers, looked up and leased once for all sandboxes. */
+  #layers: Promise<{ overlays: OverlayMount[]; release: () => void }> | undefined;
   #closed = false;
 
   constructor(options: SandboxSourceOptions) {
@@ -122,10 +128,11 @@ export class SandboxSource {
     this.#closed = true;
     const ready = this.#ready.splice(0);
     await Promise.allSettled(ready.map(async (lease) => (await lease).release()));
+    (await this.#layers?.catch(() => undefined))?.release();
   }
 
   async #create(): Promise<Lease> {
-    const { root, sandbox, wanted, upperRoot, prepare, worker, presets = [], services = [] } = this.#options;
+    const { root, sandbox, wanted, upperRoot, prepare, worker, presets = [], services = [], layers = [], store } = this.#options;
     // Under /tmp the sandbox's own /tmp would hide the root's parents (and
     // node_modules): overlay the top-level directory below /tmp instead.
     const mount = workdirMountPoint(root);
@@ -145,6 +152,8 @@ export class SandboxSource {
       }
     };
     try {
+      this.#layers ??= resolveLayers(layers, store);
+      const { overlays: layerOverlays } = await this.#layers;
       await Promise.all([mkdir(upper), mkdir(work)]);
       // The overlay root takes its mode from the upper dir: keep the root's.
       await chmod(upper, (await stat(mount)).mode & 0o7777);
@@ -157,7 +166,7 @@ export class SandboxSource {
         // The root is mounted as our own overlay (not 'cow') so that its
         // writable layer is on the host, where write-back can read it.
         workdir: 'none',
-        overlays: [{ lower: mount, target: mount, upper: { upper, work } }, ...(sandbox.overlays ?? [])],
+        overlays: [{ lower: mount, target: mount, upper: { upper, work } }, ...(sandbox.overlays ?? []), ...layerOverlays],
       });
       const env = (await prepare?.(sb)) ?? {};
       const ready = sb;

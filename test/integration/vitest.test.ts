@@ -1,4 +1,4 @@
-import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,7 @@ interface Probe {
   sandbox?: string;
   worker?: string;
   sawOthers: string[];
+  layer?: string | null;
 }
 
 function probes(output: string): Probe[] {
@@ -42,8 +43,14 @@ describe('sandboxPool', () => {
 
   it('runs each test file in its own sandbox and leaves nothing behind', async () => {
     const shared = tempDir('sandbox-run-vitest-shared-');
+    const layer = tempDir('sandbox-run-vitest-layer-');
+    writeFileSync(join(layer.path, 'hello.txt'), 'from the layer');
     try {
-      const { exitCode, output } = await vitest(basic, ['--maxWorkers', '4'], { SBX_UPPER_ROOT: upper.path, SBX_SHARED: shared.path });
+      const { exitCode, output } = await vitest(basic, ['--maxWorkers', '4'], {
+        SBX_UPPER_ROOT: upper.path,
+        SBX_SHARED: shared.path,
+        SBX_LAYER_DIR: layer.path,
+      });
       expect(exitCode, output).toBe(0);
       const seen = probes(output);
       expect(seen).toHaveLength(4);
@@ -53,8 +60,12 @@ describe('sandboxPool', () => {
       expect(seen.map((probe) => probe.mnt)).not.toContain(readlinkSync('/proc/self/ns/mnt'));
       expect(seen.map((probe) => readFileSync(join(shared.path, probe.file), 'utf8'))).toEqual(seen.map((probe) => probe.mnt));
       checkIsolated(seen);
+      // Every file saw the pristine layer although each one changed it.
+      expect(seen.map((probe) => probe.layer)).toEqual(['from the layer', 'from the layer', 'from the layer', 'from the layer']);
+      expect(readFileSync(join(layer.path, 'hello.txt'), 'utf8')).toBe('from the layer');
     } finally {
       shared.remove();
+      layer.remove();
     }
     expect(readdirSync(basic).filter((name) => name.startsWith('written-'))).toEqual([]);
     expect(readdirSync(upper.path)).toEqual([]);
