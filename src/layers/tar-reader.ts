@@ -36,6 +36,8 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
   const made: Made[] = [];
   const symlinks = new Set<string>();
   const dirs = new Set<string>(['']);
+  /** Where a directory's record is in `made` (its entry may come after its files). */
+  const dirIndex = new Map<string, number>();
   /** Pending writes by path (a hard link waits for its target), each settled into `problem` on failure. */
   const writes = new Map<string, Promise<void>>();
   const pending: Promise<void>[] = [];
@@ -65,7 +67,7 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
       if (!dirs.has(prefix)) {
         mkdirSync(join(dest, prefix), { mode: 0o700 });
         dirs.add(prefix);
-        made.push({ path: prefix, type: 'Directory', mode: 0o755 });
+        dirIndex.set(prefix, made.push({ path: prefix, type: 'Directory', mode: 0o755 }) - 1);
       }
     }
     return true;
@@ -87,12 +89,12 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
         case 'Directory': {
           if (dirs.has(path)) {
             // A directory entry after files in it: keep its mode and time.
-            const index = made.findIndex((m) => m.path === path && m.type === 'Directory');
-            if (index >= 0) made[index] = { path, type: 'Directory', mode, mtime: entry.mtime };
+            const index = dirIndex.get(path);
+            if (index !== undefined) made[index] = { path, type: 'Directory', mode, mtime: entry.mtime };
           } else {
             mkdirSync(target, { mode: 0o700 });
             dirs.add(path);
-            made.push({ path, type: 'Directory', mode, mtime: entry.mtime });
+            dirIndex.set(path, made.push({ path, type: 'Directory', mode, mtime: entry.mtime }) - 1);
           }
           return entry.resume();
         }
