@@ -38,7 +38,8 @@ function probes(output: string): Probe[] {
 const upper = tempDir('sandbox-run-vitest-test-');
 afterAll(() => upper.remove());
 
-describe('sandboxPool', () => {
+// Each test runs the Vitest CLI once or more: generous time on loaded CI machines.
+describe('sandboxPool', { timeout: 150_000 }, () => {
   const basic = join(FIXTURES, 'vitest-basic');
 
   it('runs each test file in its own sandbox and leaves nothing behind', async () => {
