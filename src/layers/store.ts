@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
@@ -66,6 +66,16 @@ export function checkName(name: string): void {
     throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / - (128 at most)`);
 }
 
+/** Whether we may create files in `dir` (false on a read-only mount, or a store owned by someone else). */
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function notFound(what: string): never {
   throw new SandboxError('BAD_OPTIONS', `no layer named '${what}' (see sandbox-run layers)`);
 }
@@ -99,13 +109,18 @@ export class LayerStore {
 
   /** Creates the layout if needed, checks its version and sweeps dead processes' leftovers. */
   init(): void {
-    for (const sub of ['layers', 'tmp', 'leases', 'builds', 'locks']) mkdirSync(join(this.dir, sub), { recursive: true });
     const versionFile = join(this.dir, 'VERSION');
-    if (!existsSync(versionFile)) writeFileAtomic(versionFile, `${STORE_VERSION}\n`);
+    // A store seen read-only (e.g. from inside a sandbox, whose root is
+    // read-only) still serves reads: get, list, lowerDirs.
+    const readOnly = existsSync(versionFile) && !writable(this.dir);
+    if (!readOnly) {
+      for (const sub of ['layers', 'tmp', 'leases', 'builds', 'locks']) mkdirSync(join(this.dir, sub), { recursive: true });
+      if (!existsSync(versionFile)) writeFileAtomic(versionFile, `${STORE_VERSION}\n`);
+    }
     const version = Number(readFileSync(versionFile, 'utf8').trim());
     if (version !== STORE_VERSION)
       throw new SandboxError('BAD_OPTIONS', `layer store ${this.dir} has layout version ${version}; this sandbox-run reads version ${STORE_VERSION}`);
-    this.#sweep();
+    if (!readOnly) this.#sweep();
   }
 
   /** Removes temporary trees and leases whose process is gone. */

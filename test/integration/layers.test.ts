@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, run, type LayerStore, type Sandbox } from '../../src/index.js';
-import { CLI, NODE, eventually, tempDir, treeDigest } from './support.js';
+import { CLI, NODE, ROOT, eventually, tempDir, treeDigest } from './support.js';
 
 const exec = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -336,6 +336,19 @@ describe('crashes and concurrency', () => {
     }
     expect((await store.prune()).removed.map((layer) => layer.digest)).toEqual([info.digest]);
     expect(existsSync(info.path)).toBe(false);
+  });
+});
+
+describe('a read-only view of a store', () => {
+  it('serves list and lowerDirs from inside a sandbox, where the store is mounted read-only', async () => {
+    const store = await freshStore();
+    await store.snapshot(sampleTree(), { name: 'ro' });
+    const script = `import { openStore } from ${JSON.stringify(join(ROOT, 'dist/index.js'))};
+      const store = await openStore({ dir: ${JSON.stringify(store.dir)} });
+      console.log((await store.list()).map((l) => l.names.join()).join(), (await store.lowerDirs('ro')).length);`;
+    const result = await run(NODE, ['--input-type=module', '-e', script], { binds: [{ source: store.dir, readonly: true }], all: true });
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.stdout).toBe('ro 1');
   });
 });
 
