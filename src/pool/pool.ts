@@ -57,7 +57,8 @@ export class SandboxPool implements AsyncDisposable {
     this.#warmup = warmup;
     this.#releaseLayers = releaseLayers;
     this.#size = size;
-    this.#slots = new Slots(max);
+    // Threads for the leases a warm pool serves at once; more start on demand.
+    this.#slots = new Slots(max, Math.max(1, size));
   }
 
   /** Validates options, prepares presets and layers, then starts filling the pool. */

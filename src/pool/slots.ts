@@ -28,11 +28,19 @@ export class Slots {
   readonly #tinypool: Tinypool;
   #closed = false;
 
-  constructor(max: number) {
-    // One thread per slot, started up front: a lease never waits for a thread.
+  /** `max` slots; `eager` of their threads start now (a thread costs ~9 MB; one starting costs a lease tens of ms). */
+  constructor(max: number, eager = max) {
     // No execArgv: the threads run no user code, and inheriting the process's
     // (--input-type, a TypeScript loader) breaks or slows their start.
-    this.#tinypool = new Tinypool({ filename: HOLD, minThreads: max, maxThreads: max, concurrentTasksPerWorker: 1, isolateWorkers: false, execArgv: [] });
+    this.#tinypool = new Tinypool({
+      filename: HOLD,
+      minThreads: Math.min(max, eager),
+      maxThreads: max,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 60_000,
+      isolateWorkers: false,
+      execArgv: [],
+    });
   }
 
   /** Waits for a free slot (in FIFO order); rejects with ABORTED if `signal` fires first or the slots are closed. */
