@@ -9,13 +9,6 @@ export interface DiffEntry {
   path: string;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 /**
  * What a writable layer did to its lower dirs (top first): a whiteout is a
  * deletion, a path found in no lower is an addition, anything else a change.
@@ -25,8 +18,12 @@ async function exists(path: string): Promise<boolean> {
 export async function diffTree(upperDir: string, lowerDirs: readonly string[] = []): Promise<DiffEntry[]> {
   const opaque = await opaqueDirs(upperDir);
   const out: DiffEntry[] = [];
+  // Top lower first: a whiteout there means a deeper layer's copy is hidden.
   const inLower = async (rel: string) => {
-    for (const lower of lowerDirs) if (await exists(join(lower, rel))) return true;
+    for (const lower of lowerDirs) {
+      const st = await lstat(join(lower, rel)).catch(() => undefined);
+      if (st) return !isWhiteout(st);
+    }
     return false;
   };
   const visit = async (rel: string): Promise<void> => {
