@@ -19,10 +19,14 @@ export async function diffTree(upperDir: string, lowerDirs: readonly string[] = 
   const opaque = await opaqueDirs(upperDir);
   const out: DiffEntry[] = [];
   // Top lower first: a whiteout there means a deeper layer's copy is hidden.
+  // An opaque directory there hides everything deeper below it.
+  const lowerOpaque = await Promise.all(lowerDirs.map((lower) => opaqueDirs(lower)));
   const inLower = async (rel: string) => {
-    for (const lower of lowerDirs) {
+    const ancestors = rel.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    for (const [i, lower] of lowerDirs.entries()) {
       const st = await lstat(join(lower, rel)).catch(() => undefined);
       if (st) return !isWhiteout(st);
+      if (ancestors.some((dir) => lowerOpaque[i]!.has(dir))) return false;
     }
     return false;
   };

@@ -151,9 +151,9 @@ describe('build', () => {
   it('diffs a grandchild against a stack with whiteouts: a path deleted below and written again is added', async () => {
     const store = await freshStore();
     await store.snapshot(sampleTree(), { name: 'g0' });
-    await store.build({ name: 'g1', parent: 'g0', mountPoint: '/tmp/l', run: ['/bin/rm', '/tmp/l/a.txt'] });
-    const g2 = await store.build({ name: 'g2', parent: 'g1', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'echo back > /tmp/l/a.txt; echo s > /tmp/l/secret'] });
-    expect((await store.diff(g2.path, await store.lowerDirs('g1'))).map((e) => `${e.kind} ${e.path}`)).toEqual(['A /a.txt', 'C /secret']);
+    await store.build({ name: 'g1', parent: 'g0', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt && rm -r /tmp/l/sub && mkdir /tmp/l/sub'] });
+    const g2 = await store.build({ name: 'g2', parent: 'g1', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'echo back > /tmp/l/a.txt; echo s > /tmp/l/secret; echo b > /tmp/l/sub/b.txt'] });
+    expect((await store.diff(g2.path, await store.lowerDirs('g1'))).map((e) => `${e.kind} ${e.path}`)).toEqual(['A /a.txt', 'C /secret', 'C /sub', 'A /sub/b.txt']);
     expect(await seen(store, 'g2', 'cat /tmp/l/a.txt')).toBe('back');
   });
 
