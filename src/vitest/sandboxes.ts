@@ -1,5 +1,5 @@
-import { readdirSync, rmSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmodSync, readdirSync, rmSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
@@ -49,6 +49,20 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Removes a writable layer's directory. Overlayfs makes its `work/work` mode
+ * 000 and may leave entries in it: make it listable first, or a non-root
+ * owner cannot remove it.
+ */
+function removeLayer(dir: string): void {
+  try {
+    chmodSync(join(dir, 'work', 'work'), 0o700);
+  } catch {
+    // not there
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /** Removes the writable layers of runs that were killed before they could (named by their pid). */
 function sweepDeadLayers(dir: string): void {
   let names: string[] = [];
@@ -61,7 +75,7 @@ function sweepDeadLayers(dir: string): void {
     const pid = Number(/^sandbox-run-vitest-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid || alive(pid)) continue;
     try {
-      rmSync(join(dir, name), { recursive: true, force: true });
+      removeLayer(join(dir, name));
     } catch {
       // another user's: theirs to sweep
     }
@@ -148,7 +162,7 @@ export class SandboxSource {
         await sb?.dispose();
         return sb ? await writeBack(upper, mount, inRoot) : [];
       } finally {
-        await rm(dir, { recursive: true, force: true });
+        removeLayer(dir);
       }
     };
     try {
