@@ -8,7 +8,9 @@ import type { ServiceSpec } from './types.js';
 
 /** Where services write their output inside the sandbox (its private /tmp). */
 export const SERVICE_LOG_DIR = '/tmp/.sandbox-run';
+/** Probes read /proc (cheap); a command probe starts a process each time, so it polls less often. */
 const POLL_MS = 5;
+const COMMAND_POLL_MS = 20;
 
 /** Reads the helper's `{"pid":N}` report; 0 if the process ended first. */
 async function firstPid(stream: Readable): Promise<number> {
@@ -127,7 +129,7 @@ export class Service {
       if (Date.now() > deadline) {
         throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} was not ready after ${timeout} ms${this.#tailSuffix()}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, this.spec.ready && 'command' in this.spec.ready ? COMMAND_POLL_MS : POLL_MS));
     }
   }
 }
