@@ -24,7 +24,7 @@ process.env.SANDBOX_RUN_HOME ??= join(scratch, 'home');
 
 const filler = join(scratch, 'filler.sql');
 writeFileSync(filler, `CREATE TABLE filler AS SELECT n, repeat(md5(n::text), 30) AS pad FROM generate_series(1, ${FILLER_MB * 1000}) AS n;\n`);
-const seed = [join(ROOT, 'examples/vitest-postgres/schema.sql'), join(ROOT, 'examples/vitest-postgres/seed.sql'), filler];
+const seed = [join(EXAMPLE, 'db/schema.sql'), join(EXAMPLE, 'db/seed.sql'), filler];
 const preset = postgres({ seed: { sql: seed } });
 let t = performance.now();
 await preset.prepare();

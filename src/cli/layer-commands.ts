@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { exportOci } from '../layers/oci.js';
 import { openStore, type LayerStore } from '../layers/store.js';
 import type { LayerInfo } from '../layers/types.js';
+import { findConfig, loadConfig } from '../config/load.js';
 import { removeKeptRuns } from '../runner/run-parallel.js';
 import { UsageError } from './usage-error.js';
 
@@ -134,15 +135,20 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       describe: 'Run a command in a sandbox on top of a parent layer and commit its writes as a layer (cached)',
       builder: (y: Argv) =>
         withStore(y)
-          .usage('$0 build --name NAME [--parent P] --mount /PATH [--input GLOB...] -- CMD [ARGS...]')
-          .option('name', { type: 'string', demandOption: true, requiresArg: true, describe: 'Name of the layer it makes' })
+          .usage('$0 build --name NAME [--parent P] --mount /PATH [--input GLOB...] -- CMD [ARGS...]\n$0 build   (no arguments: every preset of the config file)')
+          .option('name', { type: 'string', requiresArg: true, describe: 'Name of the layer it makes' })
           .option('parent', { type: 'string', requiresArg: true, describe: 'Layer to build on (default: an empty one)' })
-          .option('mount', { type: 'string', demandOption: true, requiresArg: true, describe: 'Where the layer appears in the build sandbox' })
+          .option('mount', { type: 'string', requiresArg: true, describe: 'Where the layer appears in the build sandbox' })
           .option('input', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Files or globs whose content is part of the cache key' })
           .option('cache-key', { type: 'string', requiresArg: true, describe: 'Extra text in the cache key' })
           .option('force', { type: 'boolean', describe: 'Rebuild even if cached' }),
-      handler: async (args: StoreArgs & { name: string; parent?: string; mount: string; input?: string[]; cacheKey?: string; force?: boolean; '--'?: (string | number)[] }) => {
+      handler: async (args: StoreArgs & { name?: string; parent?: string; mount?: string; input?: string[]; cacheKey?: string; force?: boolean; '--'?: (string | number)[] }) => {
         const command = (args['--'] ?? []).map(String);
+        if (!args.name && !command.length) {
+          await buildConfigPresets();
+          return ok();
+        }
+        if (!args.name || !args.mount) throw new UsageError('build: give --name and --mount (or nothing, to build the config file\'s presets)');
         if (!command.length) throw new UsageError('build: give the command after --');
         const s = await store(args);
         const started = new Date().toISOString();
@@ -219,4 +225,19 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       },
     }),
   ];
+}
+
+/** `sandbox-run build` with no arguments: every preset in the config file, cached, with progress. */
+async function buildConfigPresets(): Promise<void> {
+  const path = findConfig(process.cwd());
+  if (!path) throw new UsageError('build: no --name given and no sandbox.config.{ts,mts,js,mjs,json} found from here upward');
+  const { config } = await loadConfig(path);
+  const presets = config.presets ?? [];
+  if (!presets.length) console.log(`${path}: no presets to build`);
+  for (const [i, preset] of presets.entries()) {
+    const started = Date.now();
+    process.stdout.write(`[${i + 1}/${presets.length}] ${preset.name}: building... `);
+    await preset.prepare();
+    console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  }
 }

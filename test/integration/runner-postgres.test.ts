@@ -27,7 +27,7 @@ describe('examples/postgres-node', () => {
   it('fails against one shared database', async () => {
     process.env.SANDBOX_RUN_HOME = home.path;
     try {
-      const seed = ['schema.sql', 'seed.sql'].map((file) => join(ROOT, 'examples/vitest-postgres', file));
+      const seed = ['schema.sql', 'seed.sql'].map((file) => join(example, 'db', file));
       await using shared = await createSandbox({ workdir: 'none', presets: [postgres({ seed: { sql: seed } })] });
       const files = Array.from({ length: 40 }, (_, i) => `tests/transfer-${String(i + 1).padStart(2, '0')}.test.mjs`);
       const results = await Promise.all(
