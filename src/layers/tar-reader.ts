@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, linkSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
+import { createReadStream, createWriteStream, linkSync, lstatSync, mkdirSync, symlinkSync, type WriteStream } from 'node:fs';
 import { chmod, lutimes, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
@@ -41,6 +41,8 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
   /** Pending writes by path (a hard link waits for its target), each settled into `problem` on failure. */
   const writes = new Map<string, Promise<void>>();
   const pending: Promise<void>[] = [];
+  /** Files being written. */
+  const open = new Set<WriteStream>();
   let problem: string | undefined;
   const refuse = (why: string) => {
     problem ??= why;
@@ -124,6 +126,8 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
           // File, OldFile, ContiguousFile (check() refused every other type).
           const hash = createHash('sha256');
           const out = createWriteStream(target, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
+          open.add(out);
+          out.on('close', () => open.delete(out));
           let failed = false;
           const done = new Promise<void>((resolve, reject) => {
             out.on('close', () => (failed ? undefined : resolve()));
@@ -169,6 +173,9 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
     });
   } catch (error) {
     refuse((error as Error).message.replace(/\s*\n[^]*$/, ''));
+    // A broken stream (truncated gzip, bad data) can leave an entry that never
+    // ends: close its file so that nothing waits for it.
+    for (const out of open) out.destroy(new Error('the archive ended in the middle of this file'));
   }
   await Promise.all(pending);
   if (problem) throw new ArchiveRefused(problem);

@@ -1,5 +1,6 @@
 // Import's own extractor against archives that try to write through links or twice.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,31 @@ describe('import extractor', () => {
     expect(await store.list()).toEqual([]);
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
     expect(existsSync(outside)).toBe(false);
+  });
+
+  it('refuses a truncated or corrupted archive with one line instead of waiting forever', async () => {
+    const store = await openStore({ dir: join(root.path, 'store-cut') });
+    const src = join(root.path, 'cut-src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'big'), randomBytes(4 << 20));
+    await store.snapshot(src, { name: 'big' });
+    for (const gz of ['', '.gz']) {
+      const whole = join(root.path, `whole.tar${gz}`);
+      await store.export('big', whole);
+      const data = readFileSync(whole);
+      const cut = join(root.path, `cut.tar${gz}`);
+      writeFileSync(cut, data.subarray(0, data.length >> 1));
+      const corrupt = join(root.path, `corrupt.tar${gz}`);
+      writeFileSync(corrupt, Buffer.concat([data.subarray(0, data.length >> 2), randomBytes(4096), data.subarray((data.length >> 2) + 4096)]));
+      const other = await openStore({ dir: join(root.path, `store-cut-into${gz}`) });
+      for (const file of [cut, corrupt]) {
+        const error = (await other.import(file).catch((e: Error) => e)) as Error;
+        expect(error.message).toMatch(/^refusing to import /);
+        expect(error.message).not.toMatch(/\n/);
+      }
+      expect(await other.list()).toEqual([]);
+      expect(readdirSync(join(other.dir, 'tmp'))).toEqual([]);
+    }
   });
 
   it('restores modes of read-only directories and files in them', async () => {
