@@ -333,6 +333,8 @@ export class LayerStore {
     return this.locked(() => {
       const leftovers = this.#sweep();
       const removed = this.#collect(readdirSync(join(this.dir, 'layers')), this.#tags());
+      // Build cache entries whose layer is gone would only miss.
+      for (const key of readdirSync(join(this.dir, 'builds'))) if (HEX.test(key) && !this.cached(key)) rmSync(join(this.dir, 'builds', key), { force: true });
       return { removed, leftovers, freedBytes: removed.reduce((sum, info) => sum + info.size, 0) };
     });
   }

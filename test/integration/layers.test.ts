@@ -171,6 +171,10 @@ describe('build', () => {
     expect(readFileSync(join(second.path, 'out'), 'utf8')).toBe('two\n');
     expect((await store.build(recipe, { force: true })).digest).not.toBe(second.digest);
     expect((await store.build({ ...recipe, mountPoint: '/tmp/other', run: ['/bin/true'] })).digest).not.toBe(first.digest);
+    // Only the last build keeps its name; prune drops the other layers and their cache entries.
+    await store.prune();
+    expect(await store.list()).toHaveLength(1);
+    expect(readdirSync(join(store.dir, 'builds'))).toHaveLength(1);
   });
 
   it('builds concurrent identical recipes once, in one process and across processes', async () => {
