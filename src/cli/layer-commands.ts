@@ -46,7 +46,23 @@ function layerLine(verb: string, info: LayerInfo): string {
 
 /** A command module whose handler states the arguments it reads (yargs' inferred types stop at the builder). */
 function command<A>(spec: { command: string; describe: string; builder: (y: Argv) => Argv<any>; handler: (args: A) => Promise<void> }): CommandModule<object, any> {
-  return { ...spec, handler: (args) => spec.handler(args as unknown as A) };
+  return {
+    ...spec,
+    handler: async (args) => {
+      // If a bug left the command waiting on nothing, Node would exit 0 with
+      // the work half done: say so and fail instead.
+      const stalled = () => {
+        console.error(`sandbox-run: internal error: ${spec.command.split(' ')[0]} stopped before finishing (nothing left to wait for)`);
+        process.exitCode = 125;
+      };
+      process.once('beforeExit', stalled);
+      try {
+        await spec.handler(args as unknown as A);
+      } finally {
+        process.off('beforeExit', stalled);
+      }
+    },
+  };
 }
 
 /** The lower dirs a kept run recorded, if it did. */
