@@ -1,3 +1,4 @@
+import { Slots } from '../pool/slots.js';
 import type { Job, JobResult } from './job.js';
 
 export interface ScheduleOptions {
@@ -10,25 +11,42 @@ export interface ScheduleOptions {
   onEnd?: (result: JobResult, slot: number) => void;
 }
 
+const cancelled = (job: Job): JobResult => ({ job, status: 'cancelled', exitCode: null, durationMs: 0, output: '' });
+
 /**
  * Hands jobs out to `parallel` slots as slots free up, so a slow item never
- * stalls the others. Jobs not started when the run is aborted are reported
- * as cancelled, so every job appears in the summary exactly once.
+ * stalls the others. The slots are the pool's (tinypool: its thread limit,
+ * FIFO queue and abort), so the runner and the warm pool share one engine.
+ * Jobs not started when the run is aborted are reported as cancelled, so
+ * every job appears in the summary exactly once.
  */
 export async function schedule(jobs: readonly Job[], options: ScheduleOptions): Promise<JobResult[]> {
-  const results = new Array<JobResult>(jobs.length);
-  let next = 0;
-  const slot = async (index: number) => {
-    while (next < jobs.length && !options.controller.signal.aborted) {
-      const position = next++;
-      const job = jobs[position]!;
-      options.onStart?.(job, index);
-      const result = await options.run(job, index);
-      results[position] = result;
-      options.onEnd?.(result, index);
-      if (options.failFast && result.status !== 'passed' && result.status !== 'cancelled') options.controller.abort();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.parallel, jobs.length) }, (_, i) => slot(i + 1)));
-  return jobs.map((job, i) => results[i] ?? { job, status: 'cancelled', exitCode: null, durationMs: 0, output: '' });
+  const slots = new Slots(Math.max(1, Math.min(options.parallel, jobs.length)));
+  // Slot numbers only label the live display: "slot 3: shard 3/8".
+  const free = Array.from({ length: options.parallel }, (_, i) => i + 1);
+  const { signal } = options.controller;
+  try {
+    return await Promise.all(
+      jobs.map(async (job) => {
+        const release = await slots.take(signal).catch(() => undefined);
+        if (!release || signal.aborted) {
+          release?.();
+          return cancelled(job);
+        }
+        const slot = free.shift()!;
+        try {
+          options.onStart?.(job, slot);
+          const result = await options.run(job, slot);
+          options.onEnd?.(result, slot);
+          if (options.failFast && result.status !== 'passed' && result.status !== 'cancelled') options.controller.abort();
+          return result;
+        } finally {
+          free.push(slot);
+          release();
+        }
+      }),
+    );
+  } finally {
+    await slots.close();
+  }
 }

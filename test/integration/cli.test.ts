@@ -1,6 +1,5 @@
 // `sandbox-run -- CMD` as users run it: the built CLI in a child process.
 import { readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CLI, NODE, eventually, mountCount, processesWith, tempDir } from './support.js';
@@ -44,17 +43,28 @@ describe('sandbox-run -- CMD', () => {
 
   it('leaves no process, mount or directory behind when the runner is killed with SIGKILL', async () => {
     const marker = `sigkill-marker-${process.pid}`;
-    const mountsBefore = mountCount();
-    const tmpBefore = readdirSync(tmpdir()).sort();
-    const runner = execa(NODE, [CLI, '--', '/bin/sh', '-c', `sleep 1001 & sleep 1002 & echo started; wait; : ${marker}`], { reject: false });
-    await new Promise((resolve) => runner.stdout!.once('data', resolve));
-    expect(processesWith(marker).length).toBeGreaterThan(0);
-    runner.kill('SIGKILL');
-    await runner;
-    await eventually(() => processesWith(marker).length === 0, 2000, 'the sandbox to die with its runner');
-    await eventually(() => processesWith('sleep 100').length === 0, 2000, 'the background sleeps to die');
-    expect(mountCount()).toBe(mountsBefore);
-    expect(readdirSync(tmpdir()).sort()).toEqual(tmpBefore);
+    // The runner's own temporary and state directories, so that other tests' files do not count.
+    const tmp = tempDir();
+    const home = tempDir();
+    try {
+      const mountsBefore = mountCount();
+      const runner = execa(NODE, [CLI, '--', '/bin/sh', '-c', `sleep 1001 & sleep 1002 & echo started; wait; : ${marker}`], {
+        reject: false,
+        env: { TMPDIR: tmp.path, SANDBOX_RUN_HOME: home.path },
+      });
+      await new Promise((resolve) => runner.stdout!.once('data', resolve));
+      expect(processesWith(marker).length).toBeGreaterThan(0);
+      runner.kill('SIGKILL');
+      await runner;
+      await eventually(() => processesWith(marker).length === 0, 2000, 'the sandbox to die with its runner');
+      await eventually(() => processesWith('sleep 100').length === 0, 2000, 'the background sleeps to die');
+      expect(mountCount()).toBe(mountsBefore);
+      expect(readdirSync(tmp.path)).toEqual([]);
+      expect(readdirSync(home.path)).toEqual([]);
+    } finally {
+      tmp.remove();
+      home.remove();
+    }
   });
 
   it('prints the helper argument list for auditing', async () => {
