@@ -32,16 +32,16 @@ export function workdirMountPoint(cwd: string): string {
 }
 
 /**
- * Where processes start: the working directory, which with workdir 'none'
- * is still there read-only through the host root, unless a fresh tmpfs
- * hides it and nothing is mounted over it: then '/'.
+ * Where processes start: the working directory, which every workdir mode
+ * shows (with 'none', read-only); '/' for /tmp itself, which is fresh.
  */
 export function startDirectory(options: NormalizedOptions): string {
-  const { cwd } = options;
-  const hidden = PRIVATE_DIRS.some((dir) => cwd === dir || cwd.startsWith(`${dir}/`));
-  if (options.workdir !== 'none' || !hidden) return cwd;
-  const targets = [...options.overlays.map((o) => o.target), ...options.binds.map((b) => b.target)];
-  return targets.some((target) => cwd === target || cwd.startsWith(`${target}/`)) ? cwd : '/';
+  return options.cwd === '/tmp' || options.cwd === '/dev/shm' ? '/' : options.cwd;
+}
+
+/** Whether a fresh tmpfs inside the sandbox hides this host path. */
+function isPrivate(path: string): boolean {
+  return PRIVATE_DIRS.some((dir) => path.startsWith(`${dir}/`));
 }
 
 /**
@@ -70,6 +70,9 @@ export function helperArgs(
   if (options.workdir === 'cow') args.push('--overlay', workdir, workdir);
   if (options.workdir === 'ro') args.push('--ro-bind', workdir, workdir);
   if (options.workdir === 'rw') args.push('--bind', workdir, workdir);
+  // 'none' shows the directory as the host root shows everything: read-only.
+  // Under /tmp the fresh tmpfs would hide it, so it is bound back read-only.
+  if (options.workdir === 'none' && isPrivate(options.cwd)) args.push('--ro-bind', workdir, workdir);
 
   for (const overlay of options.overlays) {
     const lowers = overlay.lowers.join(':');
