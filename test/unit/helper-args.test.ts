@@ -6,7 +6,9 @@ import { helperArgs, joinArgs, sandboxEnv, workdirMountPoint } from '../../src/h
 import { normalizeOptions, parseSize } from '../../src/sandbox/options.js';
 import { optionsFromFlags } from '../../src/cli/sandbox-flags.js';
 
-const cwd = process.cwd();
+// A working directory outside /tmp, wherever the repository was checked out.
+process.chdir('/usr');
+const cwd = '/usr';
 // Credential masks depend on what the home directory holds: start from an empty one.
 const home = tempDir('sandbox-run-home-');
 process.env.HOME = home.path;
