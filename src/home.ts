@@ -7,7 +7,8 @@ export function sandboxRunHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.SANDBOX_RUN_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sandbox-run');
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -27,7 +28,7 @@ export function processScopedDir(kind: string, env: NodeJS.ProcessEnv = process.
   mkdirSync(base, { recursive: true });
   for (const entry of readdirSync(base)) {
     const pid = Number(entry.split('-')[0]);
-    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) rmSync(join(base, entry), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(join(base, entry), { recursive: true, force: true });
   }
   const dir = join(base, `${process.pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`);
   mkdirSync(dir, { mode: 0o700 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { workdirMountPoint } from '../helper/args.js';
+import { processAlive } from '../home.js';
 import { resolveLayers } from '../pool/layers.js';
 import type { OverlayMount } from '../sandbox/options.js';
 import { createSandbox } from '../sandbox/create.js';
@@ -40,14 +41,6 @@ function spawnWorker(sandbox: Sandbox, spec: WorkerSpec, env: Readonly<Record<st
 
 const LAYER_PREFIX = 'sandbox-run-vitest-';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes a writable layer's directory. Overlayfs makes its `work/work` mode
@@ -73,7 +66,7 @@ function sweepDeadLayers(dir: string): void {
   }
   for (const name of names) {
     const pid = Number(/^sandbox-run-vitest-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || alive(pid)) continue;
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
     try {
       removeLayer(join(dir, name));
     } catch {

@@ -7,17 +7,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, openStore, postgres, SandboxError, type ServiceSpec } from '../../src/index.js';
-import { NODE, ROOT, eventually, processesWith, tempDir } from './support.js';
+import { NODE, ROOT, eventually, processesWith, tempDir, useTempHome } from './support.js';
 
-const home = tempDir('sandbox-run-home-');
+const home = useTempHome();
 const fixture = (name: string) => join(ROOT, 'test/fixtures', name);
-beforeAll(() => {
-  process.env.SANDBOX_RUN_HOME = home.path;
-});
-afterAll(() => {
-  delete process.env.SANDBOX_RUN_HOME;
-  home.remove();
-});
 
 /** A service whose command line carries `marker`, so the test can look for its processes on the host. */
 const web = (marker: string): ServiceSpec => ({

@@ -4,17 +4,10 @@ import { readdirSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, postgres } from '../../src/index.js';
-import { ROOT, tempDir, treeDigest } from './support.js';
+import { ROOT, tempDir, treeDigest, useTempHome } from './support.js';
 
-const home = tempDir('sandbox-run-home-');
+const home = useTempHome();
 const fixture = (name: string) => join(ROOT, 'test/fixtures', name);
-beforeAll(() => {
-  process.env.SANDBOX_RUN_HOME = home.path;
-});
-afterAll(() => {
-  delete process.env.SANDBOX_RUN_HOME;
-  home.remove();
-});
 
 async function query<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client(url);

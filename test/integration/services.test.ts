@@ -2,17 +2,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, SandboxError } from '../../src/index.js';
-import { NODE, ROOT, eventually, processesWith, tempDir } from './support.js';
+import { NODE, ROOT, eventually, processesWith, tempDir, useTempHome } from './support.js';
 
-const home = tempDir('sandbox-run-home-');
+const home = useTempHome();
 const fixture = (name: string) => join(ROOT, 'test/fixtures', name);
-beforeAll(() => {
-  process.env.SANDBOX_RUN_HOME = home.path;
-});
-afterAll(() => {
-  delete process.env.SANDBOX_RUN_HOME;
-  home.remove();
-});
 
 describe('services', () => {
   it('fails with one line and the log tail when a service exits before it is ready', async () => {

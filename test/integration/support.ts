@@ -3,6 +3,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist/cli/main.js');
@@ -59,4 +60,17 @@ export async function eventually(condition: () => boolean, ms = 2000, what = 'co
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A private $SANDBOX_RUN_HOME for the calling test file, set before its tests and removed after them. */
+export function useTempHome(): { path: string } {
+  const home = tempDir('sandbox-run-home-');
+  beforeAll(() => {
+    process.env.SANDBOX_RUN_HOME = home.path;
+  });
+  afterAll(() => {
+    delete process.env.SANDBOX_RUN_HOME;
+    home.remove();
+  });
+  return home;
 }
