@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helperReason } from '../errors.js';
 import { workdirMountPoint } from '../helper/args.js';
@@ -36,6 +36,17 @@ function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: Sandbo
   writeFileSync(join(kept, 'kept.json'), `${JSON.stringify({ lower: [cwd], target: cwd, label: job.label, command: job.command }, null, 2)}\n`);
   const workdir = { lower: cwd, target: cwd, upper: { upper: join(kept, 'upper'), work: join(kept, 'work') } };
   return { sandbox: { ...options.sandbox, env, workdir: 'none', overlays: [workdir, ...(options.sandbox.overlays ?? [])] }, kept };
+}
+
+/**
+ * Overlayfs leaves its work directory's inner `work/` at mode 000, which
+ * only root could remove: open it up, then drop the whole work directory
+ * (a kept layer needs its upper only).
+ */
+function removeOverlayWork(kept: string): void {
+  const inner = join(kept, 'work', 'work');
+  if (existsSync(inner)) chmodSync(inner, 0o700);
+  rmSync(join(kept, 'work'), { recursive: true, force: true });
 }
 
 /** A failed job that ran out of room in its tmpfs gets the fix in its summary line. */
@@ -85,13 +96,17 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
             : 'failed';
     const keep = kept && (status === 'failed' || status === 'timed out');
     const hint = status === 'failed' ? noSpaceHint(output, options.sandbox) : undefined;
+    if (kept) removeOverlayWork(kept);
     if (kept && !keep) rmSync(kept, { recursive: true, force: true });
     return result(status, done.exitCode ?? null, output, {
       ...(keep ? { kept } : {}),
       ...(setupFailed ? { error: helperReason(output) } : hint ? { error: hint } : {}),
     });
   } catch (error) {
-    if (kept) rmSync(kept, { recursive: true, force: true });
+    if (kept) {
+      removeOverlayWork(kept);
+      rmSync(kept, { recursive: true, force: true });
+    }
     if (options.signal.aborted) return result('cancelled', null, '');
     return result('setup failed', null, '', { error: (error as Error).message.split('\n')[0]!, output: (error as Error).message });
   } finally {
