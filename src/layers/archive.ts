@@ -4,11 +4,12 @@ import { basename, dirname, join, posix, resolve } from 'node:path';
 import { execa } from 'execa';
 import type { ReadEntry } from 'tar';
 import { extractChecked } from './tar-reader.js';
+import { addLayerTree, OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-tar.js';
 import { TarWriter } from './tar-writer.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from './fs-util.js';
 import { checkName, type LayerMeta, type LayerStore, type Staging } from './store.js';
-import { treeDigest, walkTree, OPAQUE_XATTR } from './tree.js';
+import { treeDigest, OPAQUE_XATTR } from './tree.js';
 import type { LayerInfo } from './types.js';
 
 export interface ExportOptions {
@@ -23,8 +24,6 @@ export interface ArchiveManifest {
   layers: (LayerMeta & { names: string[] })[];
 }
 
-const WHITEOUT_PREFIX = '.wh.';
-const OPAQUE_MARKER = '.wh..wh..opq';
 const HEX_TREE = /^([0-9a-f]{64})\/tree(?:\/(.*))?$/;
 
 /**
@@ -50,27 +49,7 @@ export async function exportLayers(store: LayerStore, nameOrDigest: string, file
     await writer.add({ path: 'manifest.json', type: 'File', mode: 0o644, mtime: new Date(), data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
     for (const layer of [...chain].reverse()) {
       const hex = layer.digest.slice('sha256:'.length);
-      const firstPath = new Map<string, string>(); // inode -> first path: hard links
-      for (const entry of await walkTree(layer.path)) {
-        const path = entry.path ? `${hex}/tree/${entry.path}` : `${hex}/tree`;
-        const { mode, mtime } = entry.stats;
-        if (entry.type === 'whiteout') {
-          await writer.add({ path: posix.join(posix.dirname(path), WHITEOUT_PREFIX + posix.basename(path)), type: 'File', mode: 0o644, mtime });
-        } else if (entry.type === 'dir') {
-          await writer.add({ path: `${path}/`, type: 'Directory', mode, mtime });
-          if (entry.opaque) await writer.add({ path: `${path}/${OPAQUE_MARKER}`, type: 'File', mode: 0o644, mtime });
-        } else if (entry.type === 'symlink') {
-          await writer.add({ path, type: 'SymbolicLink', mode, mtime, linkpath: entry.target! });
-        } else if (entry.type === 'file') {
-          const inode = `${entry.stats.dev}:${entry.stats.ino}`;
-          const first = entry.stats.nlink > 1 ? firstPath.get(inode) : undefined;
-          if (first) await writer.add({ path, type: 'Link', mode, mtime, linkpath: first });
-          else {
-            if (entry.stats.nlink > 1) firstPath.set(inode, path);
-            await writer.add({ path, type: 'File', mode, mtime, size: entry.stats.size, file: join(layer.path, entry.path) });
-          }
-        } else throw new SandboxError('SETUP_FAILED', `layer ${layer.digest} holds a special file: ${entry.path}`);
-      }
+      await addLayerTree(writer, layer, `${hex}/tree`);
     }
     await writer.end();
     renameSync(aside, target);

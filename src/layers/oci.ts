@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, posix, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { SandboxError } from '../errors.js';
 import { removeTree } from './fs-util.js';
 import type { LayerStore } from './store.js';
 import { TarWriter } from './tar-writer.js';
-import { walkTree } from './tree.js';
+import { addLayerTree } from './layer-tar.js';
 import type { LayerInfo } from './types.js';
 
 /** OCI media types (image-spec v1.1). */
@@ -60,28 +60,7 @@ function jsonBlob(layout: string, mediaType: string, value: unknown, annotations
 async function layerBlob(layout: string, layer: LayerInfo): Promise<{ descriptor: OciDescriptor; diffId: string }> {
   const part = join(layout, 'blobs', 'sha256', `.layer-${process.pid}.part`);
   const writer = new TarWriter(part, true);
-  const firstPath = new Map<string, string>();
-  for (const entry of await walkTree(layer.path)) {
-    if (entry.path === '') continue; // the mount point itself belongs to the image's root
-    const { mode, mtime } = entry.stats;
-    const path = entry.path;
-    if (entry.type === 'whiteout') {
-      await writer.add({ path: posix.join(posix.dirname(path), `.wh.${posix.basename(path)}`), type: 'File', mode: 0o644, mtime });
-    } else if (entry.type === 'dir') {
-      await writer.add({ path: `${path}/`, type: 'Directory', mode, mtime });
-      if (entry.opaque) await writer.add({ path: `${path}/.wh..wh..opq`, type: 'File', mode: 0o644, mtime });
-    } else if (entry.type === 'symlink') {
-      await writer.add({ path, type: 'SymbolicLink', mode, mtime, linkpath: entry.target! });
-    } else if (entry.type === 'file') {
-      const inode = `${entry.stats.dev}:${entry.stats.ino}`;
-      const first = entry.stats.nlink > 1 ? firstPath.get(inode) : undefined;
-      if (first) await writer.add({ path, type: 'Link', mode, mtime, linkpath: first });
-      else {
-        if (entry.stats.nlink > 1) firstPath.set(inode, path);
-        await writer.add({ path, type: 'File', mode, mtime, size: entry.stats.size, file: join(layer.path, path) });
-      }
-    } else throw new SandboxError('SETUP_FAILED', `layer ${layer.digest} holds a special file: ${entry.path}`);
-  }
+  await addLayerTree(writer, layer, '');
   await writer.end();
   const { compressed, uncompressed } = await sha256Gzipped(part);
   const size = statSync(part).size;
