@@ -98,8 +98,10 @@ describe('warm pool', () => {
     const marker = `pool-${process.pid}-b`;
     await using pool = await createPool({ workdir: 'none', size: 1, services: [web(marker)] });
     await pool.warm();
-    const [pid] = processesWith(marker).filter((p) => existsSync(`/proc/${p}`));
-    process.kill(pid!, 'SIGKILL');
+    // Kill the service (and the helper that joined it in) and wait until it is gone:
+    // killing the helper alone ends the service a moment later, racing the acquire.
+    for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
+    await eventually(() => processesWith(marker).length === 0, 2000, 'the service to die');
     await using sb = await pool.acquire();
     expect(sb.services[0]!.running).toBe(true);
     expect((await sb.exec(NODE, [fixture('connect.cjs'), '8080'])).stdout).toBe(marker);
