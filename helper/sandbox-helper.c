@@ -48,6 +48,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 
 #define EXIT_SETUP 125
 #define EXIT_CANNOT_EXEC 126
@@ -104,6 +105,8 @@ static const char *opt_chdir;
 static const char *opt_tmpfs_size;   /* /tmp, /dev/shm and --tmpfs mounts */
 static const char *opt_upper_size;   /* the tmpfs holding overlay uppers */
 static int opt_info_fd = -1;
+static const char *opt_cgroup;       /* cgroup v2 directory the sandbox's processes start in */
+static int cgroup_fd = -1;
 static pid_t opt_join;
 static char **opt_command;           /* NULL: idle init (long-lived sandbox) */
 
@@ -156,6 +159,7 @@ static void usage(void) {
     "  --rlimit NAME SOFT HARD    NAME: nofile fsize cpu core nproc as data stack\n"
     "  --keep-fd N                pass fd N to the command (NODE_CHANNEL_FD is kept)\n"
     "  --info-fd N                write {\"pid\":N} there once the sandbox is ready\n"
+    "  --cgroup DIR               start the sandbox (or the joined command) in this cgroup v2 directory\n"
     "  --join PID                 run COMMAND inside the sandbox whose init is PID\n"
     "With no COMMAND, init idles until it receives SIGTERM.\n");
 }
@@ -164,7 +168,9 @@ static long parse_number(const char *s, const char *what, long max) {
   char *end;
   errno = 0;
   long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < 0 || v > max)
+  /* Plain digits, at most LONG_MAX's 19: sizes go to the kernel as given, and
+   * mount_tmpfs would cut a zero-padded one to "size=000", i.e. unlimited. */
+  if (errno || end == s || *end || v < 0 || v > max || *s < '0' || *s > '9' || end - s > 19)
     die("%s: expected a number from 0 to %ld, got '%s'", what, max, s);
   return v;
 }
@@ -231,6 +237,8 @@ static void parse_args(int argc, char **argv) {
     } else if (!strcmp(o, "--info-fd")) {
       need(argc, i, 1, o); opt_info_fd = parse_number(argv[++i], o, INT_MAX);
       if (fcntl(opt_info_fd, F_GETFD) < 0) die("--info-fd %d: not an open file descriptor", opt_info_fd);
+    } else if (!strcmp(o, "--cgroup")) {
+      need(argc, i, 1, o); opt_cgroup = argv[++i];
     } else if (!strcmp(o, "--join")) {
       need(argc, i, 1, o); opt_join = parse_number(argv[++i], o, INT_MAX);
       if (opt_join < 1) die("--join: expected a process id, got '%s'", argv[i]);
@@ -244,6 +252,9 @@ static void parse_args(int argc, char **argv) {
  * components, so that what the caller asked for is what gets mounted. */
 static void check_sandbox_path(const char *what, const char *p) {
   if (p[0] != '/') die("%s '%s': must be an absolute path", what, p);
+  /* Host paths are reached as OLDROOT "%s" in PATH_MAX buffers: a cut one
+   * would name a different, shorter path. */
+  if (strlen(p) + sizeof OLDROOT > PATH_MAX) die("%s '%.64s...': longer than %zu bytes", what, p, PATH_MAX - sizeof OLDROOT);
   for (const char *s = p; *s; s++) {
     if (s[0] == '/' && s[1] == '.' && (s[2] == '/' || s[2] == 0 || (s[2] == '.' && (s[3] == '/' || s[3] == 0))))
       die("%s '%s': must not contain '.' or '..' components", what, p);
@@ -256,6 +267,9 @@ static void check_overlay_path(const char *p) {
   check_sandbox_path("overlay path", p);
   if (strpbrk(p, ",:\\")) die("overlay path '%s': must not contain ',', ':' or '\\'", p);
 }
+
+static int rlimit_resource(const char *name);
+static rlim_t rlimit_value(const char *s);
 
 static void validate_ops(void) {
   for (int i = 0; i < n_ops; i++) {
@@ -296,11 +310,26 @@ static void validate_ops(void) {
     case OP_KEEP_FD:
       if (fcntl(atoi(op->a), F_GETFD) < 0) die("--keep-fd %s: not an open file descriptor", op->a);
       break;
+    /* Checked here, not first in the command's process once the whole sandbox is built. */
+    case OP_RLIMIT:
+      rlimit_resource(op->a);
+      rlimit_value(op->b);
+      rlimit_value(op->c);
+      break;
+    case OP_SETENV: case OP_UNSETENV:
+      /* setenv(3) would refuse such a name, unsetenv(3) silently ignore it. */
+      if (!*op->a || strchr(op->a, '=')) die("--%s '%s': not a variable name", op->kind == OP_SETENV ? "setenv" : "unsetenv", op->a);
+      break;
     default:
       break;
     }
   }
   if (opt_chdir) check_sandbox_path("--chdir", opt_chdir);
+  if (opt_cgroup) {
+    check_sandbox_path("--cgroup", opt_cgroup);
+    cgroup_fd = open(opt_cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cgroup_fd < 0) die_errno("--cgroup %s", opt_cgroup);
+  }
   if (opt_join && !opt_command) die("--join needs a command after --");
 }
 
@@ -693,6 +722,29 @@ static void die_with_parent_lifeline(int lifeline_fd) {
   close(lifeline_fd);
 }
 
+/* Fork (into new namespaces when FLAGS say so). With --cgroup the child is
+ * born in that cgroup through clone3(CLONE_INTO_CGROUP), so not one of its
+ * instructions runs outside its limits. Kernels before 5.7 lack that: there
+ * we move ourselves into the cgroup first and the child inherits it. */
+static pid_t spawn_child(uint64_t flags) {
+  if (cgroup_fd >= 0) {
+    struct clone_args args = {.flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
+    pid_t pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) {
+      if (pid < 0 && (errno == EACCES || errno == EBUSY || errno == EOPNOTSUPP))
+        die_errno("start in cgroup %s (it must be a delegated cgroup v2 directory you own, with no processes of its own; run 'sandbox-run doctor')", opt_cgroup);
+      return pid;
+    }
+    char procs[PATH_MAX], self[32];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", opt_cgroup);
+    snprintf(self, sizeof self, "%d\n", getpid());
+    write_file(procs, self);
+    close(cgroup_fd);
+    cgroup_fd = -1;
+  }
+  return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
 /* ---------- the two modes ---------- */
 
 static int run_init(int lifeline_fd, int ready_fd, uid_t outer_uid, gid_t outer_gid, const sigset_t *signals, const sigset_t *orig_mask) {
@@ -725,17 +777,23 @@ static int run_new_sandbox(const sigset_t *signals, const sigset_t *orig_mask) {
   if (!opt_gid_set) opt_gid = outer_uid == 0 ? 65534 : outer_gid;
 
   if (pipe2(lifeline, O_CLOEXEC) < 0 || pipe2(ready_pipe, O_CLOEXEC) < 0) die_errno("pipe");
-  int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+  uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (!opt_share_net) flags |= CLONE_NEWNET;
 
   /* clone(2) without a new stack behaves like fork(2), into new namespaces. */
-  pid_t init = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  pid_t init = spawn_child(flags);
   if (init < 0) {
-    if (errno == EPERM || errno == ENOSPC || errno == EINVAL)
+    /* The two usual causes get their own words; doctor names the exact one. */
+    if (errno == ENOSPC)
+      die("cannot create user namespace: user.max_user_namespaces is 0 or used up (run 'sandbox-run doctor' for the fix)");
+    if (errno == EPERM)
+      die("cannot create user namespace: not permitted here (a container's seccomp profile, kernel.unprivileged_userns_clone=0 or AppArmor; run 'sandbox-run doctor' for the fix)");
+    if (errno == EINVAL)
       die_errno("cannot create user namespace (run 'sandbox-run doctor' for the cause and the fix)");
     die_errno("clone");
   }
   if (init == 0) {
+    if (cgroup_fd >= 0) close(cgroup_fd);
     close(lifeline[1]);
     close(ready_pipe[0]);
     if (opt_info_fd >= 0) close(opt_info_fd);
@@ -785,9 +843,10 @@ static int run_joined(const sigset_t *signals, const sigset_t *orig_mask) {
   /* Entering a pid namespace applies to children only: fork. */
   int lifeline[2];
   if (pipe2(lifeline, O_CLOEXEC) < 0) die_errno("pipe");
-  pid_t child = fork();
+  pid_t child = spawn_child(0);
   if (child < 0) die_errno("fork");
   if (child == 0) {
+    if (cgroup_fd >= 0) close(cgroup_fd);
     close(lifeline[1]);
     die_with_parent_lifeline(lifeline[0]);
     apply_process_options();

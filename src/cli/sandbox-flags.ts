@@ -19,6 +19,10 @@ export interface SandboxFlags {
   tmpfsSize?: string;
   upperSize?: string;
   rlimit?: string[];
+  memory?: string;
+  pids?: string;
+  cpus?: string;
+  cgroupParent?: string;
   mask?: string[];
   allowHome?: string[];
   passEnv?: string[];
@@ -46,6 +50,17 @@ function parseRlimit(value: string): [RlimitName, RlimitValue] {
   const number = (text: string) => (text === 'unlimited' ? 'unlimited' : Number(text));
   const soft = number(match[2]!);
   return [match[1] as RlimitName, match[3] ? [soft, number(match[3])] : soft];
+}
+
+function parsePids(value: string): number | 'unlimited' {
+  if (value === 'unlimited') return value;
+  if (!/^[1-9]\d*$/.test(value)) bad(`--pids '${value}': expected a number of processes such as 256, or unlimited`);
+  return Number(value);
+}
+
+function parseCpus(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || !(Number(value) > 0)) bad(`--cpus '${value}': expected a number of cores such as 1.5`);
+  return Number(value);
 }
 
 /** Turns CLI flags into library options. Pure; validation of paths happens in normalizeOptions. */
@@ -89,5 +104,9 @@ export function optionsFromFlags(flags: SandboxFlags): SandboxOptions {
     ...(flags.gid !== undefined ? { gid: flags.gid } : {}),
     ...(flags.tmpfsSize !== undefined ? { tmpfsSize: flags.tmpfsSize } : {}),
     ...(flags.upperSize !== undefined ? { upperSize: flags.upperSize } : {}),
+    ...(flags.memory !== undefined ? { memory: flags.memory } : {}),
+    ...(flags.pids !== undefined ? { pids: parsePids(flags.pids) } : {}),
+    ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
+    ...(flags.cgroupParent !== undefined ? { cgroupParent: flags.cgroupParent } : {}),
   };
 }

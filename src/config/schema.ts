@@ -27,6 +27,10 @@ const sandbox = z.strictObject({
   mask: z.array(z.string().min(1)).optional(),
   allowHome: z.array(z.string().min(1)).optional(),
   passEnv: z.array(z.string().min(1)).optional(),
+  memory: size.optional(),
+  pids: z.union([z.number().int().positive(), z.literal('unlimited')]).optional(),
+  cpus: z.number().positive().optional(),
+  cgroupParent: z.string().min(1).optional(),
 });
 
 const probe = z.union([

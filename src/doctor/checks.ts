@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { helperReason } from '../errors.js';
 import { helperPath } from '../helper/locate.js';
+import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
 import { copyMode } from '../sandbox/copy-fallback.js';
 
 export interface DoctorCheck {
@@ -148,17 +149,36 @@ function copyModeCheck(): DoctorCheck {
   };
 }
 
+/** Which limits this host enforces, and how: the cgroup tells for memory, pids and CPU. */
 function limitsCheck(): DoctorCheck {
-  const cgroup2 = readSysctl('/proc/self/cgroup')?.split('\n').find((line) => line.startsWith('0::'));
-  const delegated = cgroup2 !== undefined && readSysctl('/sys/fs/cgroup/cgroup.subtree_control') !== undefined;
-  return delegated
-    ? { name: 'resource limits', status: 'pass', detail: 'cgroup v2 present; limits: rlimits, tmpfs sizes, timeouts' }
-    : {
-        name: 'resource limits',
-        status: 'warn',
-        detail: 'no delegated cgroup v2 subtree: enforced limits are rlimits, tmpfs sizes and timeouts (no memory or pids cap)',
-        remedy: 'run under a systemd user session with cgroup v2 (systemd-run --user --scope) for memory and pids limits',
-      };
+  const always = 'tmpfs sizes (--upper-size, --tmpfs-size), rlimits (--rlimit), timeouts (--timeout), core dumps off';
+  const nproc = process.getuid?.() === 0 ? 'not for root: RLIMIT_NPROC exempts uid 0' : 'by RLIMIT_NPROC, counted per sandbox';
+  let setting: string | undefined;
+  try {
+    setting = cgroupParentSetting(undefined);
+  } catch (error) {
+    return { name: 'resource limits', status: 'fail', detail: (error as Error).message, remedy: 'set SANDBOX_RUN_CGROUP to a cgroup v2 directory or to self' };
+  }
+  if (!setting)
+    return {
+      name: 'resource limits',
+      status: 'warn',
+      detail: `no delegated cgroup v2 subtree (SANDBOX_RUN_CGROUP unset): enforced: ${always}; pids ${nproc}; NOT enforced: --memory, --cpus`,
+      remedy: `for memory, pids and CPU caps run under a delegated cgroup: systemd-run --user --scope -p Delegate=yes env SANDBOX_RUN_CGROUP=self sandbox-run ...${cgroup2Mount() ? '' : ' (this host has no cgroup v2 mounted)'}`,
+    };
+  const dir = setting === 'self' ? ownCgroup() : setting;
+  const offered = dir ? availableControllers(dir) : [];
+  const missing = ['memory', 'pids', 'cpu'].filter((name) => !offered.includes(name));
+  if (!dir || !existsSync(dir))
+    return { name: 'resource limits', status: 'fail', detail: `SANDBOX_RUN_CGROUP=${setting}: no such cgroup directory`, remedy: 'create it and give it to your user (chown), or unset SANDBOX_RUN_CGROUP' };
+  return {
+    name: 'resource limits',
+    status: missing.length ? 'warn' : 'pass',
+    detail: `a cgroup per sandbox under ${dir}; controllers offered: ${offered.join(' ') || 'none'}; enforced also: ${always}`,
+    ...(missing.length
+      ? { remedy: `${missing.join(', ')} not offered by ${dir}: enable them in its parent's cgroup.subtree_control (on a hybrid cgroup v1/v2 host they belong to v1 and cannot be used)` }
+      : {}),
+  };
 }
 
 /** Runs every check; the live sandbox checks are the ground truth, the rest explain failures. */

@@ -55,7 +55,7 @@ function isPrivate(path: string): boolean {
 export function helperArgs(
   options: NormalizedOptions,
   command: readonly string[] | null,
-  extra: { infoFd?: number } = {},
+  extra: { infoFd?: number; cgroup?: string } = {},
 ): string[] {
   const args: string[] = [];
   if (options.uid !== undefined) args.push('--uid', String(options.uid));
@@ -84,6 +84,7 @@ export function helperArgs(
   // Credentials last, so no other mount uncovers them.
   for (const mask of options.masks) args.push('--mask', mask);
   if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
+  if (extra.cgroup !== undefined) args.push('--cgroup', extra.cgroup);
 
   args.push(...processArgs(startDirectory(options), options.rlimits, options.keepFds));
   args.push('--');
@@ -92,9 +93,11 @@ export function helperArgs(
 }
 
 /** The helper's argument list to run `command` inside the live sandbox whose init is `pid`. */
-export function joinArgs(pid: number, options: JoinOptions, command: readonly string[], extra: { infoFd?: number } = {}): string[] {
+export function joinArgs(pid: number, options: JoinOptions, command: readonly string[], extra: { infoFd?: number; cgroup?: string } = {}): string[] {
   const args = ['--join', String(pid)];
   if (extra.infoFd !== undefined) args.push('--info-fd', String(extra.infoFd));
+  // Joined processes are born in the sandbox's cgroup too, under its limits.
+  if (extra.cgroup !== undefined) args.push('--cgroup', extra.cgroup);
   args.push(...processArgs(options.cwd, options.rlimits ?? [], options.keepFds ?? []), '--', ...command);
   return args;
 }

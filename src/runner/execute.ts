@@ -5,7 +5,7 @@ import { workdirMountPoint } from '../helper/args.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
 import type { ResultPromise } from 'execa';
 import type { SandboxPool } from '../pool/pool.js';
-import { spawn } from '../sandbox/run.js';
+import { sandboxReport, spawn } from '../sandbox/run.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { Job, JobResult } from './job.js';
 
@@ -56,6 +56,12 @@ function noSpaceHint(output: string, sandbox: SandboxOptions): string | undefine
   return `no space in the sandbox's writable layer (${mb(sandbox.upperSize)}) or /tmp (${mb(sandbox.tmpfsSize)}): raise --upper-size or --tmpfs-size`;
 }
 
+/** A job whose process the OOM killer ended is told so, not left with a bare exit 137. */
+function oomHint(sandbox: SandboxOptions): string {
+  const mb = sandbox.memory === undefined ? '' : ` (${Math.round(parseSize(sandbox.memory, 'memory') / 2 ** 20)} MB)`;
+  return `killed by the kernel's OOM killer: the sandbox reached its memory limit${mb}: raise --memory`;
+}
+
 /** Runs one job in its own sandbox and says how it went; never throws. */
 export async function executeJob(job: Job, options: ExecuteOptions): Promise<JobResult> {
   const started = Date.now();
@@ -83,6 +89,7 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
     }
     subprocess.all?.on('data', (chunk: Buffer) => options.onOutput?.(job, chunk.toString()));
     const done = await subprocess;
+    const oomKilled = !pooled && (await sandboxReport(subprocess)).oomKills > 0;
     const output = typeof done.all === 'string' ? done.all : '';
     const setupFailed = done.exitCode === 125 && /^sandbox-run: /m.test(output);
     const status: JobResult['status'] = done.isCanceled
@@ -95,7 +102,7 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
             ? 'passed'
             : 'failed';
     const keep = kept && (status === 'failed' || status === 'timed out');
-    const hint = status === 'failed' ? noSpaceHint(output, options.sandbox) : undefined;
+    const hint = status !== 'failed' ? undefined : oomKilled ? oomHint(options.sandbox) : noSpaceHint(output, options.sandbox);
     if (kept) removeOverlayWork(kept);
     if (kept && !keep) rmSync(kept, { recursive: true, force: true });
     return result(status, done.exitCode ?? null, output, {

@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { release } from 'node:os';
 import { SandboxError } from '../errors.js';
+import { cgroupParentSetting, warnOnce, type ResourceLimits } from './cgroup.js';
 import { masksFor } from './secrets.js';
 
 /** How the working directory appears inside the sandbox. */
@@ -63,6 +65,14 @@ export interface SandboxOptions {
   allowHome?: readonly string[];
   /** Variables that look like secrets (…TOKEN, …SECRET, …PASSWORD, …API_KEY) are dropped unless named here. */
   passEnv?: readonly string[];
+  /** Memory cap of the whole sandbox (bytes or '512m'); needs a delegated cgroup v2 subtree. */
+  memory?: number | string;
+  /** Most processes and threads the sandbox may hold at once. Default 4096 (a fork bomb stays in its sandbox). */
+  pids?: number | 'unlimited';
+  /** CPU time share in cores, e.g. 1.5; needs a delegated cgroup v2 subtree. */
+  cpus?: number;
+  /** The delegated cgroup v2 directory sandboxes are created in; 'self': the one we run in. Default: $SANDBOX_RUN_CGROUP. */
+  cgroupParent?: string;
 }
 
 /** Options after validation: absolute paths, parsed sizes, defaults filled. */
@@ -84,7 +94,13 @@ export interface NormalizedOptions {
   keepFds: number[];
   masks: string[];
   passEnv: string[];
+  /** Limits enforced through a per-sandbox cgroup under `cgroupParent`. */
+  limits: ResourceLimits;
+  cgroupParent?: string;
 }
+
+/** podman's default is 2048; test runners with worker threads need more headroom. */
+export const DEFAULT_PIDS_LIMIT = 4096;
 
 const RLIMITS: readonly RlimitName[] = ['nofile', 'fsize', 'cpu', 'core', 'nproc', 'as', 'data', 'stack'];
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -135,6 +151,38 @@ function idOption(value: number | undefined, what: string): number | undefined {
   return value;
 }
 
+/** Linux 5.14 counts RLIMIT_NPROC per user namespace: then it caps one sandbox, not all of the user's processes. */
+function nprocIsPerNamespace(): boolean {
+  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
+  return major > 5 || (major === 5 && minor >= 14);
+}
+
+/**
+ * Limits go to the sandbox's cgroup when one is delegated. Without one the
+ * pids limit falls back to RLIMIT_NPROC (which the kernel does not apply to
+ * host root), and memory and CPU caps cannot be enforced: say so.
+ */
+function resourceLimits(options: SandboxOptions, rlimits: Partial<Record<RlimitName, RlimitValue>>): { limits: ResourceLimits; cgroupParent?: string; nproc?: number } {
+  const pids = options.pids ?? DEFAULT_PIDS_LIMIT;
+  if (pids !== 'unlimited' && (!Number.isSafeInteger(pids) || pids < 1)) bad(`pids: expected a positive number of processes or 'unlimited', got '${pids}'`);
+  if (options.cpus !== undefined && (typeof options.cpus !== 'number' || !(options.cpus > 0) || options.cpus > 4096)) bad(`cpus: expected a number of cores such as 1.5, got '${options.cpus}'`);
+  const limits: ResourceLimits = {
+    ...(options.memory !== undefined ? { memory: parseSize(options.memory, 'memory') } : {}),
+    ...(pids !== 'unlimited' ? { pids } : {}),
+    ...(options.cpus !== undefined ? { cpus: options.cpus } : {}),
+  };
+  // RLIMIT_NPROC backs the pids limit wherever it is per sandbox, with or
+  // without a cgroup (whose pids controller the host may not offer).
+  const nproc = limits.pids !== undefined && rlimits.nproc === undefined && nprocIsPerNamespace() ? limits.pids : undefined;
+  const fallback = nproc !== undefined ? { nproc } : {};
+  const cgroupParent = cgroupParentSetting(options.cgroupParent);
+  if (cgroupParent) return { limits: { ...limits, ...(options.pids === undefined ? { pidsIsDefault: true } : {}) }, cgroupParent, ...fallback };
+  for (const key of ['memory', 'cpus'] as const)
+    if (limits[key] !== undefined) warnOnce(`the ${key} limit is not enforced: no delegated cgroup v2 subtree (set SANDBOX_RUN_CGROUP; see sandbox-run doctor)`);
+  if (options.pids !== undefined && process.getuid?.() === 0) warnOnce('the pids limit does not bind root without a delegated cgroup v2 subtree (RLIMIT_NPROC exempts uid 0)');
+  return { limits: {}, ...fallback };
+}
+
 /** Validates and completes options; the one place where defaults live. */
 export function normalizeOptions(options: SandboxOptions = {}): NormalizedOptions {
   const cwd = hostDir(options.cwd ?? process.cwd(), process.cwd(), 'working directory');
@@ -158,7 +206,8 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
     return { source, target: sandboxPath(bind.target ?? source, 'bind target'), readonly: bind.readonly ?? false };
   });
   // Core dumps of crashing tests fill disks and may hold secrets: off unless asked.
-  const rlimits = Object.entries({ core: 0, ...options.rlimits }).map(([name, value]): [RlimitName, string, string] => {
+  const { limits, cgroupParent, nproc } = resourceLimits(options, options.rlimits ?? {});
+  const rlimits = Object.entries({ core: 0, ...(nproc !== undefined ? { nproc } : {}), ...options.rlimits }).map(([name, value]): [RlimitName, string, string] => {
     if (!RLIMITS.includes(name as RlimitName)) bad(`rlimit '${name}': expected one of ${RLIMITS.join(', ')}`);
     const [soft, hard] = Array.isArray(value) ? value : [value, value];
     return [name as RlimitName, rlimitText(soft, name), rlimitText(hard, name)];
@@ -186,5 +235,7 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
     keepFds,
     masks: masksFor(options.mask ?? [], options.allowHome ?? []),
     passEnv: [...(options.passEnv ?? [])],
+    limits,
+    ...(cgroupParent ? { cgroupParent } : {}),
   };
 }

@@ -43,6 +43,8 @@ export interface SandboxResult {
   /** True when `timeout` or `cancelSignal` stopped it. */
   timedOut: boolean;
   cancelled: boolean;
+  /** The kernel's OOM killer ended a process because of the sandbox's memory limit (with a delegated cgroup). */
+  oomKilled?: boolean;
 }
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));

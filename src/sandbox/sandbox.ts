@@ -3,6 +3,7 @@ import type { ResultPromise } from 'execa';
 import { SandboxError, setupError } from '../errors.js';
 import { helperArgs, joinArgs, sandboxEnv, startDirectory } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
+import { createSandboxCgroup, type SandboxCgroup } from './cgroup.js';
 import { copyMode, withCopies } from './copy-fallback.js';
 import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
 import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
@@ -58,13 +59,16 @@ export class Sandbox implements AsyncDisposable {
   readonly #cleanups: (() => void)[] = [];
   readonly #lifetime: SandboxLifetime;
   readonly #processes = new Set<ResultPromise>();
+  readonly #cgroup: SandboxCgroup | undefined;
   #disposed: Promise<void> | undefined;
   #exited = false;
+  #oomKills = 0;
 
-  private constructor(pid: number, options: NormalizedOptions, lifetime: SandboxLifetime) {
+  private constructor(pid: number, options: NormalizedOptions, lifetime: SandboxLifetime, cgroup?: SandboxCgroup) {
     this.pid = pid;
     this.options = options;
     this.#lifetime = lifetime;
+    this.#cgroup = cgroup;
     void lifetime.ended.finally(() => {
       this.#exited = true;
     });
@@ -74,14 +78,20 @@ export class Sandbox implements AsyncDisposable {
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const copies = copyMode() ? withCopies(normalizeOptions(options)) : undefined;
     const normalized = copies?.options ?? normalizeOptions(options);
-    const args = helperArgs(normalized, null, { infoFd: INFO_FD });
-    const supervisor = startHelper(helperPath(), args, sandboxEnv(normalized), {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    });
+    const cgroup = normalized.cgroupParent ? createSandboxCgroup(normalized.cgroupParent, normalized.limits) : undefined;
+    let supervisor: ResultPromise;
+    try {
+      const args = helperArgs(normalized, null, { infoFd: INFO_FD, ...(cgroup ? { cgroup: cgroup.path } : {}) });
+      supervisor = startHelper(helperPath(), args, sandboxEnv(normalized), { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      await cgroup?.release();
+      throw error;
+    }
     if (copies) void supervisor.then(copies.cleanup, copies.cleanup);
     const info = await readInfo(supervisor.stdio[INFO_FD] as Readable).catch(() => null);
     if (!info) {
       const result = await supervisor;
+      await cgroup?.release();
       throw setupError(String(result.stderr ?? ''));
     }
     return new Sandbox(info.pid, normalized, {
@@ -92,7 +102,12 @@ export class Sandbox implements AsyncDisposable {
         await supervisor;
         clearTimeout(timer);
       },
-    });
+    }, cgroup);
+  }
+
+  /** Processes the OOM killer ended because of the sandbox's memory limit (known once disposed). */
+  get oomKills(): number {
+    return this.#oomKills;
   }
 
   /** True until the sandbox has ended (disposed, or its init died). */
@@ -109,6 +124,7 @@ export class Sandbox implements AsyncDisposable {
     const { cwd, infoFd, ...processOptions } = options;
     const join = joinArgs(this.pid, { cwd: cwd ?? startDirectory(this.options), rlimits: this.options.rlimits }, [file, ...args], {
       ...(infoFd !== undefined ? { infoFd } : {}),
+      ...(this.#cgroup ? { cgroup: this.#cgroup.path } : {}),
     });
     const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, { ...this.env, ...options.env }), processOptions);
     this.#processes.add(subprocess);
@@ -159,6 +175,7 @@ export class Sandbox implements AsyncDisposable {
     // Joined processes die with the sandbox's pid namespace; wait for their
     // supervisors to notice so nothing outlives dispose().
     await Promise.allSettled([...this.#processes]);
+    if (this.#cgroup) this.#oomKills = (await this.#cgroup.release()).oomKills;
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
   }
 }

@@ -1,5 +1,5 @@
 // `sandbox-run -- CMD` as users run it: the built CLI in a child process.
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CLI, NODE, eventually, mountCount, processesWith, tempDir } from './support.js';
@@ -98,5 +98,37 @@ describe('sandbox-run doctor', () => {
     const run = await execa(NODE, [CLI, '--', 'true'], { reject: false, env: { SANDBOX_RUN_HELPER: '/nonexistent/helper' } });
     expect(run.exitCode).toBe(125);
     expect(run.stderr).toMatch(/^sandbox-run: the sandbox helper \/nonexistent\/helper is missing or not executable: run `npm rebuild sandbox-run`/);
+  });
+
+  it('names a helper that is there but not executable', async () => {
+    const dir = tempDir();
+    try {
+      const helper = `${dir.path}/sandbox-helper`;
+      writeFileSync(helper, '#!/bin/sh\n', { mode: 0o644 });
+      const run = await execa(NODE, [CLI, '--', 'true'], { reject: false, env: { SANDBOX_RUN_HELPER: helper } });
+      expect(run.exitCode).toBe(125);
+      expect(run.stderr).toBe(`sandbox-run: the sandbox helper ${helper} is missing or not executable: run \`npm rebuild sandbox-run\` (needs a C compiler), or set SANDBOX_RUN_HELPER`);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  // A real kernel without user namespaces for us: a user namespace whose
+  // user.max_user_namespaces is 0 (each namespace has its own limit).
+  it('names user.max_user_namespaces=0 as the cause, and the runner fails with one line', async () => {
+    const blocked = (args: string) =>
+      execa('unshare', ['-Ur', 'sh', '-c', `echo 0 > /proc/sys/user/max_user_namespaces && exec ${NODE} ${CLI} ${args}`], { reject: false });
+    const doctor = await blocked('doctor --json');
+    expect(doctor.exitCode).toBe(1);
+    const checks = JSON.parse(doctor.stdout) as { name: string; status: string; detail: string; remedy?: string }[];
+    expect(checks.find((check) => check.name === 'user namespaces allowed')).toMatchObject({
+      status: 'fail',
+      detail: 'user.max_user_namespaces is 0',
+      remedy: expect.stringContaining('sysctl -w user.max_user_namespaces='),
+    });
+    expect(checks.find((check) => check.name === 'sandbox starts')?.status).toBe('fail');
+    const run = await blocked('-- true');
+    expect(run.exitCode).toBe(125);
+    expect(run.stderr).toBe("sandbox-run: cannot create user namespace: user.max_user_namespaces is 0 or used up (run 'sandbox-run doctor' for the fix)");
   });
 });

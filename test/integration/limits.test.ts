@@ -12,14 +12,24 @@ describe('limits', () => {
   const project = tempDir();
   afterAll(() => project.remove());
 
-  it('a disk filler and a memory hog fail alone, with the fix named; the others pass', async () => {
+  // Host root is exempt from RLIMIT_NPROC, and without a pids cgroup
+  // controller nothing would contain the bomb: it runs for other users only
+  // (CI's unprivileged pass).
+  const bomb = process.getuid!() !== 0;
+
+  it(`a disk filler, a memory hog${bomb ? ' and a fork bomb' : ''} fail alone, with the fix named; the others pass`, async () => {
     writeFileSync(join(project.path, 'disk-filler.sh'), 'dd if=/dev/zero of=/tmp/fill bs=1M count=64');
     writeFileSync(join(project.path, 'memory-hog.sh'), 'head -c 1073741824 /dev/zero | tail > /dev/null');
-    for (const name of ['ok-1.sh', 'ok-2.sh']) writeFileSync(join(project.path, name), 'echo fine > /tmp/x && cat /tmp/x');
+    // The classic bomb: every process starts two more and exits. exec keeps the
+    // script alive without forking until --timeout ends the whole sandbox.
+    if (bomb) writeFileSync(join(project.path, 'fork-bomb.sh'), 'b() { b | b & }; b; exec sleep 60');
+    // The others fork thousands of times meanwhile; one failed fork fails them.
+    const forker = 'end=$(($(date +%s) + 3)); while [ "$(date +%s)" -lt "$end" ]; do /bin/true; done; echo fine > /tmp/x && cat /tmp/x';
+    for (const name of ['ok-1.sh', 'ok-2.sh']) writeFileSync(join(project.path, name), forker);
     const json = join(project.path, 'summary.json');
     const result = await execa(
       NODE,
-      [CLI, '--each', '*.sh', '--parallel', '4', '--tmpfs-size', '16m', '--upper-size', '16m', '--rlimit', 'as=268435456', '--json', json, '--', 'sh', '{}'],
+      [CLI, '--each', '*.sh', '--parallel', '5', '--tmpfs-size', '16m', '--upper-size', '16m', '--rlimit', 'as=268435456', '--pids', '256', '--timeout', '8s', '--json', json, '--', 'sh', '{}'],
       { cwd: project.path, reject: false, env: { CI: '1' } },
     );
     expect(result.exitCode).toBe(1);
@@ -32,6 +42,7 @@ describe('limits', () => {
       error: "no space in the sandbox's writable layer (16 MB) or /tmp (16 MB): raise --upper-size or --tmpfs-size",
     });
     expect(byLabel['memory-hog.sh']!.status).toBe('failed');
+    if (bomb) expect(byLabel['fork-bomb.sh']!.status).toBe('timed out');
   });
 
   it('1,000 sandboxes in a row leave no growth in mounts, processes, file descriptors or memory', async () => {

@@ -158,6 +158,32 @@ describe('interruption', () => {
     await eventually(() => processesWith(marker).length === 0, 3000, 'sandboxes to stop');
   });
 
+  it('SIGKILL of the runner with 10 sandboxes running services leaves nothing after one second', async () => {
+    const marker = `sigkill-services-${process.pid}`;
+    const project = tempDir();
+    try {
+      // Each sandbox runs a service (readiness by its log line) and a job that says when it runs.
+      const service = { name: 'svc', command: ['/bin/sh', '-c', `echo up; sleep 1000; : ${marker}`], ready: { log: 'up' } };
+      writeFileSync(join(project.path, 'sandbox.config.json'), JSON.stringify({ services: [service] }));
+      const runner = execa(NODE, [CLI, '--parallel', '10', '--output', 'prefixed', '--', 'sh', '-c', `echo ready; sleep 1000; : ${marker}`], {
+        cwd: project.path, reject: false, env: { SANDBOX_RUN_HOME: home.path, CI: '1' },
+      });
+      let ready = 0;
+      await new Promise<void>((resolve) =>
+        runner.stdout!.on('data', (chunk: Buffer) => {
+          ready += (String(chunk).match(/\] ready$/gm) ?? []).length;
+          if (ready === 10) resolve();
+        }),
+      );
+      expect(processesWith(marker).length).toBeGreaterThanOrEqual(20);
+      runner.kill('SIGKILL');
+      await runner;
+      await eventually(() => processesWith(marker).length === 0, 1000, 'services and jobs to die within a second');
+    } finally {
+      project.remove();
+    }
+  });
+
   it('SIGKILL of the runner leaves nothing running', async () => {
     const marker = `sigkill-runner-${process.pid}`;
     const runs = () => (existsSync(join(home.path, 'runs')) ? readdirSync(join(home.path, 'runs')) : []);

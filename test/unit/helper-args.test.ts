@@ -17,7 +17,7 @@ afterAll(() => home.remove());
 describe('helperArgs', () => {
   it('mounts the working directory copy-on-write by default and starts there', () => {
     expect(helperArgs(normalizeOptions({}), ['ls', '-l'])).toEqual([
-      '--hostname', 'sandbox', '--overlay', cwd, cwd, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--', 'ls', '-l',
+      '--hostname', 'sandbox', '--overlay', cwd, cwd, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls', '-l',
     ]);
   });
 
@@ -38,8 +38,9 @@ describe('helperArgs', () => {
       tmpfs: ['/scratch/'],
       rlimits: { nofile: 64, core: [0, 'unlimited'] },
       keepFds: [5],
+      pids: 128,
     });
-    expect(helperArgs(options, ['true'], { infoFd: 4 })).toEqual([
+    expect(helperArgs(options, ['true'], { infoFd: 4, cgroup: '/sys/fs/cgroup/box' })).toEqual([
       '--uid', '1000', '--gid', '1000', '--share-net', '--hostname', 'box',
       '--tmpfs-size', String(64 * 1024 * 1024), '--upper-size', '1024',
       '--bind', cwd, cwd,
@@ -47,8 +48,8 @@ describe('helperArgs', () => {
       '--overlay-rw', '/tmp', '/var', '/usr', '/kept',
       '--ro-bind', '/etc', '/etc', '--bind', '/tmp', '/out',
       '--tmpfs', '/scratch',
-      '--info-fd', '4',
-      '--chdir', cwd, '--rlimit', 'core', '0', 'unlimited', '--rlimit', 'nofile', '64', '64', '--keep-fd', '5',
+      '--info-fd', '4', '--cgroup', '/sys/fs/cgroup/box',
+      '--chdir', cwd, '--rlimit', 'core', '0', 'unlimited', '--rlimit', 'nproc', '128', '128', '--rlimit', 'nofile', '64', '64', '--keep-fd', '5',
       '--', 'true',
     ]);
   });
@@ -61,11 +62,45 @@ describe('helperArgs', () => {
   });
 
   it('starts an idle sandbox when there is no command', () => {
-    expect(helperArgs(normalizeOptions({ workdir: 'none' }), null)).toEqual(['--hostname', 'sandbox', '--chdir', cwd, '--rlimit', 'core', '0', '0', '--']);
+    expect(helperArgs(normalizeOptions({ workdir: 'none', pids: 'unlimited' }), null)).toEqual(['--hostname', 'sandbox', '--chdir', cwd, '--rlimit', 'core', '0', '0', '--']);
   });
 
-  it('joins a live sandbox by pid', () => {
+  it('joins a live sandbox by pid, in its cgroup', () => {
     expect(joinArgs(42, { cwd: '/w' }, ['psql'])).toEqual(['--join', '42', '--chdir', '/w', '--', 'psql']);
+    expect(joinArgs(42, { cwd: '/w' }, ['psql'], { cgroup: '/sys/fs/cgroup/a' })).toEqual(['--join', '42', '--cgroup', '/sys/fs/cgroup/a', '--chdir', '/w', '--', 'psql']);
+  });
+});
+
+describe('resource limits', () => {
+  const nproc = (options: Parameters<typeof normalizeOptions>[0]) => normalizeOptions({ workdir: 'none', ...options }).rlimits.find(([name]) => name === 'nproc');
+
+  it('caps processes per sandbox by default, through RLIMIT_NPROC when no cgroup is delegated', () => {
+    delete process.env.SANDBOX_RUN_CGROUP;
+    expect(nproc({})).toEqual(['nproc', '4096', '4096']);
+    expect(nproc({ pids: 100 })).toEqual(['nproc', '100', '100']);
+    expect(nproc({ pids: 'unlimited' })).toBeUndefined();
+    expect(nproc({ pids: 100, rlimits: { nproc: 7 } })).toEqual(['nproc', '7', '7']);
+    expect(normalizeOptions({ workdir: 'none' }).limits).toEqual({});
+  });
+
+  it('hands the limits to a cgroup under the delegated parent', () => {
+    const options = normalizeOptions({ workdir: 'none', memory: '1g', cpus: 1.5, cgroupParent: '/sys/fs/cgroup/me' });
+    expect(options.cgroupParent).toBe('/sys/fs/cgroup/me');
+    expect(options.limits).toEqual({ memory: 2 ** 30, pids: 4096, cpus: 1.5, pidsIsDefault: true });
+    expect(normalizeOptions({ workdir: 'none', cgroupParent: 'self', pids: 9 }).limits).toEqual({ pids: 9 });
+  });
+
+  it('refuses malformed limits with one line', () => {
+    expect(() => normalizeOptions({ pids: 0 })).toThrow("pids: expected a positive number of processes or 'unlimited', got '0'");
+    expect(() => normalizeOptions({ cpus: -1 })).toThrow("cpus: expected a number of cores such as 1.5, got '-1'");
+    expect(() => normalizeOptions({ memory: 'lots' })).toThrow("memory: expected a size such as 512m or 2g, got 'lots'");
+    expect(() => normalizeOptions({ cgroupParent: 'relative/dir' })).toThrow("cgroup parent 'relative/dir': expected an absolute cgroup v2 directory or 'self'");
+    expect(() => optionsFromFlags({ pids: '12x' })).toThrow("--pids '12x': expected a number of processes such as 256, or unlimited");
+    expect(() => optionsFromFlags({ cpus: 'two' })).toThrow("--cpus 'two': expected a number of cores such as 1.5");
+  });
+
+  it('maps the limit flags', () => {
+    expect(optionsFromFlags({ memory: '512m', pids: 'unlimited', cpus: '0.5', cgroupParent: 'self' })).toMatchObject({ memory: '512m', pids: 'unlimited', cpus: 0.5, cgroupParent: 'self' });
   });
 });
 

@@ -1,0 +1,190 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { processAlive as alive } from '../home.js';
+
+/**
+ * Per-sandbox resource limits through a delegated cgroup v2 subtree: each
+ * sandbox gets its own child cgroup, the helper starts the sandbox inside it
+ * with clone3(CLONE_INTO_CGROUP), and it is killed and removed afterwards.
+ */
+
+/** Limits after normalisation: bytes, a process count, cores. */
+export interface ResourceLimits {
+  memory?: number;
+  pids?: number;
+  cpus?: number;
+  /** The pids limit is the default, not asked for: no warning where it cannot be enforced (RLIMIT_NPROC still applies). */
+  pidsIsDefault?: boolean;
+}
+
+/** What a finished sandbox's cgroup recorded. */
+export interface CgroupReport {
+  /** Processes the kernel's OOM killer ended because of the memory limit. */
+  oomKills: number;
+}
+
+export interface SandboxCgroup {
+  /** The sandbox's own cgroup directory (passed to the helper as --cgroup). */
+  readonly path: string;
+  /** Kills what is left, reads the OOM count and removes the directory. */
+  release(): Promise<CgroupReport>;
+}
+
+const CONTROLLER: Record<'memory' | 'pids' | 'cpus', string> = { memory: 'memory', pids: 'pids', cpus: 'cpu' };
+const OWN_NAME = /^sandbox-run\.(\d+)\.\d+$/;
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
+export function cgroup2Mount(mountinfo = read('/proc/self/mountinfo') ?? ''): string | undefined {
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (right?.split(' ')[0] === 'cgroup2') return left!.split(' ')[4];
+  }
+  return undefined;
+}
+
+/** This process's own cgroup v2 directory. */
+export function ownCgroup(): string | undefined {
+  const mount = cgroup2Mount();
+  const line = read('/proc/self/cgroup')?.split('\n').find((entry) => entry.startsWith('0::'));
+  return mount && line ? join(mount, line.slice(3)) : undefined;
+}
+
+/** The cgroup delegated to sandbox-run, from the option or $SANDBOX_RUN_CGROUP ('self': the one we run in). */
+export function cgroupParentSetting(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = option ?? env.SANDBOX_RUN_CGROUP;
+  if (!value) return undefined;
+  if (value !== 'self' && !value.startsWith('/')) throw new SandboxError('BAD_OPTIONS', `cgroup parent '${value}': expected an absolute cgroup v2 directory or 'self'`);
+  return value;
+}
+
+/** Controllers a cgroup offers its children. */
+export function availableControllers(dir: string): string[] {
+  return (read(join(dir, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
+}
+
+const warned = new Set<string>();
+/** One line on stderr, once per process: a limit the host cannot enforce must not pass silently. */
+export function warnOnce(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  process.stderr.write(`sandbox-run: warning: ${message}\n`);
+}
+
+/**
+ * 'self' means the cgroup this process was started in (e.g. by
+ * `systemd-run --user --scope -p Delegate=yes`). cgroup v2 lets only leaves
+ * hold processes once controllers are enabled, so we move into a leaf of our
+ * own first; children inherit the resolved path through the environment.
+ */
+function resolveParent(setting: string): string {
+  if (setting !== 'self') return setting;
+  const own = ownCgroup();
+  if (!own) throw new SandboxError('SETUP_FAILED', 'SANDBOX_RUN_CGROUP=self: this process is not in a cgroup v2 hierarchy');
+  const leaf = join(own, `sandbox-run-runner.${process.pid}`);
+  try {
+    mkdirSync(leaf, { recursive: true });
+    writeFileSync(join(leaf, 'cgroup.procs'), `${process.pid}\n`);
+  } catch (error) {
+    throw new SandboxError('SETUP_FAILED', `SANDBOX_RUN_CGROUP=self: cannot move into ${leaf} (${(error as NodeJS.ErrnoException).code}): is ${own} delegated to you? (systemd-run --user --scope -p Delegate=yes)`);
+  }
+  process.env.SANDBOX_RUN_CGROUP = own;
+  return own;
+}
+
+/** Empty cgroups left by runners that were killed (SIGKILL gives no chance to clean up). */
+function sweep(parent: string): void {
+  for (const name of readdirSync(parent)) {
+    const match = OWN_NAME.exec(name) ?? /^sandbox-run-runner\.(\d+)$/.exec(name);
+    if (!match || Number(match[1]) === process.pid || alive(Number(match[1]))) continue;
+    try {
+      rmdirSync(join(parent, name));
+    } catch {
+      // still populated or already gone: not ours to force
+    }
+  }
+}
+
+/** Turns on the controllers the limits need in the parent's subtree; returns the limits that can be enforced. */
+function enableControllers(parent: string, limits: ResourceLimits): ResourceLimits {
+  const available = availableControllers(parent);
+  const enabled = new Set((read(join(parent, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/));
+  const enforced: ResourceLimits = {};
+  for (const key of ['memory', 'pids', 'cpus'] as const) {
+    const controller = CONTROLLER[key];
+    if (limits[key] === undefined) continue;
+    if (!available.includes(controller)) {
+      if (key === 'pids' && limits.pidsIsDefault) continue;
+      warnOnce(`the ${key} limit is not enforced: cgroup ${parent} offers no '${controller}' controller (it offers: ${available.join(' ') || 'none'}); see sandbox-run doctor`);
+      continue;
+    }
+    if (!enabled.has(controller)) {
+      try {
+        writeFileSync(join(parent, 'cgroup.subtree_control'), `+${controller}\n`);
+      } catch (error) {
+        throw new SandboxError('SETUP_FAILED', `cannot enable the ${controller} controller in ${parent} (${(error as NodeJS.ErrnoException).code}): the cgroup must have no processes of its own; use SANDBOX_RUN_CGROUP=self to move the runner into a leaf`);
+      }
+    }
+    enforced[key] = limits[key];
+  }
+  return enforced;
+}
+
+let sequence = 0;
+
+/** Creates the sandbox's cgroup under `setting` with the limits written in. */
+export function createSandboxCgroup(setting: string, limits: ResourceLimits): SandboxCgroup {
+  const parent = resolveParent(setting);
+  if (!statSync(parent, { throwIfNoEntry: false })?.isDirectory())
+    throw new SandboxError('BAD_OPTIONS', `cgroup parent ${parent} does not exist: create and delegate it, or unset SANDBOX_RUN_CGROUP`);
+  sweep(parent);
+  const enforced = enableControllers(parent, limits);
+  const path = join(parent, `sandbox-run.${process.pid}.${sequence++}`);
+  try {
+    mkdirSync(path);
+  } catch (error) {
+    throw new SandboxError('SETUP_FAILED', `cannot create a cgroup in ${parent} (${(error as NodeJS.ErrnoException).code}): it must be delegated to you (owned by your user)`);
+  }
+  try {
+    if (enforced.memory !== undefined) {
+      writeFileSync(join(path, 'memory.max'), `${enforced.memory}\n`);
+      // Swap would let a memory hog go on slowly instead of failing.
+      if (existsSync(join(path, 'memory.swap.max'))) writeFileSync(join(path, 'memory.swap.max'), '0\n');
+      // One OOM kill ends the whole sandbox, like a crashed test process would.
+      if (existsSync(join(path, 'memory.oom.group'))) writeFileSync(join(path, 'memory.oom.group'), '1\n');
+    }
+    if (enforced.pids !== undefined) writeFileSync(join(path, 'pids.max'), `${enforced.pids}\n`);
+    if (enforced.cpus !== undefined) writeFileSync(join(path, 'cpu.max'), `${Math.max(1000, Math.round(enforced.cpus * 100_000))} 100000\n`);
+  } catch (error) {
+    rmdirSync(path);
+    throw new SandboxError('SETUP_FAILED', `cannot write limits in ${path}: ${(error as Error).message}`);
+  }
+  return { path, release: () => releaseCgroup(path) };
+}
+
+function populated(path: string): boolean {
+  return /^populated 1$/m.test(read(join(path, 'cgroup.events')) ?? '');
+}
+
+async function releaseCgroup(path: string): Promise<CgroupReport> {
+  const oomKills = Number(/^oom_kill (\d+)$/m.exec(read(join(path, 'memory.events')) ?? '')?.[1] ?? 0);
+  // Processes that joined the sandbox die with its pid namespace; cgroup.kill
+  // (Linux 5.14) also ends any that escaped into it some other way.
+  if (populated(path) && existsSync(join(path, 'cgroup.kill'))) writeFileSync(join(path, 'cgroup.kill'), '1\n');
+  const deadline = Date.now() + 5000;
+  while (populated(path) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  try {
+    rmdirSync(path);
+  } catch {
+    // a next run's sweep removes it once it is empty
+  }
+  return { oomKills };
+}
