@@ -727,7 +727,8 @@ static void die_with_parent_lifeline(int lifeline_fd) {
  * instructions runs outside its limits. Kernels before 5.7 lack that: there
  * we move ourselves into the cgroup first and the child inherits it. */
 static pid_t spawn_child(uint64_t flags) {
-  if (cgroup_fd >= 0) {
+  /* SANDBOX_RUN_NO_CLONE3 forces the old-kernel path, so tests cover it. */
+  if (cgroup_fd >= 0 && !getenv("SANDBOX_RUN_NO_CLONE3")) {
     struct clone_args args = {.flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
     pid_t pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) {
@@ -735,6 +736,8 @@ static pid_t spawn_child(uint64_t flags) {
         die_errno("start in cgroup %s (it must be a delegated cgroup v2 directory you own, with no processes of its own; run 'sandbox-run doctor')", opt_cgroup);
       return pid;
     }
+  }
+  if (cgroup_fd >= 0) {
     char procs[PATH_MAX], self[32];
     snprintf(procs, sizeof procs, "%s/cgroup.procs", opt_cgroup);
     snprintf(self, sizeof self, "%d\n", getpid());

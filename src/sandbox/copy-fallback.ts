@@ -1,4 +1,4 @@
-import { cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { constants, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { workdirMountPoint } from '../helper/args.js';
@@ -39,6 +39,8 @@ function materialize(lowers: readonly string[], target: string): void {
       force: true,
       preserveTimestamps: true,
       verbatimSymlinks: true,
+      // Reflinks where the filesystem can (btrfs, XFS): the copy then costs metadata only.
+      mode: constants.COPYFILE_FICLONE,
       filter: (source) => !lstatSync(source).isCharacterDevice(),
     });
     applyWhiteouts(layer, target);

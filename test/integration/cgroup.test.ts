@@ -37,6 +37,12 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
     expect(ownCgroups()).toEqual([]);
   });
 
+  it('gets there without clone3 too (kernels before 5.7: the helper moves itself in first)', async () => {
+    const result = await run('cat', ['/proc/self/cgroup'], { workdir: 'none', cgroupParent: parent!, env: { SANDBOX_RUN_NO_CLONE3: '1' } });
+    expect(cgroupOf(result.stdout)).toMatch(new RegExp(`/sandbox-run\\.${process.pid}\\.\\d+$`));
+    expect(ownCgroups()).toEqual([]);
+  });
+
   it('puts joined processes in the sandbox cgroup too, writes the limits, and removes it at dispose', async () => {
     const offered = availableControllers(parent!);
     const sb = await Sandbox.create({ workdir: 'none', cgroupParent: parent!, pids: 64, ...(offered.includes('memory') ? { memory: '64m' } : {}) });
