@@ -5,8 +5,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { run } from '../src/index.js';
 import { helperPath } from '../src/helper/locate.js';
+import { cgroup2Mount } from '../src/sandbox/cgroup.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 400);
 const WARMUP = 30;
@@ -78,6 +81,21 @@ rows.push(spawnRow);
 const libraryRow = await timeAsync('library run(/bin/true)', libraryTrue);
 rows.push(libraryRow);
 
+// A cgroup per sandbox (mkdir, limits, clone3 into it, kill, rmdir): under
+// $SANDBOX_RUN_CGROUP, or a scratch cgroup when root can make one.
+const scratchCgroup = !process.env.SANDBOX_RUN_CGROUP && process.getuid!() === 0 && cgroup2Mount() ? join(cgroup2Mount()!, `sandbox-run-bench.${process.pid}`) : undefined;
+if (scratchCgroup) mkdirSync(scratchCgroup);
+const cgroupParent = process.env.SANDBOX_RUN_CGROUP ?? scratchCgroup;
+let cgroupRow: Row | undefined;
+if (cgroupParent) {
+  cgroupRow = await timeAsync('library run(/bin/true), own cgroup', async () => {
+    const result = await run('/bin/true', [], { stdio: 'ignore', cgroupParent });
+    if (result.exitCode !== 0) throw new Error(`exit ${result.exitCode}`);
+  });
+  rows.push(cgroupRow);
+}
+if (scratchCgroup) rmdirSync(scratchCgroup);
+
 const pad = (text: string, width: number) => text.padEnd(width);
 console.log(`sandbox start-to-exit, ${RUNS} runs each (uid ${process.getuid!()})\n`);
 console.log(`${pad('what', 42)}${pad('median ms', 12)}p99 ms`);
@@ -86,4 +104,6 @@ console.log('');
 if (bwrapRow) console.log(`helper / bwrap median:            ${(helperRow.median / bwrapRow.median).toFixed(2)}x (target <= 0.55x)`);
 else console.log('helper / bwrap median:            bwrap not installed (apt-get install bubblewrap)');
 console.log(`library / Node spawn median:      ${(libraryRow.median / spawnRow.median).toFixed(2)}x (target <= 2.5x)`);
+if (cgroupRow) console.log(`own cgroup / library median:      ${(cgroupRow.median / libraryRow.median).toFixed(2)}x`);
+else console.log('own cgroup / library median:      no cgroup v2 parent (set SANDBOX_RUN_CGROUP)');
 for (const concurrency of [1, 8]) console.log(`sandboxes/second at ${concurrency} concurrent:  ${(await throughput(concurrency, 400)).toFixed(0)}`);
