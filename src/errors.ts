@@ -20,7 +20,11 @@ export type SandboxErrorCode =
   | 'SETUP_FAILED'
   | 'SANDBOX_EXITED'
   | 'SERVICE_FAILED'
-  | 'ABORTED';
+  | 'ABORTED'
+  /** A layer in the store no longer matches what was committed: never mounted. */
+  | 'CORRUPT_LAYER'
+  /** The layer store's filesystem is full (ENOSPC/EDQUOT); nothing partial is kept. */
+  | 'DISK_FULL';
 
 /** Every failure of sandbox-run itself (not of the command) is one of these. */
 export class SandboxError extends Error {

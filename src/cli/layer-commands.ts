@@ -9,7 +9,7 @@ import { removeKeptRuns } from '../runner/run-parallel.js';
 import { UsageError } from './usage-error.js';
 
 /** The names `main.ts` treats as sandbox-run commands rather than programs to sandbox. */
-export const LAYER_COMMANDS = ['layers', 'inspect', 'rm', 'prune', 'snapshot', 'build', 'diff', 'export', 'import'] as const;
+export const LAYER_COMMANDS = ['layers', 'inspect', 'rm', 'prune', 'snapshot', 'build', 'diff', 'export', 'import', 'verify'] as const;
 
 type StoreArgs = { store?: string };
 
@@ -90,9 +90,12 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
         const layers = await (await store(args)).list();
         if (args.json) console.log(JSON.stringify(layers, null, 2));
         else {
-          const rows = [['NAME', 'DIGEST', 'SIZE', 'PARENT', 'CREATED']];
+          // A STATUS column only when something is wrong, so the usual table stays as it was.
+          const anyCorrupt = layers.some((info) => info.corrupt);
+          const rows = [['NAME', 'DIGEST', 'SIZE', 'PARENT', 'CREATED', ...(anyCorrupt ? ['STATUS'] : [])]];
           for (const info of layers)
-            for (const name of info.names.length ? info.names : ['<none>']) rows.push([name, short(info.digest), humanSize(info.size), short(info.parent), info.created]);
+            for (const name of info.names.length ? info.names : ['<none>'])
+              rows.push([name, short(info.digest), humanSize(info.size), short(info.parent), info.created, ...(anyCorrupt ? [info.corrupt ? `corrupt: ${info.corrupt}` : 'ok'] : [])]);
           console.log(table(rows));
         }
         ok();
@@ -103,8 +106,26 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       describe: 'Show everything the store knows about a layer, as JSON',
       builder: (y: Argv) => withStore(y).positional('name', { type: 'string', demandOption: true }),
       handler: async (args: StoreArgs & { name: string }) => {
-        console.log(JSON.stringify(await (await store(args)).require(args.name), null, 2));
+        const s = await store(args);
+        const info = await s.require(args.name);
+        const corrupt = await s.check(args.name);
+        console.log(JSON.stringify(corrupt ? { ...info, corrupt } : info, null, 2));
         ok();
+      },
+    }),
+    command({
+      command: 'verify [names..]',
+      describe: 'Re-digest layers (default: all) and report each as ok or corrupt; re-seal intact layers whose seal is stale',
+      builder: (y: Argv) => withStore(y).positional('names', { type: 'string', array: true }),
+      handler: async (args: StoreArgs & { names?: string[] }) => {
+        const results = await (await store(args)).verify(...(args.names ?? []));
+        for (const result of results) {
+          const label = `${result.names.join(', ') || '<none>'} ${result.digest}`;
+          console.log(`${result.status} ${label}${result.reason ? `: ${result.reason}` : ''}`);
+        }
+        if (!results.length) console.log('no layers');
+        // 1: the check ran and found damage (2 and 125 stay for bad input and failures to run).
+        done(results.some((result) => result.status === 'corrupt') ? 1 : 0);
       },
     }),
     command({

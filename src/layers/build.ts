@@ -6,6 +6,7 @@ import { SandboxError } from '../errors.js';
 import { run } from '../sandbox/run.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxOptions } from '../sandbox/options.js';
+import { diskFullError, outputSaysStoreFull } from './disk-full.js';
 import { removeTree } from './fs-util.js';
 import { withLock } from './lock.js';
 import type { LayerStore } from './store.js';
@@ -49,7 +50,8 @@ export async function buildLayer(store: LayerStore, recipe: LayerRecipe, options
   const key = await buildKey(recipe, parent?.digest);
   const hit = async (): Promise<LayerInfo | undefined> => {
     const digest = store.cached(key);
-    if (!digest) return undefined;
+    // A corrupt cached layer is built again: committing the same content replaces it.
+    if (!digest || (await store.check(digest))) return undefined;
     await store.tag(recipe.name, digest);
     return store.require(digest);
   };
@@ -85,6 +87,8 @@ export async function buildLayer(store: LayerStore, recipe: LayerRecipe, options
         const [file, ...args] = recipe.run;
         if (!file) throw new SandboxError('BAD_OPTIONS', `build ${recipe.name}: empty command`);
         const result = await run(file, args, { ...sandboxOptions, all: true, stdin: 'ignore' });
+        // The writable layer lives in the store: a command that filled its disk failed for want of space there.
+        if (result.exitCode !== 0 && outputSaysStoreFull(store.dir, result.all ?? '')) throw diskFullError(store.dir);
         if (result.exitCode !== 0)
           throw new SandboxError('SETUP_FAILED', `build ${recipe.name} failed (exit ${result.exitCode}); output tail:\n${tail(result.all ?? '')}`, {
             command: recipe.run,

@@ -110,13 +110,27 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
   // while the copy runs in libuv's pool; a file that changes meanwhile is
   // caught below by its ctime, so the digest always describes the copy.
   const hashing = hashFiles(source, unique.map((entry) => entry.path));
-  const copyAndHash = copyOne;
-  if (unique.length) await copyAndHash(unique[0]!);
-  let next = 1;
+  // On the first failure (e.g. a full disk) every copy in flight is let
+  // finish and no new one starts, so the caller's cleanup has nothing racing it.
+  let failure: { error: unknown } | undefined;
+  let next = 0;
+  const copyNext = async () => {
+    const entry = unique[next++]!;
+    try {
+      await copyOne(entry);
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+  if (unique.length) await copyNext(); // decides reflink or copy once
   const worker = async () => {
-    while (next < unique.length) await copyAndHash(unique[next++]!);
+    while (next < unique.length && !failure) await copyNext();
   };
   await Promise.all(Array.from({ length: COPY_CONCURRENCY }, worker));
+  if (failure) {
+    await hashing.catch(() => undefined);
+    throw failure.error;
+  }
   const hashes = await hashing;
   for (const [first, other] of links) {
     await link(join(dest, first), join(dest, other));

@@ -50,8 +50,13 @@ export function removeTree(path: string): void {
 /** Writes a file whole or not at all: write aside, then rename. */
 export function writeFileAtomic(path: string, data: string): void {
   const aside = `${path}.${process.pid}.tmp`;
-  writeFileSync(aside, data);
-  renameSync(aside, path);
+  try {
+    writeFileSync(aside, data);
+    renameSync(aside, path);
+  } catch (error) {
+    rmSync(aside, { force: true }); // e.g. half written on a full disk
+    throw error;
+  }
 }
 
 /** fsync of a directory (makes a rename or create in it durable). Best effort. */

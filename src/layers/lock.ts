@@ -8,8 +8,15 @@ const RETRY_MS = 15;
 function tryTake(path: string): boolean {
   try {
     const fd = openSync(path, 'wx', 0o644);
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
+    try {
+      writeSync(fd, String(process.pid));
+    } catch (error) {
+      // An empty lock reads as a holder still writing its pid: waiters would wait forever (a full disk fails this write).
+      rmSync(path, { force: true });
+      throw error;
+    } finally {
+      closeSync(fd);
+    }
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

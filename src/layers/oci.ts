@@ -83,6 +83,8 @@ async function layerBlob(layout: string, layer: LayerInfo): Promise<{ descriptor
  * it must not exist yet.
  */
 export async function exportOci(store: LayerStore, nameOrDigest: string, dir: string, options: { single?: boolean } = {}): Promise<LayerInfo[]> {
+  // An archive of a corrupt layer would carry the damage elsewhere: refuse it here, as a mount would.
+  await store.lowerDirs(nameOrDigest);
   const top = await store.require(nameOrDigest);
   const chain: LayerInfo[] = [top];
   if (!options.single) for (let info = top; info.parent; ) chain.push((info = await store.require(info.parent)));

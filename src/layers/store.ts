@@ -6,6 +6,9 @@ import { sandboxRunHome } from '../home.js';
 import { buildLayer, type BuildOptions } from './build.js';
 import { copyTree } from './copy.js';
 import { diffTree, type DiffEntry } from './diff.js';
+import { orDiskFull } from './disk-full.js';
+import { corruptLayerError, mountProblem, readMeta, verifyLayer, type Verdict } from './integrity.js';
+import { writeSeal } from './seal.js';
 import { exportLayers, importLayers, type ExportOptions } from './archive.js';
 import { alive, ownedName, ownerPid, removeTree, syncDir, syncTree, writeFileAtomic } from './fs-util.js';
 import { withLock } from './lock.js';
@@ -29,6 +32,12 @@ export interface Staging {
 export interface LayerLease extends AsyncDisposable {
   readonly digest: string;
   release(): void;
+}
+
+/** One layer's result of {@link LayerStore.verify}. */
+export interface VerifyResult extends Verdict {
+  digest: string;
+  names: string[];
 }
 
 export interface PruneResult {
@@ -157,11 +166,28 @@ export class LayerStore {
   }
 
   #meta(hex: string): LayerMeta | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.dir, 'layers', hex, 'meta.json'), 'utf8')) as LayerMeta;
-    } catch {
-      return undefined;
-    }
+    const meta = readMeta(join(this.dir, 'layers', hex), hex);
+    return typeof meta === 'string' ? undefined : meta;
+  }
+
+  /** A layer whose meta.json is unusable, as far as it can be described (so that it can be listed and removed). */
+  #brokenInfo(hex: string, reason: string, tags = this.#tags()): LayerInfo {
+    const digest = `sha256:${hex}`;
+    const names = Object.keys(tags).filter((name) => tags[name] === digest).sort();
+    return { digest, names, size: 0, created: '', source: { kind: 'unknown' }, path: join(this.dir, 'layers', hex, 'tree'), corrupt: reason };
+  }
+
+  /** "seeded-db (sha256:0123456789ab…)": how errors name a layer. */
+  #label(hex: string, tags = this.#tags()): string {
+    const name = Object.keys(tags).sort().find((tag) => tags[tag] === `sha256:${hex}`);
+    return name ? `${name} (sha256:${hex.slice(0, 12)}…)` : `sha256:${hex}`;
+  }
+
+  /** Throws CORRUPT_LAYER unless the layer passes the mount check (see integrity.ts). */
+  async #mountable(hex: string, ref: string): Promise<void> {
+    if (!existsSync(join(this.dir, 'layers', hex))) throw corruptLayerError(this.#label(hex), `its directory layers/${hex} is missing`, ref);
+    const problem = await mountProblem(join(this.dir, 'layers', hex), hex);
+    if (problem) throw corruptLayerError(this.#label(hex), problem, ref);
   }
 
   #info(hex: string, tags = this.#tags()): LayerInfo | undefined {
@@ -176,7 +202,8 @@ export class LayerStore {
     const tag = this.#tags()[nameOrDigest];
     if (tag) return tag.slice('sha256:'.length);
     const hex = nameOrDigest.replace(/^sha256:/, '');
-    if (HEX.test(hex)) return this.#meta(hex) ? hex : undefined;
+    // A layer directory whose meta.json is broken still resolves: to be reported and removed.
+    if (HEX.test(hex)) return existsSync(join(this.dir, 'layers', hex)) ? hex : undefined;
     if (/^[0-9a-f]{12,63}$/.test(hex)) {
       const matches = readdirSync(join(this.dir, 'layers')).filter((name) => name.startsWith(hex));
       if (matches.length === 1) return matches[0];
@@ -192,28 +219,84 @@ export class LayerStore {
 
   /** Like {@link get}, but a missing layer is an error. */
   async require(nameOrDigest: string): Promise<LayerInfo> {
-    return (await this.get(nameOrDigest)) ?? notFound(nameOrDigest);
+    const info = await this.get(nameOrDigest);
+    if (info) return info;
+    const hex = this.#resolve(nameOrDigest);
+    if (!hex) return notFound(nameOrDigest);
+    const reason = readMeta(join(this.dir, 'layers', hex), hex);
+    throw corruptLayerError(this.#label(hex), typeof reason === 'string' ? reason : 'its directory is missing', nameOrDigest);
   }
 
-  /** Every layer, newest first. */
+  /**
+   * Every layer, newest first. A corrupt one carries `corrupt` (the mount
+   * check without contents; layers committed before seals existed are not
+   * verified here).
+   */
   async list(): Promise<LayerInfo[]> {
     const tags = this.#tags();
-    return readdirSync(join(this.dir, 'layers'))
-      .map((hex) => this.#info(hex, tags))
-      .filter((info): info is LayerInfo => !!info)
-      .sort((a, b) => b.created.localeCompare(a.created));
+    const layers: LayerInfo[] = [];
+    for (const hex of readdirSync(join(this.dir, 'layers'))) {
+      const problem = await mountProblem(join(this.dir, 'layers', hex), hex, { unsealed: 'skip' });
+      const info = this.#info(hex, tags);
+      if (!info) layers.push(this.#brokenInfo(hex, problem ?? 'meta.json is unreadable', tags));
+      else layers.push(problem ? { ...info, corrupt: problem } : info);
+    }
+    return layers.sort((a, b) => b.created.localeCompare(a.created));
   }
 
-  /** Host directories of a layer and its parents, top first: `overlays: [{ lower, target }]`. */
+  /** The mount check of one layer (see {@link lowerDirs}): what is wrong with it, or undefined. */
+  async check(nameOrDigest: string): Promise<string | undefined> {
+    const hex = this.#resolve(nameOrDigest) ?? notFound(nameOrDigest);
+    return mountProblem(join(this.dir, 'layers', hex), hex);
+  }
+
+  /**
+   * Host directories of a layer and its parents, top first: `overlays: [{ lower, target }]`.
+   * Each is checked first (meta.json, tree/, seal; once per process while
+   * they stay as they are): a corrupt layer throws CORRUPT_LAYER, naming it.
+   */
   async lowerDirs(nameOrDigest: string): Promise<string[]> {
     const dirs: string[] = [];
-    let info: LayerInfo | undefined = await this.require(nameOrDigest);
-    while (info) {
-      dirs.push(info.path);
-      info = info.parent ? await this.get(info.parent) : undefined;
+    let hex = this.#resolve(nameOrDigest) ?? notFound(nameOrDigest);
+    let ref = nameOrDigest;
+    for (;;) {
+      await this.#mountable(hex, ref);
+      const meta = this.#meta(hex)!;
+      dirs.push(join(this.dir, 'layers', hex, 'tree'));
+      if (!meta.parent) return dirs;
+      const parent = meta.parent.slice('sha256:'.length);
+      if (!existsSync(join(this.dir, 'layers', parent))) throw corruptLayerError(this.#label(hex), `its parent ${meta.parent} is missing`, ref);
       if (dirs.length > 128) throw new SandboxError('SETUP_FAILED', `layer ${nameOrDigest}: parent chain too long or cyclic`);
+      hex = parent;
+      ref = meta.parent;
     }
-    return dirs;
+  }
+
+  /**
+   * Re-digests layers in full (default: all) against their recorded digests.
+   * A layer whose content is right but whose seal no longer matches (copied
+   * with `cp -a`, restored from a backup) is sealed again. Parents of the
+   * named layers are verified too.
+   */
+  async verify(...names: string[]): Promise<VerifyResult[]> {
+    const tags = this.#tags();
+    const queue = names.length ? names.map((name) => this.#resolve(name) ?? notFound(name)) : (await this.list()).map((info) => info.digest.slice('sha256:'.length));
+    const results: VerifyResult[] = [];
+    const done = new Set<string>();
+    while (queue.length) {
+      const hex = queue.shift()!;
+      if (done.has(hex)) continue;
+      done.add(hex);
+      const digest = `sha256:${hex}`;
+      const result: VerifyResult = { digest, names: Object.keys(tags).filter((name) => tags[name] === digest).sort(), status: 'corrupt' };
+      const meta = this.#meta(hex);
+      if (!existsSync(join(this.dir, 'layers', hex))) result.reason = 'its directory is missing';
+      else if (meta?.parent && !existsSync(join(this.dir, 'layers', meta.parent.slice('sha256:'.length)))) result.reason = `its parent ${meta.parent} is missing`;
+      else Object.assign(result, await verifyLayer(join(this.dir, 'layers', hex), hex));
+      results.push(result);
+      if (meta?.parent) queue.push(meta.parent.slice('sha256:'.length));
+    }
+    return results;
   }
 
   /** Keeps a layer from being removed while the lease lives (a pid file under `leases/`). */
@@ -244,43 +327,63 @@ export class LayerStore {
   async commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name?: string, options: CommitOptions = {}): Promise<LayerInfo> {
     if (name !== undefined) checkName(name);
     try {
-      const { digest, size } =
-        options.digested ??
-        (await treeDigest(staging.tree, undefined, {
-          ...(options.xattrs === false ? { xattrs: false } : {}),
-          ...(options.hashes ? { hashes: options.hashes } : {}),
-          ...(meta.parent ? { parent: meta.parent } : {}),
-        }));
-      const hex = digest.slice('sha256:'.length);
-      if (options.expectDigest && options.expectDigest !== digest)
-        throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${options.expectDigest}, the content is ${digest}`);
-      const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source };
-      await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
-      // Durable before visible: flush the tree's files, then rename (then flush the rename).
-      if (options.durable !== false) await syncTree(staging.dir);
-      return await this.locked(() => {
-        if (meta.parent && !this.#meta(meta.parent.replace(/^sha256:/, ''))) throw new SandboxError('BAD_OPTIONS', `parent layer ${meta.parent} is gone`);
-        if (!this.#meta(hex)) {
-          renameSync(staging.dir, join(this.dir, 'layers', hex));
-          syncDir(join(this.dir, 'layers'));
-        }
-        if (name) this.#writeTags({ ...this.#tags(), [name]: digest });
-        return this.#info(hex)!;
-      });
+      return await orDiskFull(this.dir, () => this.#commit(staging, meta, name, options));
     } finally {
       staging.discard();
     }
+  }
+
+  async #commit(staging: Staging, meta: Omit<LayerMeta, 'digest' | 'size' | 'created'>, name: string | undefined, options: CommitOptions): Promise<LayerInfo> {
+    const { digest, size } =
+      options.digested ??
+      (await treeDigest(staging.tree, undefined, {
+        ...(options.xattrs === false ? { xattrs: false } : {}),
+        ...(options.hashes ? { hashes: options.hashes } : {}),
+        ...(meta.parent ? { parent: meta.parent } : {}),
+      }));
+    const hex = digest.slice('sha256:'.length);
+    if (options.expectDigest && options.expectDigest !== digest)
+      throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${options.expectDigest}, the content is ${digest}`);
+    const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source };
+    await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
+    // The tree is final: record what it looks like, so that a change after commit is seen at mount.
+    await writeSeal(staging.dir);
+    // Durable before visible: flush the tree's files, then rename (then flush the rename).
+    if (options.durable !== false) await syncTree(staging.dir);
+    return await this.locked(async () => {
+      if (meta.parent && !this.#meta(meta.parent.replace(/^sha256:/, ''))) throw new SandboxError('BAD_OPTIONS', `parent layer ${meta.parent} is gone`);
+      const target = join(this.dir, 'layers', hex);
+      // The same content committed again replaces a corrupt copy instead of reusing it.
+      const added = !existsSync(target) || !!(await mountProblem(target, hex, { unsealed: 'skip' }));
+      if (added) {
+        if (existsSync(target)) {
+          const aside = join(this.dir, 'tmp', `${ownedName()}-rm`);
+          renameSync(target, aside);
+          removeTree(aside);
+        }
+        renameSync(staging.dir, target);
+        syncDir(join(this.dir, 'layers'));
+      }
+      try {
+        if (name) this.#writeTags({ ...this.#tags(), [name]: digest });
+      } catch (error) {
+        // Untagged, the new layer would be litter (e.g. tags.json could not be written on a full disk).
+        if (added) renameSync(target, staging.dir);
+        throw error;
+      }
+      return this.#info(hex)!;
+    });
   }
 
   /** Copies `dir` into a new layer (or reuses the identical one) tagged `name`. */
   async snapshot(dir: string, options: { name: string; parent?: string }): Promise<LayerInfo> {
     const source = resolve(dir);
     const parent = options.parent ? (await this.require(options.parent)).digest : undefined;
-    const staging = this.stage();
+    const staging = await orDiskFull(this.dir, async () => this.stage());
     let method: 'reflink' | 'copy';
     let hashes: Map<string, string>;
     try {
-      ({ method, hashes } = await copyTree(source, staging.tree));
+      ({ method, hashes } = await orDiskFull(this.dir, () => copyTree(source, staging.tree)));
     } catch (error) {
       staging.discard();
       throw error;
@@ -313,17 +416,19 @@ export class LayerStore {
     const queue = [...candidates];
     while (queue.length) {
       const hex = queue.shift()!;
+      if (!metas.has(hex)) continue;
+      // A layer whose meta.json is broken is still removable (as if it had no parent).
       const meta = metas.get(hex);
-      if (!meta) continue;
-      const hasChild = [...metas.values()].some((other) => other?.parent === meta.digest);
-      if (tagged.has(meta.digest) || hasChild || this.#leased(hex)) continue;
-      const info = this.#info(hex, tags)!;
+      const digest = `sha256:${hex}`;
+      const hasChild = [...metas.values()].some((other) => other?.parent === digest);
+      if (tagged.has(digest) || hasChild || this.#leased(hex)) continue;
+      const info = this.#info(hex, tags) ?? this.#brokenInfo(hex, 'meta.json is unreadable', tags);
       const aside = join(this.dir, 'tmp', `${ownedName()}-rm`);
       renameSync(join(this.dir, 'layers', hex), aside); // gone from view at once
       removeTree(aside);
       metas.delete(hex);
       removed.push(info);
-      if (meta.parent) queue.push(meta.parent.slice('sha256:'.length));
+      if (meta?.parent) queue.push(meta.parent.slice('sha256:'.length));
     }
     return removed;
   }
@@ -341,17 +446,19 @@ export class LayerStore {
 
   /** Runs a recipe in a sandbox and commits its writable layer, unless the cache has it. */
   build(recipe: LayerRecipe, options: BuildOptions = {}): Promise<LayerInfo> {
-    return buildLayer(this, recipe, options);
+    return orDiskFull(this.dir, () => buildLayer(this, recipe, options));
   }
 
   /** Writes a layer (with its parents unless `single`) as a tar archive (.tar.gz: gzipped). */
-  export(nameOrDigest: string, file: string, options: ExportOptions = {}): Promise<LayerInfo[]> {
+  async export(nameOrDigest: string, file: string, options: ExportOptions = {}): Promise<LayerInfo[]> {
+    // An archive of a corrupt layer would carry the damage elsewhere: refuse it here, as a mount would.
+    await this.lowerDirs(nameOrDigest);
     return exportLayers(this, nameOrDigest, file, options);
   }
 
   /** Restores layers from an archive made by {@link export}, verifying every digest. */
   import(file: string): Promise<LayerInfo[]> {
-    return importLayers(this, file);
+    return orDiskFull(this.dir, () => importLayers(this, file));
   }
 
   /** What a writable layer added, changed and deleted relative to its lower dirs. */

@@ -13,9 +13,16 @@ export interface LayerInfo {
   /** ISO 8601. */
   created: string;
   /** How it was made. */
-  source: { kind: 'snapshot'; path: string; method: 'reflink' | 'copy' } | { kind: 'build'; recipe: string; cacheKey: string } | { kind: 'import'; file: string };
+  source:
+    | { kind: 'snapshot'; path: string; method: 'reflink' | 'copy' }
+    | { kind: 'build'; recipe: string; cacheKey: string }
+    | { kind: 'import'; file: string }
+    /** A corrupt layer whose meta.json cannot be read. */
+    | { kind: 'unknown' };
   /** Host directory holding the layer's tree (read-only by convention; only ever seen through overlays). */
   path: string;
+  /** Set by `list()` and `check()` when the layer no longer matches what was committed: what is wrong. It is never mounted. */
+  corrupt?: string;
 }
 
 /**
