@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { lstat, readdir, unlink } from 'node:fs/promises';
+import { existsSync, lstatSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmod, lstat, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { execa } from 'execa';
 import type { ReadEntry } from 'tar';
 import { extractChecked } from './tar-reader.js';
+import { symlinkLeaves } from './confine.js';
 import { addLayerTree, OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-tar.js';
 import { TarWriter } from './tar-writer.js';
 import { SandboxError } from '../errors.js';
@@ -61,7 +62,9 @@ export async function exportLayers(store: LayerStore, nameOrDigest: string, file
 }
 
 function reject(file: string, why: string): never {
-  throw new SandboxError('BAD_OPTIONS', `refusing to import ${file}: ${why}`);
+  // Archive paths may hold newlines and other control characters: the message stays one line.
+  const line = `refusing to import ${file}: ${why}`.replace(/[\u0000-\u001f\u007f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  throw new SandboxError('BAD_OPTIONS', line);
 }
 
 /** True if `target`, taken relative to directory `from` (both inside a tree), leaves the tree. */
@@ -86,7 +89,10 @@ function unsafe(entry: ReadEntry): string | undefined {
   if (!['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(entry.type))
     return `'${entry.path}' is a ${entry.type} (device nodes, fifos and other special files are refused)`;
   if ((entry.mode ?? 0) & 0o6000) return `'${entry.path}' has the setuid or setgid bit`;
+  // As a snapshot would: a tree its owner cannot walk cannot be verified (nor exported) by a non-root user.
+  if (entry.type === 'Directory' && ((entry.mode ?? 0) & 0o500) !== 0o500) return `directory '${entry.path}' is not readable by its owner (mode ${((entry.mode ?? 0) & 0o7777).toString(8)})`;
   const inTree = match[2] ?? '';
+  if (posix.normalize(inTree || '.') === '.' && entry.type !== 'Directory') return `'${entry.path}' is a ${entry.type}: a layer's tree is a directory`;
   if (entry.type === 'SymbolicLink') {
     const target = entry.linkpath ?? '';
     if (target.startsWith('/')) return `symlink '${entry.path}' points to the absolute path '${target}'`;
@@ -105,17 +111,26 @@ function unsafe(entry: ReadEntry): string | undefined {
 async function restoreWhiteouts(tree: string, file: string): Promise<void> {
   const whiteouts: string[] = [];
   const opaque: string[] = [];
+  // The extraction set modes already: a read-only dir holding markers is opened for the restore, then closed again.
+  const reopened = new Map<string, number>();
+  const reopen = async (dir: string) => {
+    const mode = (await lstat(dir)).mode & 0o7777;
+    if (reopened.has(dir) || mode & 0o200) return;
+    await chmod(dir, mode | 0o200);
+    reopened.set(dir, mode);
+  };
   const visit = async (dir: string): Promise<void> => {
     for (const name of await readdir(dir)) {
       const path = join(dir, name);
       const st = await lstat(path);
       if (name.startsWith(WHITEOUT_PREFIX)) {
         if (!st.isFile() || st.size !== 0) reject(file, `whiteout marker '${path}' is not an empty file`);
+        await reopen(dir);
         await unlink(path);
         if (name === OPAQUE_MARKER) opaque.push(dir);
         else {
           const hidden = join(dir, name.slice(WHITEOUT_PREFIX.length));
-          if (existsSync(hidden)) reject(file, `whiteout '${path}' hides a path of its own layer`);
+          if (lstatSync(hidden, { throwIfNoEntry: false })) reject(file, `whiteout '${path}' hides a path of its own layer`);
           whiteouts.push(hidden);
         }
       } else if (st.isDirectory()) await visit(path);
@@ -124,10 +139,14 @@ async function restoreWhiteouts(tree: string, file: string): Promise<void> {
   await visit(tree);
   // Node cannot mknod or set xattrs: one shell each for all of them. A 0/0
   // character device needs no privilege (Linux 5.8+).
-  const loop = (command: string, paths: string[]) =>
-    paths.length ? execa('/bin/sh', ['-c', `for f; do ${command} || exit 1; done`, 'sh', ...paths]) : undefined;
+  const loop = async (command: string, paths: string[]) => {
+    if (!paths.length) return;
+    const result = await execa('/bin/sh', ['-c', `for f; do ${command} || exit 1; done`, 'sh', ...paths], { reject: false });
+    if (result.exitCode !== 0) reject(file, `cannot restore whiteouts: ${String(result.stderr || result.message).trim().split('\n')[0]}`);
+  };
   await loop('mknod -m 0 -- "$f" c 0 0', whiteouts);
   await loop(`setfattr -n ${OPAQUE_XATTR} -v y -- "$f"`, opaque);
+  for (const [dir, mode] of reopened) await chmod(dir, mode);
 }
 
 /**
@@ -149,9 +168,12 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
     } catch {
       reject(source, 'no readable manifest.json');
     }
-    if (manifest.format !== 'sandbox-run-layers' || manifest.version !== 1 || !Array.isArray(manifest.layers))
+    if (typeof manifest !== 'object' || manifest === null || manifest.format !== 'sandbox-run-layers' || manifest.version !== 1 || !Array.isArray(manifest.layers))
       reject(source, 'manifest.json is not a sandbox-run layer manifest (version 1)');
+    if (!manifest.layers.every((layer) => typeof layer === 'object' && layer !== null && !Array.isArray(layer))) reject(source, 'manifest.json lists a layer that is not an object');
     const listed = new Set(manifest.layers.map((layer) => String(layer.digest).replace(/^sha256:/, '')));
+    // Layers are committed one by one: anything that would fail halfway must be refused before the first.
+    if (listed.size !== manifest.layers.length) reject(source, 'manifest.json lists a layer twice');
     for (const name of await readdir(staging.dir)) if (name !== 'manifest.json' && !listed.has(name)) reject(source, `layer ${name} is not in the manifest`);
 
     // Check every layer before committing any, so a bad archive leaves nothing.
@@ -162,6 +184,8 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
       if (layer.parent !== undefined && !/^sha256:[0-9a-f]{64}$/.test(String(layer.parent))) reject(source, `bad parent digest '${layer.parent}' in the manifest`);
       const dir = join(staging.dir, hex);
       if (!existsSync(join(dir, 'tree'))) reject(source, `layer ${layer.digest} has no files in the archive`);
+      if (layer.parent && listed.has(layer.parent.replace(/^sha256:/, '')) && !checked.some((done) => done.digested.digest === layer.parent))
+        reject(source, `manifest.json lists layer ${layer.digest} after its parent ${layer.parent} (layers go top first)`);
       if (layer.parent && !listed.has(layer.parent.replace(/^sha256:/, '')) && !(await store.get(layer.parent)))
         reject(source, `layer ${layer.digest} needs parent ${layer.parent}, which is neither in the archive nor in the store`);
       const names = Array.isArray(layer.names) ? layer.names.filter((name) => typeof name === 'string') : [];
@@ -177,8 +201,12 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
       const prefix = `${hex}/tree/`;
       const known = new Map<string, string>();
       for (const [path, sum] of archived) if (path.startsWith(prefix)) known.set(path.slice(prefix.length), sum);
-      const { digest, size } = await treeDigest(join(dir, 'tree'), undefined, { hashes: known, ...(layer.parent ? { parent: layer.parent } : {}) });
+      const { digest, size, entries } = await treeDigest(join(dir, 'tree'), undefined, { hashes: known, ...(layer.parent ? { parent: layer.parent } : {}) });
       if (digest !== `sha256:${hex}`) reject(source, `digest mismatch: the manifest says sha256:${hex}, the content is ${digest}`);
+      // Each target was checked alone; a chain of them (d/l -> .., x -> d/l/../..) can still lead out.
+      for (const entry of entries)
+        if (entry.type === 'symlink' && (await symlinkLeaves(join(dir, 'tree'), entry.path)))
+          reject(source, `symlink '${prefix}${entry.path}' points out of the layer through other symlinks ('${entry.target}')`);
       checked.push({ layer, part: { dir, tree: join(dir, 'tree'), discard: () => removeTree(dir) }, digested: { digest, size }, names });
     }
     const imported: LayerInfo[] = [];
