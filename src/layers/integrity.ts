@@ -97,9 +97,10 @@ export async function verifyLayer(layerDir: string, hex: string): Promise<Verdic
 
 /**
  * The check made whenever a layer is about to be mounted: meta.json, tree/
- * and the seal (lstat of every entry, no contents read). A layer committed
- * before seals existed is verified in full once, then sealed (`unsealed:
- * 'skip'`: taken as it is, for listings). Returns what is wrong, or undefined.
+ * and the seal (lstat of every entry, no contents read). A layer whose seal
+ * is missing (committed before seals existed) or stale is verified in full,
+ * then sealed (`unsealed: 'skip'`: no full verification, for listings).
+ * Returns what is wrong, or undefined.
  */
 export async function mountProblem(layerDir: string, hex: string, options: { unsealed?: 'verify' | 'skip' } = {}): Promise<string | undefined> {
   const meta = readMeta(layerDir, hex);
@@ -108,11 +109,17 @@ export async function mountProblem(layerDir: string, hex: string, options: { uns
   if (problem) return problem;
   if (checked.get(layerDir) === identity(layerDir)) return undefined;
   const seal = checkSeal(layerDir);
-  if (seal === 'missing') {
-    if (options.unsealed === 'skip') return undefined;
+  if (seal !== undefined) {
+    // meta.json is not covered by the digest: an edit of it stays an error.
+    if (seal === 'meta.json changed after commit') return seal;
+    if (options.unsealed === 'skip') return seal === 'missing' ? undefined : seal;
+    // A stale seal is what a copy, rsync or CI cache restore leaves (new
+    // ctimes, same bytes): the full digest decides, and the layer is sealed
+    // again when its content is intact, so restored stores just work.
     const verdict = await verifyLayer(layerDir, hex);
-    if (verdict.status === 'corrupt') return verdict.reason;
-  } else if (seal !== undefined) return seal;
+    // The seal names the path that changed; the digest only that something did.
+    if (verdict.status === 'corrupt') return seal.startsWith('tree/') ? seal : verdict.reason;
+  }
   checked.set(layerDir, identity(layerDir));
   return undefined;
 }

@@ -167,12 +167,15 @@ describe('a corrupt store entry', () => {
     // A copy keeps mtimes but not ctimes: every seal is stale, the content intact.
     const copy = join(fresh('copy'), 'store');
     await exec('cp', ['-a', store.dir, copy]);
-    const copied = await openStore({ dir: copy });
-    expect((await mountError(copied, 'base')).message).toMatch(/tree\/ changed after commit|changed after commit/);
     out = await cli(['verify', 'child', '--store', copy]);
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/^resealed child sha256:\S+: .*but its content is intact\nresealed base sha256:\S+: .*but its content is intact\n$/);
-    expect(await copied.lowerDirs('child')).toHaveLength(2);
+    // A second copy is not verified by hand: mounting it verifies and reseals it (a restored CI cache just works).
+    const second = join(fresh('copy'), 'store');
+    await exec('cp', ['-a', store.dir, second]);
+    const restored = await openStore({ dir: second });
+    expect(await restored.lowerDirs('child')).toHaveLength(2);
+    expect((await cli(['verify', '--store', second])).stdout).toMatch(/^ok child sha256:[0-9a-f]{64}\nok base sha256:[0-9a-f]{64}\n$/);
 
     // Same size, same mtime, other bytes: only the digest can tell what, the seal where.
     const file = join(layerDir(store, base), 'tree/a.txt');
