@@ -72,7 +72,7 @@ describe('sandbox-run -- CMD', () => {
     try {
       const result = await execa(NODE, [CLI, '--print-helper-args', '--workdir', 'ro', '--tmpfs', '/scratch', '--', 'ls'], { env: { HOME: home.path } });
       expect(JSON.parse(result.stdout)).toEqual([
-        '--hostname', 'sandbox', '--ro-bind', process.cwd(), process.cwd(), '--tmpfs', '/scratch', '--chdir', process.cwd(), '--rlimit', 'core', '0', '0', '--', 'ls',
+        '--hostname', 'sandbox', '--ro-bind', process.cwd(), process.cwd(), '--tmpfs', '/scratch', '--chdir', process.cwd(), '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls',
       ]);
     } finally {
       home.remove();

@@ -100,8 +100,11 @@ describe('warm pool', () => {
     await pool.warm();
     // Kill the service (and the helper that joined it in) and wait until it is gone:
     // killing the helper alone ends the service a moment later, racing the acquire.
-    for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
-    await eventually(() => processesWith(marker).length === 0, 2000, 'the service to die');
+    // A dying process loses its command line before it stops running, so wait
+    // for the pids themselves to be reaped, not for the marker to vanish.
+    const pids = processesWith(marker);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await eventually(() => pids.every((pid) => !existsSync(`/proc/${pid}`)), 2000, 'the service to die');
     await using sb = await pool.acquire();
     expect(sb.services[0]!.running).toBe(true);
     expect((await sb.exec(NODE, [fixture('connect.cjs'), '8080'])).stdout).toBe(marker);
