@@ -73,6 +73,23 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
     else expect(result.stderr).toBe('');
   });
 
+  it("'self': the runner moves into a leaf of its own cgroup and makes the sandboxes' cgroups beside it", async () => {
+    // In a child process: moving cgroups is for the whole process, and 'self' rewrites its environment.
+    const script = `import { readFileSync } from 'node:fs';
+      import { run } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).pathname)};
+      const result = await run('cat', ['/proc/self/cgroup'], { workdir: 'none', cgroupParent: 'self' });
+      const own = (text) => text.split('\\n').find((line) => line.startsWith('0::')).slice(3);
+      console.log(JSON.stringify({ sandbox: own(result.stdout), runner: own(readFileSync('/proc/self/cgroup', 'utf8')), env: process.env.SANDBOX_RUN_CGROUP }));`;
+    const child = execa(NODE, ['--input-type=module', '-e', script], { env: { SANDBOX_RUN_CGROUP: undefined }, extendEnv: true });
+    const { sandbox, runner, env } = JSON.parse((await child).stdout) as { sandbox: string; runner: string; env: string };
+    const own = cgroupOf(readFileSync('/proc/self/cgroup', 'utf8'))!;
+    expect(runner).toBe(`${own === '/' ? '' : own}/sandbox-run-runner.${child.pid}`);
+    expect(sandbox).toMatch(new RegExp(`^${own === '/' ? '' : own}/sandbox-run\\.${child.pid}\\.0$`));
+    expect(env).toBe(join(cgroup2Mount()!, own));
+    // The runner's leaf outlives it (a process cannot remove its own cgroup); the next start sweeps it.
+    rmdirSync(join(cgroup2Mount()!, runner));
+  });
+
   it('refuses a cgroup parent that does not exist with one line', async () => {
     const result = await execa(NODE, [CLI, '--cgroup-parent', '/sys/fs/cgroup/no-such-cgroup', '--', 'true'], { reject: false });
     expect(result.exitCode).toBe(2);
