@@ -25,8 +25,10 @@ export interface CgroupReport {
 }
 
 export interface SandboxCgroup {
-  /** The sandbox's own cgroup directory (passed to the helper as --cgroup). */
+  /** The cgroup holding the sandbox's limits. */
   readonly path: string;
+  /** Its leaf, where the sandbox's processes live (passed to the helper as --cgroup). */
+  readonly leaf: string;
   /** Kills what is left, reads the OOM count and removes the directory. */
   release(): Promise<CgroupReport>;
 }
@@ -106,6 +108,7 @@ function sweep(parent: string): void {
     const match = OWN_NAME.exec(name) ?? /^sandbox-run-runner\.(\d+)$/.exec(name);
     if (!match || Number(match[1]) === process.pid || alive(Number(match[1]))) continue;
     try {
+      if (existsSync(join(parent, name, 'sandbox'))) rmdirSync(join(parent, name, 'sandbox'));
       rmdirSync(join(parent, name));
     } catch {
       // still populated or already gone: not ours to force
@@ -140,7 +143,13 @@ function enableControllers(parent: string, limits: ResourceLimits): ResourceLimi
 
 let sequence = 0;
 
-/** Creates the sandbox's cgroup under `setting` with the limits written in. */
+/**
+ * Creates the sandbox's cgroup under `setting` with the limits written in.
+ * The processes go into a leaf below it: a sandboxed process that makes a
+ * cgroup namespace and mounts cgroup2 (possible from a nested user
+ * namespace) sees its own cgroup as the root, so the limits one level up,
+ * in files owned by the same user, stay out of its reach.
+ */
 export function createSandboxCgroup(setting: string, limits: ResourceLimits): SandboxCgroup {
   const parent = resolveParent(setting);
   if (!statSync(parent, { throwIfNoEntry: false })?.isDirectory())
@@ -148,6 +157,7 @@ export function createSandboxCgroup(setting: string, limits: ResourceLimits): Sa
   sweep(parent);
   const enforced = enableControllers(parent, limits);
   const path = join(parent, `sandbox-run.${process.pid}.${sequence++}`);
+  const leaf = join(path, 'sandbox');
   try {
     mkdirSync(path);
   } catch (error) {
@@ -163,18 +173,19 @@ export function createSandboxCgroup(setting: string, limits: ResourceLimits): Sa
     }
     if (enforced.pids !== undefined) writeFileSync(join(path, 'pids.max'), `${enforced.pids}\n`);
     if (enforced.cpus !== undefined) writeFileSync(join(path, 'cpu.max'), `${Math.max(1000, Math.round(enforced.cpus * 100_000))} 100000\n`);
+    mkdirSync(leaf);
   } catch (error) {
     rmdirSync(path);
     throw new SandboxError('SETUP_FAILED', `cannot write limits in ${path}: ${(error as Error).message}`);
   }
-  return { path, release: () => releaseCgroup(path) };
+  return { path, leaf, release: () => releaseCgroup(path, leaf) };
 }
 
 function populated(path: string): boolean {
   return /^populated 1$/m.test(read(join(path, 'cgroup.events')) ?? '');
 }
 
-async function releaseCgroup(path: string): Promise<CgroupReport> {
+async function releaseCgroup(path: string, leaf: string): Promise<CgroupReport> {
   const oomKills = Number(/^oom_kill (\d+)$/m.exec(read(join(path, 'memory.events')) ?? '')?.[1] ?? 0);
   // Processes that joined the sandbox die with its pid namespace; cgroup.kill
   // (Linux 5.14) also ends any that escaped into it some other way.
@@ -182,6 +193,7 @@ async function releaseCgroup(path: string): Promise<CgroupReport> {
   const deadline = Date.now() + 5000;
   while (populated(path) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   try {
+    rmdirSync(leaf);
     rmdirSync(path);
   } catch {
     // a next run's sweep removes it once it is empty

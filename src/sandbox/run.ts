@@ -21,7 +21,7 @@ export function spawn(file: string, args: readonly string[] = [], options: Sandb
   const cgroup = effective.cgroupParent ? createSandboxCgroup(effective.cgroupParent, effective.limits) : undefined;
   let subprocess: ResultPromise;
   try {
-    const argv = helperArgs(effective, [file, ...args], cgroup ? { cgroup: cgroup.path } : {});
+    const argv = helperArgs(effective, [file, ...args], cgroup ? { cgroup: cgroup.leaf } : {});
     subprocess = startHelper(helperPath(), argv, sandboxEnv(effective), options);
   } catch (error) {
     void cgroup?.release();

@@ -81,7 +81,7 @@ export class Sandbox implements AsyncDisposable {
     const cgroup = normalized.cgroupParent ? createSandboxCgroup(normalized.cgroupParent, normalized.limits) : undefined;
     let supervisor: ResultPromise;
     try {
-      const args = helperArgs(normalized, null, { infoFd: INFO_FD, ...(cgroup ? { cgroup: cgroup.path } : {}) });
+      const args = helperArgs(normalized, null, { infoFd: INFO_FD, ...(cgroup ? { cgroup: cgroup.leaf } : {}) });
       supervisor = startHelper(helperPath(), args, sandboxEnv(normalized), { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
     } catch (error) {
       await cgroup?.release();
@@ -124,7 +124,7 @@ export class Sandbox implements AsyncDisposable {
     const { cwd, infoFd, ...processOptions } = options;
     const join = joinArgs(this.pid, { cwd: cwd ?? startDirectory(this.options), rlimits: this.options.rlimits }, [file, ...args], {
       ...(infoFd !== undefined ? { infoFd } : {}),
-      ...(this.#cgroup ? { cgroup: this.#cgroup.path } : {}),
+      ...(this.#cgroup ? { cgroup: this.#cgroup.leaf } : {}),
     });
     const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, { ...this.env, ...options.env }), processOptions);
     this.#processes.add(subprocess);

@@ -22,6 +22,15 @@ async function firstPid(stream: Readable): Promise<number> {
   return 0;
 }
 
+/** PF_EXITING in /proc/PID/stat's flags: set from the moment a process starts to die, while its state may still read R. */
+const PF_EXITING = 0x4;
+
+/** Whether a /proc/PID/stat line shows a process that is dead or dying (a zombie, or killed and still exiting). */
+function exiting(stat: string): boolean {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
+}
+
 /** A service running in a sandbox. */
 export class Service {
   readonly logFile: string;
@@ -71,7 +80,7 @@ export class Service {
     if (this.#exitCode !== null) return false;
     if (!this.#pid) return true;
     try {
-      return !/^\d+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${this.#pid}/stat`, 'utf8'));
+      return !exiting(readFileSync(`/proc/${this.#pid}/stat`, 'utf8'));
     } catch {
       return false; // reaped: gone
     }

@@ -33,13 +33,13 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
   it('starts a sandbox in a cgroup of its own and removes the cgroup afterwards', async () => {
     const result = await run('cat', ['/proc/self/cgroup'], { workdir: 'none', cgroupParent: parent! });
     expect(result.exitCode).toBe(0);
-    expect(cgroupOf(result.stdout)).toMatch(new RegExp(`/sandbox-run\\.${process.pid}\\.\\d+$`));
+    expect(cgroupOf(result.stdout)).toMatch(new RegExp(`/sandbox-run\\.${process.pid}\\.\\d+/sandbox$`));
     expect(ownCgroups()).toEqual([]);
   });
 
   it('gets there without clone3 too (kernels before 5.7: the helper moves itself in first)', async () => {
     const result = await run('cat', ['/proc/self/cgroup'], { workdir: 'none', cgroupParent: parent!, env: { SANDBOX_RUN_NO_CLONE3: '1' } });
-    expect(cgroupOf(result.stdout)).toMatch(new RegExp(`/sandbox-run\\.${process.pid}\\.\\d+$`));
+    expect(cgroupOf(result.stdout)).toMatch(new RegExp(`/sandbox-run\\.${process.pid}\\.\\d+/sandbox$`));
     expect(ownCgroups()).toEqual([]);
   });
 
@@ -50,9 +50,10 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
       const [dir] = ownCgroups();
       expect(dir).toBeDefined();
       const path = join(parent!, dir!);
-      expect(readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(sb.pid));
+      // Processes live in a leaf below the cgroup that holds the limits.
+      expect(readFileSync(join(path, 'sandbox', 'cgroup.procs'), 'utf8').split('\n')).toContain(String(sb.pid));
       const joined = await sb.exec('cat', ['/proc/self/cgroup']);
-      expect(cgroupOf(joined.stdout)?.endsWith(`/${dir}`)).toBe(true);
+      expect(cgroupOf(joined.stdout)?.endsWith(`/${dir}/sandbox`)).toBe(true);
       if (offered.includes('pids')) expect(readFileSync(join(path, 'pids.max'), 'utf8').trim()).toBe('64');
       if (offered.includes('memory')) expect(readFileSync(join(path, 'memory.max'), 'utf8').trim()).toBe(String(64 * 2 ** 20));
       // Without the pids controller the limit is still held by RLIMIT_NPROC (per sandbox, not for root).
@@ -84,7 +85,7 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
     const { sandbox, runner, env } = JSON.parse((await child).stdout) as { sandbox: string; runner: string; env: string };
     const own = cgroupOf(readFileSync('/proc/self/cgroup', 'utf8'))!;
     expect(runner).toBe(`${own === '/' ? '' : own}/sandbox-run-runner.${child.pid}`);
-    expect(sandbox).toMatch(new RegExp(`^${own === '/' ? '' : own}/sandbox-run\\.${child.pid}\\.0$`));
+    expect(sandbox).toMatch(new RegExp(`^${own === '/' ? '' : own}/sandbox-run\\.${child.pid}\\.0/sandbox$`));
     expect(env).toBe(join(cgroup2Mount()!, own));
     // The runner's leaf outlives it (a process cannot remove its own cgroup); the next start sweeps it.
     rmdirSync(join(cgroup2Mount()!, runner));

@@ -7,9 +7,12 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/index.js';
+import { cgroup2Mount } from '../../src/sandbox/cgroup.js';
 import { NODE, ROOT, tempDir } from './support.js';
 
 const sh = (script: string, options: Parameters<typeof run>[2] = {}) => run('/bin/sh', ['-c', script], options);
+// A delegated cgroup v2 parent: CI's unprivileged run has one; as root, the cgroup2 root itself.
+const cgroupParent = process.env.SANDBOX_RUN_CGROUP ?? (process.getuid!() === 0 ? cgroup2Mount() : undefined);
 
 describe('escape matrix', () => {
   let project: ReturnType<typeof tempDir>;
@@ -110,6 +113,24 @@ describe('escape matrix', () => {
     } finally {
       closeSync(fd);
     }
+  });
+
+  // The one way to the cgroup tree from inside: a nested user namespace, a
+  // cgroup namespace of its own and a cgroup2 mount. Its root is the
+  // sandbox's leaf; the limits sit one level up, out of sight.
+  it.skipIf(!cgroupParent)('cannot raise its own limits or leave its cgroup', async () => {
+    const script = [
+      'ls -A /sys/fs/cgroup', // the fresh /sys shows no cgroup tree at all
+      'echo --',
+      // (util-linux applies -C before -r's map when given together: two steps.)
+      `unshare -Urm sh -c 'unshare -C sh -c "mkdir /tmp/cg && mount -t cgroup2 none /tmp/cg && ls /tmp/cg"'`,
+    ].join('; ');
+    const { stdout } = await sh(script, { workdir: 'none', cgroupParent: cgroupParent!, pids: 64 });
+    const [host, mounted] = stdout.split('--\n') as [string, string];
+    expect(host).toBe('');
+    const files = mounted.split('\n');
+    expect(files).toContain('cgroup.procs'); // the mount worked: its root is the sandbox's leaf, nothing above
+    expect(files.filter((name) => /\.(max|high|low|min|weight)$/.test(name))).toEqual([]);
   });
 
   it('cannot ptrace or read the memory of anything outside, not even its own init', async () => {
