@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -102,4 +102,14 @@ export async function syncTree(root: string): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: SYNC_CONCURRENCY }, worker));
+}
+
+/** Whether we may create files in `dir` (false on a read-only mount, or a store owned by someone else). */
+export function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

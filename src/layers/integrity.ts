@@ -1,4 +1,5 @@
-import { accessSync, constants, lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
+import { writable } from './fs-util.js';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { checkSeal, SEAL_FILE, writeSeal } from './seal.js';
@@ -34,15 +35,6 @@ function treeProblem(layerDir: string): string | undefined {
     return lstatSync(join(layerDir, 'tree')).isDirectory() ? undefined : 'tree is not a directory';
   } catch {
     return 'tree/ is missing';
-  }
-}
-
-function writable(dir: string): boolean {
-  try {
-    accessSync(dir, constants.W_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
@@ -10,7 +10,7 @@ import { orDiskFull } from './disk-full.js';
 import { corruptLayerError, mountProblem, readMeta, verifyLayer, type Verdict } from './integrity.js';
 import { writeSeal } from './seal.js';
 import { exportLayers, importLayers, type ExportOptions } from './archive.js';
-import { alive, ownedName, ownerPid, removeTree, syncDir, syncTree, writeFileAtomic } from './fs-util.js';
+import { alive, ownedName, ownerPid, removeTree, syncDir, syncTree, writable, writeFileAtomic } from './fs-util.js';
 import { withLock } from './lock.js';
 import { treeDigest } from './tree.js';
 import type { LayerInfo, LayerRecipe } from './types.js';
@@ -73,16 +73,6 @@ export interface CommitOptions {
 export function checkName(name: string): void {
   if (!NAME.test(name) || name.startsWith('sha256:') || name.includes('..'))
     throw new SandboxError('BAD_OPTIONS', `invalid layer name '${name}': use letters, digits and _ . : / - (128 at most)`);
-}
-
-/** Whether we may create files in `dir` (false on a read-only mount, or a store owned by someone else). */
-function writable(dir: string): boolean {
-  try {
-    accessSync(dir, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function notFound(what: string): never {
