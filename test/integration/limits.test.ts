@@ -42,7 +42,8 @@ describe('limits', () => {
       error: "no space in the sandbox's writable layer (16 MB) or /tmp (16 MB): raise --upper-size or --tmpfs-size",
     });
     expect(byLabel['memory-hog.sh']!.status).toBe('failed');
-    if (bomb) expect(byLabel['fork-bomb.sh']!.status).toBe('timed out');
+    // Timed out, or failed when its own script could not fork any more: either way, alone.
+    if (bomb) expect(['timed out', 'failed']).toContain(byLabel['fork-bomb.sh']!.status);
   });
 
   it('1,000 sandboxes in a row leave no growth in mounts, processes, file descriptors or memory', async () => {
