@@ -745,6 +745,8 @@ static pid_t spawn_child(uint64_t flags) {
     close(cgroup_fd);
     cgroup_fd = -1;
   }
+  /* A plain child (join) gets libc's fork, which keeps libc's own state right in it. */
+  if (!flags) return fork();
   return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }
 

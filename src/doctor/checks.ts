@@ -3,6 +3,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { helperReason } from '../errors.js';
+import { kernelAtLeast } from '../kernel.js';
 import { helperPath } from '../helper/locate.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
 import { copyMode } from '../sandbox/copy-fallback.js';
@@ -25,8 +26,7 @@ function readSysctl(path: string): string | undefined {
 }
 
 function kernelCheck(): DoctorCheck {
-  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
-  const ok = major > 5 || (major === 5 && minor >= 12);
+  const ok = kernelAtLeast(5, 12);
   return {
     name: 'kernel',
     status: ok ? 'pass' : 'fail',

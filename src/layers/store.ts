@@ -160,16 +160,20 @@ export class LayerStore {
     return typeof meta === 'string' ? undefined : meta;
   }
 
+  /** The tags pointing at `digest`, sorted. */
+  #namesOf(digest: string, tags = this.#tags()): string[] {
+    return Object.keys(tags).filter((name) => tags[name] === digest).sort();
+  }
+
   /** A layer whose meta.json is unusable, as far as it can be described (so that it can be listed and removed). */
   #brokenInfo(hex: string, reason: string, tags = this.#tags()): LayerInfo {
     const digest = `sha256:${hex}`;
-    const names = Object.keys(tags).filter((name) => tags[name] === digest).sort();
-    return { digest, names, size: 0, created: '', source: { kind: 'unknown' }, path: join(this.dir, 'layers', hex, 'tree'), corrupt: reason };
+    return { digest, names: this.#namesOf(digest, tags), size: 0, created: '', source: { kind: 'unknown' }, path: join(this.dir, 'layers', hex, 'tree'), corrupt: reason };
   }
 
   /** "seeded-db (sha256:0123456789ab…)": how errors name a layer. */
   #label(hex: string, tags = this.#tags()): string {
-    const name = Object.keys(tags).sort().find((tag) => tags[tag] === `sha256:${hex}`);
+    const [name] = this.#namesOf(`sha256:${hex}`, tags);
     return name ? `${name} (sha256:${hex.slice(0, 12)}…)` : `sha256:${hex}`;
   }
 
@@ -183,8 +187,7 @@ export class LayerStore {
   #info(hex: string, tags = this.#tags()): LayerInfo | undefined {
     const meta = this.#meta(hex);
     if (!meta) return undefined;
-    const names = Object.keys(tags).filter((name) => tags[name] === meta.digest).sort();
-    return { ...meta, names, path: join(this.dir, 'layers', hex, 'tree') };
+    return { ...meta, names: this.#namesOf(meta.digest, tags), path: join(this.dir, 'layers', hex, 'tree') };
   }
 
   /** The hex of a tag, a digest (`sha256:<hex>`) or a unique hex prefix (12+ digits). */
@@ -278,7 +281,7 @@ export class LayerStore {
       if (done.has(hex)) continue;
       done.add(hex);
       const digest = `sha256:${hex}`;
-      const result: VerifyResult = { digest, names: Object.keys(tags).filter((name) => tags[name] === digest).sort(), status: 'corrupt' };
+      const result: VerifyResult = { digest, names: this.#namesOf(digest, tags), status: 'corrupt' };
       const meta = this.#meta(hex);
       if (!existsSync(join(this.dir, 'layers', hex))) result.reason = 'its directory is missing';
       else if (meta?.parent && !existsSync(join(this.dir, 'layers', meta.parent.slice('sha256:'.length)))) result.reason = `its parent ${meta.parent} is missing`;

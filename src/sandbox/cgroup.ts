@@ -87,8 +87,11 @@ export function warnOnce(message: string): void {
  * hold processes once controllers are enabled, so we move into a leaf of our
  * own first; children inherit the resolved path through the environment.
  */
+let resolvedSelf: string | undefined;
 function resolveParent(setting: string): string {
   if (setting !== 'self') return setting;
+  // Once per process: after the move, our own cgroup is the leaf.
+  if (resolvedSelf) return resolvedSelf;
   const own = ownCgroup();
   if (!own) throw new SandboxError('SETUP_FAILED', 'SANDBOX_RUN_CGROUP=self: this process is not in a cgroup v2 hierarchy');
   const leaf = join(own, `sandbox-run-runner.${process.pid}`);
@@ -99,6 +102,7 @@ function resolveParent(setting: string): string {
     throw new SandboxError('SETUP_FAILED', `SANDBOX_RUN_CGROUP=self: cannot move into ${leaf} (${(error as NodeJS.ErrnoException).code}): is ${own} delegated to you? (systemd-run --user --scope -p Delegate=yes)`);
   }
   process.env.SANDBOX_RUN_CGROUP = own;
+  resolvedSelf = own;
   return own;
 }
 

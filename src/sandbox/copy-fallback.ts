@@ -1,8 +1,8 @@
 import { constants, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { release } from 'node:os';
 import { join } from 'node:path';
 import { workdirMountPoint } from '../helper/args.js';
 import { processScopedDir } from '../home.js';
+import { kernelAtLeast } from '../kernel.js';
 import type { NormalizedOptions } from './options.js';
 
 /**
@@ -14,8 +14,7 @@ import type { NormalizedOptions } from './options.js';
 export function copyMode(env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.SANDBOX_RUN_OVERLAY === 'copy') return true;
   if (env.SANDBOX_RUN_OVERLAY === 'overlay') return false;
-  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
-  return major < 5 || (major === 5 && minor < 11);
+  return !kernelAtLeast(5, 11);
 }
 
 let warned = false;

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { release } from 'node:os';
 import { SandboxError } from '../errors.js';
+import { kernelAtLeast } from '../kernel.js';
 import { cgroupParentSetting, warnOnce, type ResourceLimits } from './cgroup.js';
 import { masksFor } from './secrets.js';
 
@@ -151,18 +151,12 @@ function idOption(value: number | undefined, what: string): number | undefined {
   return value;
 }
 
-/** Linux 5.14 counts RLIMIT_NPROC per user namespace: then it caps one sandbox, not all of the user's processes. */
-function nprocIsPerNamespace(): boolean {
-  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
-  return major > 5 || (major === 5 && minor >= 14);
-}
-
 /**
  * Limits go to the sandbox's cgroup when one is delegated. Without one the
  * pids limit falls back to RLIMIT_NPROC (which the kernel does not apply to
  * host root), and memory and CPU caps cannot be enforced: say so.
  */
-function resourceLimits(options: SandboxOptions, rlimits: Partial<Record<RlimitName, RlimitValue>>): { limits: ResourceLimits; cgroupParent?: string; nproc?: number } {
+function resourceLimits(options: SandboxOptions): { limits: ResourceLimits; cgroupParent?: string; nproc?: number } {
   const pids = options.pids ?? DEFAULT_PIDS_LIMIT;
   if (pids !== 'unlimited' && (!Number.isSafeInteger(pids) || pids < 1)) bad(`pids: expected a positive number of processes or 'unlimited', got '${pids}'`);
   if (options.cpus !== undefined && (typeof options.cpus !== 'number' || !(options.cpus > 0) || options.cpus > 4096)) bad(`cpus: expected a number of cores such as 1.5, got '${options.cpus}'`);
@@ -171,9 +165,10 @@ function resourceLimits(options: SandboxOptions, rlimits: Partial<Record<RlimitN
     ...(pids !== 'unlimited' ? { pids } : {}),
     ...(options.cpus !== undefined ? { cpus: options.cpus } : {}),
   };
-  // RLIMIT_NPROC backs the pids limit wherever it is per sandbox, with or
-  // without a cgroup (whose pids controller the host may not offer).
-  const nproc = limits.pids !== undefined && rlimits.nproc === undefined && nprocIsPerNamespace() ? limits.pids : undefined;
+  // RLIMIT_NPROC backs the pids limit wherever it is per sandbox (Linux 5.14
+  // counts it per user namespace), with or without a cgroup (whose pids
+  // controller the host may not offer).
+  const nproc = limits.pids !== undefined && options.rlimits?.nproc === undefined && kernelAtLeast(5, 14) ? limits.pids : undefined;
   const fallback = nproc !== undefined ? { nproc } : {};
   const cgroupParent = cgroupParentSetting(options.cgroupParent);
   if (cgroupParent) return { limits: { ...limits, ...(options.pids === undefined ? { pidsIsDefault: true } : {}) }, cgroupParent, ...fallback };
@@ -206,7 +201,7 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
     return { source, target: sandboxPath(bind.target ?? source, 'bind target'), readonly: bind.readonly ?? false };
   });
   // Core dumps of crashing tests fill disks and may hold secrets: off unless asked.
-  const { limits, cgroupParent, nproc } = resourceLimits(options, options.rlimits ?? {});
+  const { limits, cgroupParent, nproc } = resourceLimits(options);
   const rlimits = Object.entries({ core: 0, ...(nproc !== undefined ? { nproc } : {}), ...options.rlimits }).map(([name, value]): [RlimitName, string, string] => {
     if (!RLIMITS.includes(name as RlimitName)) bad(`rlimit '${name}': expected one of ${RLIMITS.join(', ')}`);
     const [soft, hard] = Array.isArray(value) ? value : [value, value];

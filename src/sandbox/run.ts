@@ -1,10 +1,8 @@
 import type { ResultPromise } from 'execa';
-import { helperArgs, sandboxEnv } from '../helper/args.js';
-import { helperPath } from '../helper/locate.js';
-import { createSandboxCgroup, type CgroupReport } from './cgroup.js';
-import { copyMode, withCopies } from './copy-fallback.js';
-import { normalizeOptions, type SandboxOptions } from './options.js';
-import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
+import type { CgroupReport } from './cgroup.js';
+import { launchSandbox } from './launch.js';
+import type { SandboxOptions } from './options.js';
+import { toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
 
 /** What each spawned sandbox's cgroup recorded, once it is gone (see {@link sandboxReport}). */
 const reports = new WeakMap<ResultPromise, Promise<CgroupReport>>();
@@ -15,19 +13,7 @@ const reports = new WeakMap<ResultPromise, Promise<CgroupReport>>();
  * Throws a {@link SandboxError} synchronously for invalid options.
  */
 export function spawn(file: string, args: readonly string[] = [], options: SandboxOptions & ProcessOptions = {}): ResultPromise {
-  const normalized = normalizeOptions(options);
-  const copies = copyMode() ? withCopies(normalized) : undefined;
-  const effective = copies?.options ?? normalized;
-  const cgroup = effective.cgroupParent ? createSandboxCgroup(effective.cgroupParent, effective.limits) : undefined;
-  let subprocess: ResultPromise;
-  try {
-    const argv = helperArgs(effective, [file, ...args], cgroup ? { cgroup: cgroup.leaf } : {});
-    subprocess = startHelper(helperPath(), argv, sandboxEnv(effective), options);
-  } catch (error) {
-    void cgroup?.release();
-    throw error;
-  }
-  if (copies) void subprocess.then(copies.cleanup, copies.cleanup);
+  const { subprocess, cgroup } = launchSandbox(options, [file, ...args], options);
   const ended = () => cgroup?.release() ?? { oomKills: 0 };
   reports.set(subprocess, subprocess.then(ended, ended));
   return subprocess;

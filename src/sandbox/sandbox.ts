@@ -1,11 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import { SandboxError, setupError } from '../errors.js';
-import { helperArgs, joinArgs, sandboxEnv, startDirectory } from '../helper/args.js';
+import { joinArgs, sandboxEnv, startDirectory } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
-import { createSandboxCgroup, type SandboxCgroup } from './cgroup.js';
-import { copyMode, withCopies } from './copy-fallback.js';
-import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
+import type { SandboxCgroup } from './cgroup.js';
+import { launchSandbox } from './launch.js';
+import type { NormalizedOptions, SandboxOptions } from './options.js';
 import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
 import type { Service } from '../services/service.js';
 
@@ -76,18 +76,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Creates a sandbox and resolves once its mounts and namespaces are ready. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
-    const copies = copyMode() ? withCopies(normalizeOptions(options)) : undefined;
-    const normalized = copies?.options ?? normalizeOptions(options);
-    const cgroup = normalized.cgroupParent ? createSandboxCgroup(normalized.cgroupParent, normalized.limits) : undefined;
-    let supervisor: ResultPromise;
-    try {
-      const args = helperArgs(normalized, null, { infoFd: INFO_FD, ...(cgroup ? { cgroup: cgroup.leaf } : {}) });
-      supervisor = startHelper(helperPath(), args, sandboxEnv(normalized), { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-    } catch (error) {
-      await cgroup?.release();
-      throw error;
-    }
-    if (copies) void supervisor.then(copies.cleanup, copies.cleanup);
+    const { subprocess: supervisor, options: normalized, cgroup } = launchSandbox(options, null, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] }, { infoFd: INFO_FD });
     const info = await readInfo(supervisor.stdio[INFO_FD] as Readable).catch(() => null);
     if (!info) {
       const result = await supervisor;
