@@ -346,8 +346,10 @@ export class LayerStore {
     return await this.locked(async () => {
       if (meta.parent && !this.#meta(meta.parent.replace(/^sha256:/, ''))) throw new SandboxError('BAD_OPTIONS', `parent layer ${meta.parent} is gone`);
       const target = join(this.dir, 'layers', hex);
-      // The same content committed again replaces a corrupt copy instead of reusing it.
-      const added = !existsSync(target) || !!(await mountProblem(target, hex, { unsealed: 'skip' }));
+      // The same content committed again replaces a corrupt copy instead of
+      // reusing it; an intact one with a stale seal (a restored store) is
+      // resealed by the check and kept, as it may be mounted right now.
+      const added = !existsSync(target) || !!(await mountProblem(target, hex));
       if (added) {
         if (existsSync(target)) {
           const aside = join(this.dir, 'tmp', `${ownedName()}-rm`);
