@@ -1,7 +1,6 @@
 import { existsSync, lstatSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { chmod, lstat, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { execa } from 'execa';
 import type { ReadEntry } from 'tar';
 import { extractChecked } from './tar-reader.js';
 import { symlinkLeaves } from './confine.js';
@@ -10,7 +9,9 @@ import { TarWriter } from './tar-writer.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from './fs-util.js';
 import { checkName, type LayerMeta, type LayerStore, type Staging } from './store.js';
-import { treeDigest, OPAQUE_XATTR } from './tree.js';
+import { treeDigest } from './tree.js';
+import { makeWhiteouts } from './whiteout.js';
+import { markOpaque } from './xattr.js';
 import type { LayerInfo } from './types.js';
 
 export interface ExportOptions {
@@ -137,15 +138,13 @@ async function restoreWhiteouts(tree: string, file: string): Promise<void> {
     }
   };
   await visit(tree);
-  // Node cannot mknod or set xattrs: one shell each for all of them. A 0/0
-  // character device needs no privilege (Linux 5.8+).
-  const loop = async (command: string, paths: string[]) => {
-    if (!paths.length) return;
-    const result = await execa('/bin/sh', ['-c', `for f; do ${command} || exit 1; done`, 'sh', ...paths], { reject: false });
-    if (result.exitCode !== 0) reject(file, `cannot restore whiteouts: ${String(result.stderr || result.message).trim().split('\n')[0]}`);
-  };
-  await loop('mknod -m 0 -- "$f" c 0 0', whiteouts);
-  await loop(`setfattr -n ${OPAQUE_XATTR} -v y -- "$f"`, opaque);
+  // The layer's directory (the tree's parent) is on the same filesystem and outside the tree.
+  try {
+    await makeWhiteouts(whiteouts, dirname(tree));
+    for (const dir of opaque) await markOpaque(dir);
+  } catch (error) {
+    reject(file, `cannot restore whiteouts: ${(error as Error).message}`);
+  }
   for (const [dir, mode] of reopened) await chmod(dir, mode);
 }
 

@@ -10,7 +10,7 @@ import { diskFullError, outputSaysStoreFull } from './disk-full.js';
 import { removeTree } from './fs-util.js';
 import { withLock } from './lock.js';
 import type { LayerStore } from './store.js';
-import { fileHash } from './tree.js';
+import { fileHash } from './hash.js';
 import type { LayerInfo, LayerRecipe } from './types.js';
 
 export interface BuildOptions {

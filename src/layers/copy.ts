@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { access, chmod, copyFile, link, lstat, lutimes, mkdir, open, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { hashFiles, walkTree, type TreeEntry } from './tree.js';
+import { hashFiles } from './hash.js';
+import { walkTree, type TreeEntry } from './tree.js';
 
 /** Copies in flight at once (libuv's thread pool has four threads). */
 const COPY_CONCURRENCY = 4;
@@ -106,8 +107,8 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
     }
     await copyFile(from, to, constants.COPYFILE_FICLONE);
   };
-  // The source is hashed by openssl processes (other cores, SHA instructions)
-  // while the copy runs in libuv's pool; a file that changes meanwhile is
+  // The source is hashed on worker threads (other cores) while the copy
+  // runs in libuv's pool; a file that changes meanwhile is
   // caught below by its ctime, so the digest always describes the copy.
   const hashing = hashFiles(source, unique.map((entry) => entry.path));
   // On the first failure (e.g. a full disk) every copy in flight is let

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { SandboxError } from '../errors.js';
+import { hashFiles } from './hash.js';
+import { isOpaque } from './xattr.js';
 
-/** The overlayfs xattr (with `userxattr`) that makes a directory hide everything below it in lower layers. */
-export const OPAQUE_XATTR = 'user.overlay.opaque';
+export { fileHash, hashFiles } from './hash.js';
+export { OPAQUE_XATTR } from './xattr.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'whiteout' | 'other';
 
@@ -35,30 +35,16 @@ function typeOf(st: Stats): EntryType {
   return 'other';
 }
 
-/** getfattr escapes unusual bytes in names as \ooo. */
-function unescapeOctal(text: string): string {
-  return Buffer.from(text.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))), 'latin1').toString('utf8');
-}
-
-/**
- * Directories under `root` marked opaque. Node has no xattr API, so this
- * asks getfattr (package `attr`) once per tree; where it is missing, this
- * throws a one-line error naming the package (silently losing opaque
- * directories would resurrect a parent's deleted files).
- */
+/** Directories under `root` marked opaque, found in one pass over its directories. */
 export async function opaqueDirs(root: string): Promise<Set<string>> {
-  const result = await execa('getfattr', ['-R', '-h', '-d', '-m', `^${OPAQUE_XATTR.replace(/\./g, '\\.')}$`, '--absolute-names', '--', root], {
-    reject: false,
-    encoding: 'latin1',
-  });
-  if ((result as { code?: string }).code === 'ENOENT')
-    throw new SandboxError('SETUP_FAILED', 'getfattr is needed to read overlay opaque directories: install the attr package (apt-get install attr)');
   const found = new Set<string>();
-  let file: string | undefined;
-  for (const line of String(result.stdout).split('\n')) {
-    if (line.startsWith('# file: ')) file = unescapeOctal(line.slice(8));
-    else if (file && line.startsWith(`${OPAQUE_XATTR}="y"`)) found.add(file === root ? '' : file.slice(root.length + 1));
-  }
+  const visit = async (path: string): Promise<void> => {
+    const full = path ? join(root, path) : root;
+    if (await isOpaque(full)) found.add(path);
+    for (const entry of await readdir(full, { withFileTypes: true }))
+      if (entry.isDirectory()) await visit(path ? `${path}/${entry.name}` : entry.name);
+  };
+  await visit('');
   return found;
 }
 
@@ -68,7 +54,6 @@ export async function opaqueDirs(root: string): Promise<Set<string>> {
  * have them, such as a snapshot's fresh copy).
  */
 export async function walkTree(root: string, options: { xattrs?: boolean } = {}): Promise<TreeEntry[]> {
-  const opaque = options.xattrs === false ? new Set<string>() : await opaqueDirs(root);
   const entries: TreeEntry[] = [];
   const visit = async (path: string): Promise<void> => {
     const full = path ? join(root, path) : root;
@@ -76,7 +61,7 @@ export async function walkTree(root: string, options: { xattrs?: boolean } = {})
     const type = typeOf(stats);
     const entry: TreeEntry = { path, type, stats };
     if (type === 'symlink') entry.target = await readlink(full);
-    if (type === 'dir' && opaque.has(path)) entry.opaque = true;
+    if (type === 'dir' && options.xattrs !== false && (await isOpaque(full))) entry.opaque = true;
     entries.push(entry);
     if (type !== 'dir') return;
     const names = (await readdir(full)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
@@ -84,66 +69,6 @@ export async function walkTree(root: string, options: { xattrs?: boolean } = {})
   };
   await visit('');
   return entries;
-}
-
-/** sha256 of a file's content, streamed. */
-export async function fileHash(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** Files hashed at once in Node: reads overlap with hashing. */
-const HASH_CONCURRENCY = 4;
-/** Paths per `openssl dgst` process (argv length). */
-const OPENSSL_BATCH = 400;
-
-let opensslWorks: Promise<boolean> | undefined;
-
-/**
- * Whether the openssl CLI can hash: it uses the CPU's SHA extensions, which
- * Node's bundled OpenSSL often does not (measured: 1.8 GB/s against 0.6 GB/s),
- * and a second process uses a second core.
- */
-function haveOpenssl(): Promise<boolean> {
-  opensslWorks ??= execa('openssl', ['dgst', '-sha256', '-r', '/dev/null'], { reject: false }).then(
-    (result) => result.exitCode === 0 && /^e3b0c442/.test(String(result.stdout)),
-    () => false,
-  );
-  return opensslWorks;
-}
-
-/** sha256 of many files under `root`: openssl processes on two cores when possible, else Node. */
-export async function hashFiles(root: string, paths: readonly string[]): Promise<Map<string, string>> {
-  const hashes = new Map<string, string>();
-  // openssl prints names as given; names it would escape stay with Node.
-  const viaOpenssl = (await haveOpenssl()) ? paths.filter((path) => !/[\\\n\r]/.test(path)) : [];
-  const rest = new Set(paths);
-  const batches: string[][] = [];
-  for (let i = 0; i < viaOpenssl.length; i += OPENSSL_BATCH) batches.push(viaOpenssl.slice(i, i + OPENSSL_BATCH));
-  let nextBatch = 0;
-  const opensslWorker = async () => {
-    while (nextBatch < batches.length) {
-      const batch = batches[nextBatch++]!;
-      const result = await execa('openssl', ['dgst', '-sha256', '-r', ...batch.map((path) => `./${path}`)], { cwd: root, reject: false, maxBuffer: 64 << 20 });
-      if (result.exitCode !== 0) continue; // Node hashes what is left
-      for (const line of String(result.stdout).split('\n')) {
-        const match = /^([0-9a-f]{64}) \*\.\/(.*)$/.exec(line);
-        if (match && rest.delete(match[2]!)) hashes.set(match[2]!, match[1]!);
-      }
-    }
-  };
-  await Promise.all([opensslWorker(), opensslWorker()]);
-  const left = [...rest];
-  let next = 0;
-  const nodeWorker = async () => {
-    while (next < left.length) {
-      const path = left[next++]!;
-      hashes.set(path, await fileHash(join(root, path)));
-    }
-  };
-  await Promise.all(Array.from({ length: HASH_CONCURRENCY }, nodeWorker));
-  return hashes;
 }
 
 /**
