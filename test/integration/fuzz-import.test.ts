@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, SandboxError, type LayerInfo, type LayerStore } from '../../src/index.js';
 import { removeTree } from '../../src/layers/fs-util.js';
 import { treeDigest as layerDigest } from '../../src/layers/tree.js';
+import { markOpaque } from '../../src/layers/xattr.js';
 import { BLOCK, FIELDS, fixChecksum, headerOffsets, readRecords, writeRecords, type TarRecord } from './fuzz-tar.js';
 import { tempDir, treeDigest as dirDigest } from './support.js';
 
@@ -70,7 +71,7 @@ async function buildStack(store: LayerStore, dir: string): Promise<void> {
   writeFileSync(join(tree, 'top.txt'), 'top\n');
   await execa('mknod', ['-m', '0', join(tree, 'a.txt'), 'c', '0', '0']);
   await execa('mknod', ['-m', '0', join(tree, 'ro/f'), 'c', '0', '0']);
-  await execa('setfattr', ['-n', 'user.overlay.opaque', '-v', 'y', join(tree, 'sub')]);
+  await markOpaque(join(tree, 'sub'));
   chmodSync(join(tree, 'ro'), 0o555);
   await store.commit(staging, { parent: parent.digest, source: { kind: 'snapshot', path: 'fuzz', method: 'copy' } }, 'top');
 }
