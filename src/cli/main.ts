@@ -37,7 +37,10 @@ async function main(argv: string[]): Promise<number> {
     .command(
       'doctor',
       'Check that this machine can run sandboxes and say how to fix it if not',
-      (y) => y.option('json', { type: 'boolean', describe: 'Print the checks as JSON' }),
+      (y) =>
+        y
+          .option('json', { type: 'boolean', describe: 'Print the checks as JSON' })
+          .option('cwd', { type: 'string', describe: 'Also check that a sandbox can map every file in DIR (owner and group yours)', requiresArg: true }),
       async (args) => {
         code = await doctorCommand(args);
       },

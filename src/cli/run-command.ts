@@ -15,6 +15,7 @@ import { createSandbox } from '../sandbox/create.js';
 import type { SandboxOptions } from '../sandbox/options.js';
 import type { SandboxRunConfig } from '../config/types.js';
 import { toSandboxResult } from '../sandbox/process.js';
+import { unmappedHint } from '../sandbox/unmapped.js';
 import { optionsFromFlags, type SandboxFlags } from './sandbox-flags.js';
 import { UsageError } from './usage-error.js';
 
@@ -145,7 +146,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     return exitCode;
   }
   if (config.services?.length || config.presets?.length) return runWithServices(command, options, config);
-  return exitCodeOf(command, spawn(command[0]!, command.slice(1), { ...options, stdio: 'inherit' }));
+  return unmappedNote(await exitCodeOf(command, spawn(command[0]!, command.slice(1), { ...options, stdio: 'inherit' })), options);
 }
 
 /**
@@ -168,5 +169,17 @@ async function exitCodeOf(command: string[], subprocess: ResultPromise): Promise
 async function runWithServices(command: string[], options: SandboxOptions, config: SandboxRunConfig): Promise<number> {
   await using sandbox = await createSandbox({ ...options, services: config.services ?? [], presets: config.presets ?? [] });
   // await: the sandbox is disposed when this block ends, not before the command does.
-  return await exitCodeOf(command, sandbox.spawn(command[0]!, command.slice(1), { stdio: 'inherit' }));
+  return unmappedNote(await exitCodeOf(command, sandbox.spawn(command[0]!, command.slice(1), { stdio: 'inherit' })), options);
+}
+
+/**
+ * A failed command whose copy-on-write tree holds files the sandbox cannot
+ * map hears which and the fix. Its output went straight to the terminal, so
+ * the tree is checked instead (bounded: a failed run waits at most 0.5 s).
+ */
+function unmappedNote(exitCode: number, options: SandboxOptions): number {
+  if (exitCode === 0 || exitCode >= 128) return exitCode;
+  const hint = unmappedHint(options, undefined, { found: 20, entries: 100_000, ms: 500 });
+  if (hint) console.error(`sandbox-run: ${hint}`);
+  return exitCode;
 }

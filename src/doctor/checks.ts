@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { helperReason } from '../errors.js';
 import { kernelAtLeast } from '../kernel.js';
 import { helperPath } from '../helper/locate.js';
+import { unmappedCheck } from './unmapped-check.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
 import { copyMode } from '../sandbox/copy-fallback.js';
 
@@ -182,7 +183,7 @@ function limitsCheck(): DoctorCheck {
 }
 
 /** Runs every check; the live sandbox checks are the ground truth, the rest explain failures. */
-export async function runDoctor(): Promise<DoctorCheck[]> {
+export async function runDoctor(options: { cwd?: string } = {}): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [kernelCheck(), ...userNamespaceChecks()];
   const container = containerCheck();
   if (container) checks.push(container);
@@ -194,5 +195,6 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     if (start.status === 'pass') checks.push(copyMode() ? copyModeCheck() : await overlayCheck(helper));
   }
   checks.push(limitsCheck());
+  if (options.cwd !== undefined) checks.push(unmappedCheck(options.cwd));
   return checks;
 }

@@ -7,6 +7,7 @@ import type { ResultPromise } from 'execa';
 import type { SandboxPool } from '../pool/pool.js';
 import { sandboxReport, spawn } from '../sandbox/run.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import { unmappedHint } from '../sandbox/unmapped.js';
 import type { Job, JobResult } from './job.js';
 
 export interface ExecuteOptions {
@@ -102,7 +103,8 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
             ? 'passed'
             : 'failed';
     const keep = kept && (status === 'failed' || status === 'timed out');
-    const hint = status !== 'failed' ? undefined : oomKilled ? oomHint(options.sandbox) : noSpaceHint(output, options.sandbox);
+    const hint =
+      status !== 'failed' ? undefined : oomKilled ? oomHint(options.sandbox) : (noSpaceHint(output, options.sandbox) ?? unmappedHint(options.sandbox, output));
     if (kept) removeOverlayWork(kept);
     if (kept && !keep) rmSync(kept, { recursive: true, force: true });
     return result(status, done.exitCode ?? null, output, {
