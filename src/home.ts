@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,6 +17,23 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** Gives the owner rwx on every directory below `path` (overlayfs leaves work/work at 000; tests chmod dirs read-only). */
+function openUp(path: string): void {
+  if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) return;
+  chmodSync(path, 0o700);
+  for (const name of readdirSync(path)) openUp(join(path, name));
+}
+
+/** Removes a tree the caller owns even where directories in it deny the owner write or search. */
+export function removeTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    openUp(path);
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
 /**
  * A fresh directory `<home>/<kind>/<pid>-<unique>` for host-side things a
  * sandbox needs while it lives (socket directories, private copies). Those
@@ -28,7 +45,7 @@ export function processScopedDir(kind: string, env: NodeJS.ProcessEnv = process.
   mkdirSync(base, { recursive: true });
   for (const entry of readdirSync(base)) {
     const pid = Number(entry.split('-')[0]);
-    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(join(base, entry), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) removeTree(join(base, entry));
   }
   const dir = join(base, `${process.pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`);
   mkdirSync(dir, { mode: 0o700 });

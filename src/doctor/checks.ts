@@ -1,13 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { execa } from 'execa';
 import { helperReason } from '../errors.js';
 import { kernelAtLeast } from '../kernel.js';
 import { helperPath } from '../helper/locate.js';
 import { unmappedCheck } from './unmapped-check.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
-import { copyMode } from '../sandbox/copy-fallback.js';
+import { forgetUpperPlacement, upperPlacement } from '../sandbox/upper-placement.js';
 
 export interface DoctorCheck {
   name: string;
@@ -114,45 +113,41 @@ async function sandboxStartCheck(helper: string): Promise<DoctorCheck> {
   return { name: 'sandbox starts', status: 'fail', detail: reason, remedy };
 }
 
-/** A whiteout (deleted lower file) and an opaque directory (re-created lower dir) on a tmpfs upper. */
-async function overlayCheck(helper: string): Promise<DoctorCheck> {
-  const lower = mkdtempSync(join(tmpdir(), 'sandbox-run-doctor-'));
+/**
+ * Where sandboxes keep their writable layers here, probed afresh (a real
+ * overlay in a real sandbox: whiteouts, opaque dirs, renames); the result
+ * replaces what the runner had remembered.
+ */
+function overlayCheck(): DoctorCheck {
+  const name = 'overlayfs in a user namespace';
   try {
-    mkdirSync(join(lower, 'dir'));
-    writeFileSync(join(lower, 'file'), 'x');
-    writeFileSync(join(lower, 'dir', 'inner'), 'x');
-    const script = 'cd /mnt && rm file && test ! -e file && rm -r dir && mkdir dir && test ! -e dir/inner && echo ok > new';
-    const result = await execa(helper, ['--overlay', lower, '/mnt', '--', '/bin/sh', '-c', script], {
-      reject: false,
-      timeout: 10_000,
-    });
-    const untouched = existsSync(join(lower, 'file')) && !existsSync(join(lower, 'new'));
-    if (result.exitCode === 0 && untouched)
-      return { name: 'overlayfs in a user namespace', status: 'pass', detail: 'copy-on-write, whiteouts and opaque directories on a tmpfs upper' };
+    forgetUpperPlacement();
+    const placement = upperPlacement();
+    if (placement.mode === 'tmpfs') return { name, status: 'pass', detail: `copy-on-write, writable layers on tmpfs: ${placement.reason}` };
+    if (placement.mode === 'disk')
+      return { name, status: 'pass', detail: `copy-on-write, writable layers on disk under ${placement.dir} (removed with each sandbox; --upper-size is not enforced there): ${placement.reason}` };
     return {
-      name: 'overlayfs in a user namespace',
-      status: 'fail',
-      detail: helperReason(String(result.stderr)) || `the overlay check script failed (exit ${result.exitCode})`,
-      remedy:
-        'overlayfs in user namespaces needs Linux 5.11+, and 6.6+ for the copy-on-write layer on tmpfs; until then set SANDBOX_RUN_OVERLAY=copy (private copies per sandbox: slower, same isolation)',
+      name,
+      status: 'warn',
+      detail: `private copies instead of overlays: ${placement.reason}`,
+      remedy: 'copies cost time and disk per sandbox: set SANDBOX_RUN_HOME to a directory on ext4, xfs or btrfs (Linux 5.11+), or use Linux 6.6+',
     };
-  } finally {
-    rmSync(lower, { recursive: true, force: true });
+  } catch (error) {
+    return { name, status: 'fail', detail: (error as Error).message, remedy: 'unset SANDBOX_RUN_OVERLAY to let sandbox-run choose' };
   }
-}
-
-function copyModeCheck(): DoctorCheck {
-  return {
-    name: 'overlayfs in a user namespace',
-    status: 'warn',
-    detail: process.env.SANDBOX_RUN_OVERLAY === 'copy' ? 'SANDBOX_RUN_OVERLAY=copy: private copies instead of overlays' : `Linux ${release()} has no overlayfs in user namespaces: private copies instead`,
-    remedy: 'copies cost time and disk per sandbox; Linux 6.6+ gives copy-on-write overlays',
-  };
 }
 
 /** Which limits this host enforces, and how: the cgroup tells for memory, pids and CPU. */
 function limitsCheck(): DoctorCheck {
-  const always = 'tmpfs sizes (--upper-size, --tmpfs-size), rlimits (--rlimit), timeouts (--timeout), core dumps off';
+  // With writable layers on disk (Linux < 6.6) no tmpfs holds them: --upper-size cannot bind.
+  const upperOnTmpfs = (() => {
+    try {
+      return upperPlacement().mode === 'tmpfs';
+    } catch {
+      return false;
+    }
+  })();
+  const always = `tmpfs sizes (${upperOnTmpfs ? '--upper-size, ' : ''}--tmpfs-size), rlimits (--rlimit), timeouts (--timeout), core dumps off${upperOnTmpfs ? '' : '; NOT enforced: --upper-size (no tmpfs holds the writable layer)'}`;
   const nproc = process.getuid?.() === 0 ? 'not for root: RLIMIT_NPROC exempts uid 0' : 'by RLIMIT_NPROC, counted per sandbox';
   let setting: string | undefined;
   try {
@@ -192,7 +187,7 @@ export async function runDoctor(options: { cwd?: string } = {}): Promise<DoctorC
   if (helper) {
     const start = await sandboxStartCheck(helper);
     checks.push(start);
-    if (start.status === 'pass') checks.push(copyMode() ? copyModeCheck() : await overlayCheck(helper));
+    if (start.status === 'pass') checks.push(overlayCheck());
   }
   checks.push(limitsCheck());
   if (options.cwd !== undefined) checks.push(unmappedCheck(options.cwd));

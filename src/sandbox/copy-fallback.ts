@@ -1,21 +1,16 @@
 import { constants, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { workdirMountPoint } from '../helper/args.js';
-import { processScopedDir } from '../home.js';
-import { kernelAtLeast } from '../kernel.js';
+import { processScopedDir, removeTree } from '../home.js';
 import type { NormalizedOptions } from './options.js';
 
-/**
- * Overlayfs inside a user namespace needs Linux 5.11. On older kernels (or
- * with SANDBOX_RUN_OVERLAY=copy, which tests use to force this path) every
- * copy-on-write mount becomes a private copy per sandbox, bound read-write:
- * the same isolation, at the cost of copying the data each time.
+/*
+ * Where overlayfs in a user namespace is missing (Linux < 5.11), or no place
+ * holds its writable layer (see upper-placement.ts), or with
+ * SANDBOX_RUN_OVERLAY=copy (tests force this path), every copy-on-write
+ * mount becomes a private copy per sandbox, bound read-write: the same
+ * isolation, at the cost of copying the data each time.
  */
-export function copyMode(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.SANDBOX_RUN_OVERLAY === 'copy') return true;
-  if (env.SANDBOX_RUN_OVERLAY === 'overlay') return false;
-  return !kernelAtLeast(5, 11);
-}
 
 let warned = false;
 
@@ -50,10 +45,10 @@ function materialize(lowers: readonly string[], target: string): void {
  * Rewrites copy-on-write mounts into read-write binds of private copies.
  * Returns the new options and the function that removes the copies.
  */
-export function withCopies(options: NormalizedOptions): { options: NormalizedOptions; cleanup: () => void } {
+export function withCopies(options: NormalizedOptions, reason: string): { options: NormalizedOptions; cleanup: () => void } {
   if (!warned) {
     warned = true;
-    process.emitWarning('overlayfs is not available in user namespaces here: every sandbox gets private copies instead (slower, more disk)', { code: 'SANDBOX_RUN_COPY_FALLBACK' });
+    process.emitWarning(`no copy-on-write overlay here (${reason}): every sandbox gets private copies instead (slower, more disk)`, { code: 'SANDBOX_RUN_COPY_FALLBACK' });
   }
   const dir = processScopedDir('copies');
   const binds = [...options.binds];
@@ -70,5 +65,7 @@ export function withCopies(options: NormalizedOptions): { options: NormalizedOpt
     binds.push({ source: join(dir, String(i)), target: overlay.target, readonly: false });
     return false;
   });
-  return { options: { ...options, workdir, overlays, binds }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // Sandboxes cannot see each other's copies through the read-only host root.
+  const masks = [...options.masks, dirname(dir)];
+  return { options: { ...options, workdir, overlays, binds, masks }, cleanup: () => removeTree(dir) };
 }

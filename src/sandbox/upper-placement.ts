@@ -1,0 +1,177 @@
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { workdirMountPoint } from '../helper/args.js';
+import { helperPath } from '../helper/locate.js';
+import { processScopedDir, removeTree, sandboxRunHome } from '../home.js';
+import { kernelAtLeast } from '../kernel.js';
+import { warnOnce } from './cgroup.js';
+import type { NormalizedOptions } from './options.js';
+import { probeOverlay } from './overlay-probe.js';
+
+/**
+ * Where the sandboxes' writable layers live:
+ * - 'tmpfs': the helper's private tmpfs (Linux 6.6+, where tmpfs holds user.* xattrs);
+ * - 'disk': a private directory per sandbox under `dir` (below 6.6: ext4, xfs, btrfs hold them);
+ * - 'copy': no overlay at all, private copies (no overlayfs in user namespaces, or no place that works).
+ */
+export type UpperPlacement = { mode: 'tmpfs'; reason: string } | { mode: 'disk'; dir: string; reason: string } | { mode: 'copy'; reason: string };
+
+/** SANDBOX_RUN_OVERLAY: unset or 'auto' probes; the others force a mode ('overlay': tmpfs or disk, never copy). */
+const SETTINGS = ['auto', 'tmpfs', 'disk', 'copy', 'overlay'] as const;
+type Setting = (typeof SETTINGS)[number];
+
+function setting(env: NodeJS.ProcessEnv): Setting {
+  const value = env.SANDBOX_RUN_OVERLAY || 'auto';
+  if (!(SETTINGS as readonly string[]).includes(value)) throw new SandboxError('BAD_OPTIONS', `SANDBOX_RUN_OVERLAY: expected ${SETTINGS.join(', ')}, got '${value}'`);
+  return value as Setting;
+}
+
+/** The directory under which disk uppers go: on the disk that holds sandbox-run's store. */
+export function diskUpperBase(env: NodeJS.ProcessEnv = process.env): string {
+  return join(sandboxRunHome(env), 'uppers');
+}
+
+function probeTmpfs(helper: string) {
+  return probeOverlay(helper, mkdtempSync(join(tmpdir(), 'sandbox-run-probe-')), false);
+}
+
+function probeDisk(helper: string, env: NodeJS.ProcessEnv) {
+  try {
+    return probeOverlay(helper, processScopedDir('uppers', env), true);
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message.split('\n')[0]! };
+  }
+}
+
+function unusable(message: string): never {
+  throw new SandboxError('SETUP_FAILED', `${message}; run 'sandbox-run doctor'`);
+}
+
+function decide(env: NodeJS.ProcessEnv): UpperPlacement {
+  const wanted = setting(env);
+  if (wanted === 'copy') return { mode: 'copy', reason: 'SANDBOX_RUN_OVERLAY=copy' };
+  if (wanted === 'auto' && !kernelAtLeast(5, 11)) return { mode: 'copy', reason: `Linux ${release()} has no overlayfs in user namespaces (5.11+)` };
+  const helper = helperPath(env);
+  const dir = diskUpperBase(env);
+  if (wanted !== 'disk') {
+    const tmpfs = probeTmpfs(helper);
+    if (tmpfs.ok) return { mode: 'tmpfs', reason: wanted === 'tmpfs' ? 'SANDBOX_RUN_OVERLAY=tmpfs' : `tmpfs holds user.* xattrs (Linux ${release()})` };
+    if (wanted === 'tmpfs') unusable(`SANDBOX_RUN_OVERLAY=tmpfs, but copy-on-write on tmpfs is broken here: ${tmpfs.detail}`);
+    const disk = probeDisk(helper, env);
+    if (disk.ok) return { mode: 'disk', dir, reason: `tmpfs cannot hold overlayfs's user.* xattrs before Linux 6.6 (${tmpfs.detail})` };
+    const why = `on tmpfs: ${tmpfs.detail}; on disk at ${dir}: ${disk.detail}`;
+    if (wanted === 'overlay') unusable(`SANDBOX_RUN_OVERLAY=overlay, but no copy-on-write overlay works here (${why})`);
+    return { mode: 'copy', reason: `no copy-on-write overlay works here (${why})` };
+  }
+  const disk = probeDisk(helper, env);
+  if (!disk.ok) unusable(`SANDBOX_RUN_OVERLAY=disk, but copy-on-write with the upper at ${dir} is broken: ${disk.detail}`);
+  return { mode: 'disk', dir, reason: 'SANDBOX_RUN_OVERLAY=disk' };
+}
+
+/**
+ * What a probe found holds until the kernel, the helper or the home's
+ * filesystem changes: the key names all three (boot id: a reboot may bring
+ * another kernel build or sysctl).
+ */
+function diskCacheKey(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    const helper = helperPath(env);
+    const home = sandboxRunHome(env);
+    mkdirSync(home, { recursive: true });
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return [release(), bootId, env.SANDBOX_RUN_OVERLAY || 'auto', helper, statSync(helper).mtimeMs, statSync(home).dev].join(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+function readDiskCache(file: string, key: string): UpperPlacement | undefined {
+  try {
+    const cached = JSON.parse(readFileSync(file, 'utf8')) as { key?: string; placement?: UpperPlacement };
+    return cached.key === key ? cached.placement : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeDiskCache(file: string, key: string, placement: UpperPlacement): void {
+  try {
+    const temp = `${file}.${process.pid}`;
+    writeFileSync(temp, `${JSON.stringify({ key, placement })}\n`);
+    renameSync(temp, file);
+  } catch {
+    // a read-only home only costs the next process a probe
+  }
+}
+
+const cache = new Map<string, UpperPlacement | SandboxError>();
+
+/**
+ * This machine's placement, probed once per process (and per setting and
+ * home, which tests change) and remembered on disk for this boot, kernel and
+ * helper (a probe costs tens of ms): the runner never uses a mode whose
+ * probe failed. A forced mode that fails is not remembered.
+ */
+export function upperPlacement(env: NodeJS.ProcessEnv = process.env): UpperPlacement {
+  const key = `${env.SANDBOX_RUN_OVERLAY ?? ''}\0${sandboxRunHome(env)}\0${env.SANDBOX_RUN_HELPER ?? ''}`;
+  let placement = cache.get(key);
+  if (!placement) {
+    const file = join(sandboxRunHome(env), 'overlay-probe.json');
+    const diskKey = diskCacheKey(env);
+    placement = diskKey === undefined ? undefined : readDiskCache(file, diskKey);
+    if (!placement) {
+      try {
+        placement = decide(env);
+        if (diskKey !== undefined) writeDiskCache(file, diskKey, placement);
+      } catch (error) {
+        if (!(error instanceof SandboxError)) throw error;
+        placement = error;
+      }
+    }
+    cache.set(key, placement);
+  }
+  if (placement instanceof SandboxError) throw placement;
+  return placement;
+}
+
+/** Forgets what was probed, in this process and on disk: doctor probes afresh. */
+export function forgetUpperPlacement(env: NodeJS.ProcessEnv = process.env): void {
+  cache.clear();
+  rmSync(join(sandboxRunHome(env), 'overlay-probe.json'), { force: true });
+}
+
+/**
+ * Gives every overlay that would have its upper on the helper's tmpfs (the
+ * copy-on-write workdir, layers mounted without `upper`) a private upper and
+ * work dir on disk instead. Sandboxes cannot see each other's: the base is
+ * masked inside. Returns the new options and the function removing the dirs.
+ */
+export function withDiskUppers(options: NormalizedOptions, env: NodeJS.ProcessEnv = process.env): { options: NormalizedOptions; cleanup: () => void } {
+  const base = diskUpperBase(env);
+  if (options.upperSize !== undefined)
+    warnOnce(`--upper-size is not enforced: the writable layer is on disk under ${base} (tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor`);
+  const dir = processScopedDir('uppers', env);
+  let count = 0;
+  const upper = () => {
+    const layer = join(dir, String(count++));
+    mkdirSync(join(layer, 'upper'), { recursive: true });
+    mkdirSync(join(layer, 'work'));
+    return { upper: join(layer, 'upper'), work: join(layer, 'work') };
+  };
+  try {
+    // A kept layer (--keep-failed, builds) already has its own upper on the host.
+    const overlays = options.overlays.map((overlay) => (overlay.upper ? overlay : { ...overlay, upper: upper() }));
+    let workdir = options.workdir;
+    if (workdir === 'cow') {
+      const point = workdirMountPoint(options.cwd);
+      overlays.unshift({ lowers: [point], target: point, upper: upper() });
+      workdir = 'none';
+    }
+    return { options: { ...options, workdir, overlays, masks: [...options.masks, base] }, cleanup: () => removeTree(dir) };
+  } catch (error) {
+    removeTree(dir);
+    throw error;
+  }
+}
