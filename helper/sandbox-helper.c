@@ -11,9 +11,18 @@
  *
  * Process layout of a new sandbox:
  *
- *   supervisor (host namespaces)      waits, forwards signals, reports on --info-fd
+ *   supervisor (host namespaces)      waits, forwards signals, reports on --info-fd,
+ *     |                                relays the command's own terminal, if any
  *     `- init, pid 1 (new namespaces)  builds the mounts, then reaps and forwards
- *          `- command, pid 2           execve(2) after NO_NEW_PRIVS, rlimits, env
+ *          `- command, pid 2           execve(2) in a session of its own, with no
+ *                                      capability, a fresh keyring, rlimits, env
+ *
+ * The caller's terminal never enters the sandbox: a process holding it could
+ * push input into it (TIOCSTI), read the keyboard or change its settings
+ * from any session (CVE-2017-5226). When stdin, stdout or stderr is a
+ * terminal, the command gets a pseudo-terminal of its own, made in the
+ * sandbox's devpts and passed to the supervisor, which relays keystrokes,
+ * output and window size (as `docker run -it` and conmon do).
  *
  * Long-lived sandboxes are started with no command: init idles until it is
  * signalled. More processes are started in them with --join PID, which
@@ -42,11 +51,15 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 
@@ -108,9 +121,12 @@ static int opt_info_fd = -1;
 static const char *opt_cgroup;       /* cgroup v2 directory the sandbox's processes start in */
 static int cgroup_fd = -1;
 static pid_t opt_join;
+static int console_sock[2] = {-1, -1}; /* the command's process sends its pty master here */
 static char **opt_command;           /* NULL: idle init (long-lived sandbox) */
 
 /* ---------- errors ---------- */
+
+static void restore_terminal(void);
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...) {
@@ -119,6 +135,7 @@ static void die(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  restore_terminal();
   dprintf(2, "sandbox-run: %s\n", buf);
   _exit(EXIT_SETUP);
 }
@@ -132,6 +149,7 @@ static void die_errno(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  restore_terminal();
   dprintf(2, "sandbox-run: %s: %s\n", buf, strerror(saved));
   _exit(EXIT_SETUP);
 }
@@ -522,6 +540,17 @@ static void setup_dev(void) {
   mount_tmpfs(NEWROOT "/dev/shm", "1777", opt_tmpfs_size);
 }
 
+/* The host's runtime sockets live under /run: the session bus, systemd,
+ * ssh-agent, docker, the host's PostgreSQL. connect(2) works on a read-only
+ * mount, so the read-only host view would reach every one of them: the
+ * sandbox gets a fresh, empty /run (and /var/run where it is not a link). */
+static void hide_runtime_dirs(void) {
+  static const char *const dirs[] = {NEWROOT "/run", NEWROOT "/var/run"};
+  struct stat st;
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
+    if (lstat(dirs[i], &st) == 0 && S_ISDIR(st.st_mode)) mount_tmpfs(dirs[i], "0755", opt_tmpfs_size);
+}
+
 /* A root caller keeps host uid 0 behind its unprivileged inside uid, and
  * file permissions are checked against that: the global knobs in /proc
  * (sysctls, sysrq) would be writable and kernel memory readable. Make them
@@ -575,6 +604,7 @@ static void build_filesystem(uid_t outer_uid) {
    * target paths below them. */
   mount_tmpfs(NEWROOT "/tmp", "1777", opt_tmpfs_size);
   setup_dev();
+  hide_runtime_dirs();
 
   int root_fd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die_errno("open new root");
@@ -654,6 +684,90 @@ static void apply_process_options(void) {
   mark_fds_for_exec();
 }
 
+/* SCM_RIGHTS: the pty master made inside the sandbox goes to the supervisor. */
+static void send_fd(int sock, int fd) {
+  char byte = 0;
+  struct iovec iov = {&byte, 1};
+  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1) die_errno("pass the terminal to the supervisor");
+}
+
+/* Returns the fd sent by send_fd, or -1 when the sender went away without one. */
+static int recv_fd(int sock, int flags) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags) != 1) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+/* A session of its own: kill(0, sig) and kill(-pgid, sig) then reach only
+ * the sandbox's processes, and without a terminal of its own the command
+ * has no controlling terminal at all (/dev/tty fails with ENXIO). With one,
+ * each of stdin, stdout and stderr that was the caller's terminal becomes
+ * the sandbox's pty; it is the controlling terminal only when stdin was a
+ * terminal, i.e. the command is interactive. */
+static void enter_own_session(void) {
+  if (setsid() < 0) die_errno("setsid");
+  if (console_sock[1] < 0) return;
+  int interactive = isatty(0);
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || unlockpt(master) < 0) die_errno("open a pseudo-terminal in the sandbox");
+  /* TIOCGPTPEER opens the peer of this master, not whatever a path names. */
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) die_errno("open the pseudo-terminal's peer (needs Linux 4.13+)");
+  send_fd(console_sock[1], master);
+  close(master);
+  close(console_sock[1]);
+  if (interactive && ioctl(slave, TIOCSCTTY, 0) < 0) die_errno("make the pseudo-terminal the controlling terminal");
+  for (int fd = 0; fd < 3; fd++)
+    if (isatty(fd) && dup2(slave, fd) < 0) die_errno("dup2 the pseudo-terminal");
+  close(slave);
+}
+
+/* The caller's session keyring (pam_keyinit gives every login one) holds
+ * its keys, and a process possessing it may read and add keys: start from
+ * a fresh, empty, anonymous one. (An anonymous session keyring may exceed
+ * the user's key quota, so fifty sandboxes do not run out.) */
+static void join_fresh_session_keyring(void) {
+  if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0 && errno != ENOSYS)
+    die_errno("join a fresh session keyring");
+}
+
+/* No capability reaches the command, whatever its uid: one would undo the
+ * read-only host view and the masks from inside (umount ~/.ssh, remount /
+ * read-write). The bounding set goes first, while CAP_SETPCAP is still
+ * held; an empty bounding and inheritable set means execve grants nothing,
+ * not even to uid 0. */
+static void drop_capabilities(void) {
+  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) die_errno("drop capability %d from the bounding set", cap);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die_errno("clear ambient capabilities");
+  struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &header, data) < 0) die_errno("drop capabilities");
+}
+
+/* The last steps before execve, in both modes. */
+static void isolate_command(void) {
+  enter_own_session();
+  join_fresh_session_keyring();
+  drop_capabilities();
+}
+
 /* execvp(3) reports EACCES when some PATH entry was unreadable even if the
  * command exists nowhere; tell "not found" apart from "not executable". */
 static int exists_in_path(const char *name) {
@@ -682,26 +796,176 @@ static int exit_code(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Wait for CHILD while forwarding the usual termination signals to it.
- * Returns its exit code. With REAP_ALL (pid 1) other children are reaped too. */
-static int supervise(pid_t child, const sigset_t *signals, int reap_all) {
-  for (;;) {
-    siginfo_t info;
-    int sig = sigwaitinfo(signals, &info);
-    if (sig < 0) {
-      if (errno == EINTR) continue;
-      die_errno("sigwaitinfo");
-    }
-    if (sig != SIGCHLD) {
-      if (child > 0) kill(child, sig);
-      else return 0;  /* idle init: any termination signal ends the sandbox */
+/* ---------- the terminal relay (supervisor side) ---------- */
+
+/* The caller's terminal on one side, the sandbox's pty master on the other. */
+struct relay {
+  int sock;          /* the master arrives here; -1 once it has */
+  int master;        /* -1 until it arrives, and after the sandbox hangs up */
+  int in;            /* the caller's terminal as stdin, -1 if stdin is none or closed */
+  int out;           /* where the sandbox's terminal output goes */
+  int size_from;     /* the caller's terminal, whose window size the pty follows */
+  char keys[4096];   /* keystrokes read but not yet taken by the master */
+  size_t keys_len, keys_off;
+};
+
+static struct termios saved_termios;
+static int saved_termios_fd = -1;
+
+static void restore_terminal(void) {
+  if (saved_termios_fd >= 0) tcsetattr(saved_termios_fd, TCSADRAIN, &saved_termios);
+  saved_termios_fd = -1;
+}
+
+/* Which of our stdio fds are the caller's terminal, if any. */
+static int relay_init(struct relay *r) {
+  int out = isatty(1) ? 1 : isatty(2) ? 2 : isatty(0) ? 0 : -1;
+  if (out < 0) return 0;
+  *r = (struct relay){.sock = -1, .master = -1, .in = isatty(0) ? 0 : -1, .out = out, .size_from = isatty(0) ? 0 : out};
+  return 1;
+}
+
+static void relay_resize(struct relay *r) {
+  struct winsize ws;
+  if (r->master >= 0 && ioctl(r->size_from, TIOCGWINSZ, &ws) == 0) ioctl(r->master, TIOCSWINSZ, &ws);
+}
+
+/* The master arrived: size it and, for an interactive command, put the
+ * caller's terminal in raw mode so that Ctrl-C, Ctrl-Z and every other key
+ * reach the sandbox's line discipline instead of signalling us. */
+static void relay_take_master(struct relay *r, int nonblocking) {
+  int fd = recv_fd(r->sock, nonblocking ? MSG_DONTWAIT : 0);
+  if (fd < 0 && nonblocking && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  close(r->sock);
+  r->sock = -1;
+  if (fd < 0) return;  /* the command ended before it had a terminal */
+  r->master = fd;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  relay_resize(r);
+  struct termios raw;
+  /* Output only: the caller's terminal turns newlines into CRLF itself. */
+  if (r->in < 0 && tcgetattr(fd, &raw) == 0) {
+    raw.c_oflag &= ~(tcflag_t)OPOST;
+    tcsetattr(fd, TCSANOW, &raw);
+  }
+  if (r->in >= 0 && tcgetattr(r->in, &saved_termios) == 0) {
+    raw = saved_termios;
+    cfmakeraw(&raw);
+    if (tcsetattr(r->in, TCSADRAIN, &raw) == 0) saved_termios_fd = r->in;
+  }
+}
+
+static void write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      struct pollfd p = {.fd = fd, .events = POLLOUT};
+      poll(&p, 1, -1);
       continue;
     }
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(reap_all ? -1 : child, &status, WNOHANG)) > 0)
-      if (pid == child) return exit_code(status);
+    if (n <= 0) return;  /* the caller's terminal is gone: drop output */
+    buf += n;
+    len -= (size_t)n;
   }
+}
+
+/* Copies what the sandbox wrote to the caller's terminal; EIO means every
+ * holder of the pty inside has closed it. */
+static void relay_output(struct relay *r) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(r->master, buf, sizeof buf);
+    if (n > 0) {
+      write_all(r->out, buf, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    close(r->master);
+    r->master = -1;
+    return;
+  }
+}
+
+/* Keystrokes go to the master without blocking: a command that does not
+ * read its input must not stop its output from being relayed. */
+static void relay_keys(struct relay *r, int readable) {
+  if (readable && r->keys_len == 0) {
+    ssize_t n = read(r->in, r->keys, sizeof r->keys);
+    if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN))) r->in = -1;
+    if (n > 0) r->keys_len = (size_t)n, r->keys_off = 0;
+  }
+  while (r->master >= 0 && r->keys_off < r->keys_len) {
+    ssize_t n = write(r->master, r->keys + r->keys_off, r->keys_len - r->keys_off);
+    if (n <= 0) return;
+    r->keys_off += (size_t)n;
+  }
+  if (r->keys_off == r->keys_len) r->keys_len = r->keys_off = 0;
+}
+
+/* The command is gone: pass on what it wrote last, give the terminal back. */
+static void relay_finish(struct relay *r) {
+  if (r->sock >= 0) relay_take_master(r, 1);
+  if (r->master >= 0) relay_output(r);
+  restore_terminal();
+}
+
+/* When the caller's terminal is among our stdio, a socket on which the
+ * command's process will send the pty master it makes inside. */
+static int open_console_socket(struct relay *r) {
+  if (!relay_init(r)) return 0;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console_sock) < 0) die_errno("socketpair");
+  r->sock = console_sock[0];
+  return 1;
+}
+
+/* Wait for CHILD while forwarding the usual termination signals to it, and
+ * relaying its terminal (RELAY, may be NULL). Returns its exit code. With
+ * REAP_ALL (pid 1) other children are reaped too. */
+static int supervise(pid_t child, const sigset_t *signals, int reap_all, struct relay *relay) {
+  int sfd = signalfd(-1, signals, SFD_CLOEXEC);
+  if (sfd < 0) die_errno("signalfd");
+  for (;;) {
+    struct pollfd p[4] = {{.fd = sfd, .events = POLLIN}};
+    int n = 1, at_sock = -1, at_master = -1, at_in = -1;
+    if (relay && relay->sock >= 0) at_sock = n, p[n++] = (struct pollfd){.fd = relay->sock, .events = POLLIN};
+    if (relay && relay->master >= 0)
+      at_master = n, p[n++] = (struct pollfd){.fd = relay->master, .events = POLLIN | (relay->keys_len ? POLLOUT : 0)};
+    if (relay && relay->master >= 0 && relay->in >= 0 && !relay->keys_len)
+      at_in = n, p[n++] = (struct pollfd){.fd = relay->in, .events = POLLIN};
+    if (poll(p, (nfds_t)n, -1) < 0) {
+      if (errno == EINTR) continue;
+      die_errno("poll");
+    }
+    if (at_sock >= 0 && p[at_sock].revents) relay_take_master(relay, 0);
+    if (at_master >= 0 && (p[at_master].revents & (POLLIN | POLLHUP | POLLERR))) relay_output(relay);
+    if (at_master >= 0 && relay->master >= 0 && (p[at_master].revents & POLLOUT)) relay_keys(relay, 0);
+    if (at_in >= 0 && p[at_in].revents) relay_keys(relay, 1);
+    if (!(p[0].revents & POLLIN)) continue;
+
+    struct signalfd_siginfo info;
+    if (read(sfd, &info, sizeof info) != sizeof info) continue;
+    int sig = (int)info.ssi_signo;
+    if (sig == SIGWINCH) {
+      /* The kernel signals the sandbox's foreground group itself once its pty changes size. */
+      if (relay) relay_resize(relay);
+    } else if (sig != SIGCHLD) {
+      if (child <= 0) break;  /* idle init: any termination signal ends the sandbox */
+      kill(child, sig);
+    } else {
+      int status;
+      pid_t pid;
+      while ((pid = waitpid(reap_all ? -1 : child, &status, WNOHANG)) > 0) {
+        if (pid != child) continue;
+        if (relay) relay_finish(relay);
+        close(sfd);
+        return exit_code(status);
+      }
+    }
+  }
+  close(sfd);
+  return 0;
 }
 
 /* The supervisor runs as long as its parent, the sandbox as long as the
@@ -752,8 +1016,20 @@ static pid_t spawn_child(uint64_t flags) {
 
 /* ---------- the two modes ---------- */
 
+/* Init keeps no handle on the caller's terminal once its command has its own. */
+static void drop_terminal_fds(void) {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd < 3 && null >= 0; fd++)
+    if (isatty(fd)) dup2(null, fd);
+  if (null >= 0) close(null);
+}
+
 static int run_init(int lifeline_fd, int ready_fd, uid_t outer_uid, gid_t outer_gid, const sigset_t *signals, const sigset_t *orig_mask) {
   die_with_parent_lifeline(lifeline_fd);
+  /* Out of the caller's process group and session, so that neither a
+   * terminal's signals nor kill(0) of the caller's group reach init directly:
+   * signals come through the supervisor. */
+  if (setsid() < 0) die_errno("setsid");
 
   write_id_maps(outer_uid, outer_gid);
   if (!opt_share_net) bring_up_loopback();
@@ -766,12 +1042,15 @@ static int run_init(int lifeline_fd, int ready_fd, uid_t outer_uid, gid_t outer_
     if (child < 0) die_errno("fork");
     if (child == 0) {
       apply_process_options();
+      isolate_command();
       exec_command(orig_mask);
     }
   }
+  if (console_sock[1] >= 0) close(console_sock[1]);
+  drop_terminal_fds();
   if (write(ready_fd, "R", 1) != 1) die_errno("report ready");
   close(ready_fd);
-  return supervise(child, signals, 1);
+  return supervise(child, signals, 1, NULL);
 }
 
 static int run_new_sandbox(const sigset_t *signals, const sigset_t *orig_mask) {
@@ -782,6 +1061,8 @@ static int run_new_sandbox(const sigset_t *signals, const sigset_t *orig_mask) {
   if (!opt_gid_set) opt_gid = outer_uid == 0 ? 65534 : outer_gid;
 
   if (pipe2(lifeline, O_CLOEXEC) < 0 || pipe2(ready_pipe, O_CLOEXEC) < 0) die_errno("pipe");
+  struct relay relay;
+  int relaying = opt_command && open_console_socket(&relay);
   uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (!opt_share_net) flags |= CLONE_NEWNET;
 
@@ -802,10 +1083,12 @@ static int run_new_sandbox(const sigset_t *signals, const sigset_t *orig_mask) {
     close(lifeline[1]);
     close(ready_pipe[0]);
     if (opt_info_fd >= 0) close(opt_info_fd);
+    if (console_sock[0] >= 0) close(console_sock[0]);
     _exit(run_init(lifeline[0], ready_pipe[1], outer_uid, outer_gid, signals, orig_mask));
   }
   close(lifeline[0]);
   close(ready_pipe[1]);
+  if (relaying) close(console_sock[1]);
 
   char c;
   if (read(ready_pipe[0], &c, 1) == 1 && opt_info_fd >= 0) {
@@ -813,7 +1096,7 @@ static int run_new_sandbox(const sigset_t *signals, const sigset_t *orig_mask) {
     close(opt_info_fd);
   }
   close(ready_pipe[0]);
-  return supervise(init, signals, 0);
+  return supervise(init, signals, 0, relaying ? &relay : NULL);
 }
 
 /* Enter only the namespaces that differ from ours: setns(2) refuses to
@@ -848,21 +1131,26 @@ static int run_joined(const sigset_t *signals, const sigset_t *orig_mask) {
   /* Entering a pid namespace applies to children only: fork. */
   int lifeline[2];
   if (pipe2(lifeline, O_CLOEXEC) < 0) die_errno("pipe");
+  struct relay relay;
+  int relaying = open_console_socket(&relay);
   pid_t child = spawn_child(0);
   if (child < 0) die_errno("fork");
   if (child == 0) {
     if (cgroup_fd >= 0) close(cgroup_fd);
+    if (relaying) close(console_sock[0]);
     close(lifeline[1]);
     die_with_parent_lifeline(lifeline[0]);
     apply_process_options();
+    isolate_command();
     exec_command(orig_mask);
   }
   close(lifeline[0]);
+  if (relaying) close(console_sock[1]);
   if (opt_info_fd >= 0) {
     dprintf(opt_info_fd, "{\"pid\":%d,\"ready\":true}\n", child);
     close(opt_info_fd);
   }
-  return supervise(child, signals, 0);
+  return supervise(child, signals, 0, relaying ? &relay : NULL);
 }
 
 int main(int argc, char **argv) {
@@ -873,10 +1161,10 @@ int main(int argc, char **argv) {
   validate_ops();
   die_with_parent(parent);
 
-  /* Signals are taken synchronously with sigwaitinfo; blocked before any
-   * child exists so none is lost. */
+  /* Signals are taken synchronously through a signalfd; blocked before any
+   * child exists so none is lost. SIGWINCH resizes the relayed terminal. */
   sigemptyset(&signals);
-  int forwarded[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  int forwarded[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaddset(&signals, forwarded[i]);
   if (sigprocmask(SIG_BLOCK, &signals, &orig_mask) < 0) die_errno("sigprocmask");
 

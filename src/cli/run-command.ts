@@ -10,6 +10,7 @@ import { parseShard, shardFromEnv, ShardError, type Shard } from '../runner/shar
 import type { OutputMode } from '../runner/report.js';
 import { helperArgs } from '../helper/args.js';
 import { normalizeOptions } from '../sandbox/options.js';
+import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 import { spawn } from '../sandbox/run.js';
 import { createSandbox } from '../sandbox/create.js';
 import type { SandboxOptions } from '../sandbox/options.js';
@@ -28,8 +29,8 @@ export function sandboxFlags<T>(yargs: Argv<T>) {
     .option('tmpfs', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Fresh tmpfs at DST (/tmp and /dev/shm always are)', requiresArg: true })
     .option('workdir', { type: 'string', choices: ['cow', 'ro', 'rw', 'none'], group: 'Filesystem:', describe: 'How the working directory appears (default: cow)' })
     .option('cwd', { type: 'string', group: 'Filesystem:', describe: 'Working directory (default: the current one)', requiresArg: true })
-    .option('tmpfs-size', { type: 'string', group: 'Limits:', describe: 'Size of /tmp, /dev/shm and --tmpfs mounts (e.g. 512m)', requiresArg: true })
-    .option('upper-size', { type: 'string', group: 'Limits:', describe: 'Size of the tmpfs holding copy-on-write writes (e.g. 2g)', requiresArg: true })
+    .option('tmpfs-size', { type: 'string', group: 'Limits:', describe: `Size of /tmp, /dev/shm and --tmpfs mounts (e.g. 512m; default: a quarter of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).tmpfs)} for one sandbox here)`, requiresArg: true })
+    .option('upper-size', { type: 'string', group: 'Limits:', describe: `Size of the tmpfs holding copy-on-write writes (e.g. 2g; default: half of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).upper)} for one sandbox here, split by --parallel)`, requiresArg: true })
     .option('rlimit', { type: 'string', array: true, nargs: 1, group: 'Limits:', describe: 'NAME=SOFT[:HARD]: nofile fsize cpu core nproc as data stack', requiresArg: true })
     .option('memory', { type: 'string', group: 'Limits:', describe: 'Memory cap per sandbox, e.g. 512m (needs a delegated cgroup v2 subtree)', requiresArg: true })
     .option('pids', { type: 'string', group: 'Limits:', describe: 'Most processes and threads per sandbox, or unlimited (default 4096)', requiresArg: true })
@@ -146,7 +147,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     return exitCode;
   }
   if (config.services?.length || config.presets?.length) return runWithServices(command, options, config);
-  return unmappedNote(await exitCodeOf(command, spawn(command[0]!, command.slice(1), { ...options, stdio: 'inherit' })), options);
+  return unmappedNote(await exitCodeOf(command, spawn(command[0]!, command.slice(1), { concurrency: 1, ...options, stdio: 'inherit' })), options);
 }
 
 /**
@@ -167,7 +168,7 @@ async function exitCodeOf(command: string[], subprocess: ResultPromise): Promise
 
 /** One sandbox with the config's services ready before the command starts. */
 async function runWithServices(command: string[], options: SandboxOptions, config: SandboxRunConfig): Promise<number> {
-  await using sandbox = await createSandbox({ ...options, services: config.services ?? [], presets: config.presets ?? [] });
+  await using sandbox = await createSandbox({ concurrency: 1, ...options, services: config.services ?? [], presets: config.presets ?? [] });
   // await: the sandbox is disposed when this block ends, not before the command does.
   return unmappedNote(await exitCodeOf(command, sandbox.spawn(command[0]!, command.slice(1), { stdio: 'inherit' })), options);
 }

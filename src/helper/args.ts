@@ -1,5 +1,5 @@
 import type { NormalizedOptions } from '../sandbox/options.js';
-import { looksLikeSecret } from '../sandbox/secrets.js';
+import { inheritedEnv } from '../sandbox/secrets.js';
 
 /** What a process joining a live sandbox may set for itself. */
 export interface JoinOptions {
@@ -15,8 +15,8 @@ function processArgs(cwd: string, rlimits: NormalizedOptions['rlimits'], keepFds
   return args;
 }
 
-/** Fresh tmpfs mounts inside every sandbox: whatever the host has there is hidden. */
-const PRIVATE_DIRS = ['/tmp', '/dev/shm'];
+/** Fresh tmpfs mounts inside every sandbox (the helper makes them): whatever the host has there is hidden. */
+const PRIVATE_DIRS = ['/tmp', '/dev/shm', '/run'];
 
 /**
  * What to mount for the working directory. Under /tmp (CI checkouts often
@@ -36,7 +36,7 @@ export function workdirMountPoint(cwd: string): string {
  * shows (with 'none', read-only); '/' for /tmp itself, which is fresh.
  */
 export function startDirectory(options: NormalizedOptions): string {
-  return options.cwd === '/tmp' || options.cwd === '/dev/shm' ? '/' : options.cwd;
+  return PRIVATE_DIRS.includes(options.cwd) ? '/' : options.cwd;
 }
 
 /** Whether a fresh tmpfs inside the sandbox hides this host path. */
@@ -62,8 +62,16 @@ export function helperArgs(
   if (options.gid !== undefined) args.push('--gid', String(options.gid));
   if (options.network === 'host') args.push('--share-net');
   args.push('--hostname', options.hostname);
-  if (options.tmpfsSize !== undefined) args.push('--tmpfs-size', String(options.tmpfsSize));
-  if (options.upperSize !== undefined) args.push('--upper-size', String(options.upperSize));
+  args.push('--tmpfs-size', String(options.tmpfsSize ?? options.defaultSizes.tmpfs));
+  args.push('--upper-size', String(options.upperSize ?? options.defaultSizes.upper));
+
+  // sandbox-run's home and the like go right after the working directory,
+  // so that no sandbox sees another's sockets, and before everything else,
+  // so that the sandbox's own binds below them (its socket dir) land on
+  // top. A working directory inside one of them is mounted on top of it.
+  const hidden = (dirs: readonly string[]) => dirs.forEach((dir) => args.push('--mask', dir));
+  const hiddenAbove = options.hiddenDirs.filter((dir) => options.cwd === dir || options.cwd.startsWith(`${dir}/`));
+  hidden(hiddenAbove);
 
   // The working directory first, so that mounts below it land on top of it.
   const workdir = workdirMountPoint(options.cwd);
@@ -71,8 +79,9 @@ export function helperArgs(
   if (options.workdir === 'ro') args.push('--ro-bind', workdir, workdir);
   if (options.workdir === 'rw') args.push('--bind', workdir, workdir);
   // 'none' shows the directory as the host root shows everything: read-only.
-  // Under /tmp the fresh tmpfs would hide it, so it is bound back read-only.
-  if (options.workdir === 'none' && isPrivate(options.cwd)) args.push('--ro-bind', workdir, workdir);
+  // Under /tmp or a hidden dir it would be gone, so it is bound back read-only.
+  if (options.workdir === 'none' && (isPrivate(options.cwd) || hiddenAbove.length > 0)) args.push('--ro-bind', workdir, workdir);
+  hidden(options.hiddenDirs.filter((dir) => !hiddenAbove.includes(dir)));
 
   for (const overlay of options.overlays) {
     const lowers = overlay.lowers.join(':');
@@ -109,9 +118,7 @@ export function sandboxEnv(
 ): Record<string, string | undefined> {
   // Inherited variables that look like credentials stay outside unless named;
   // variables set explicitly for the sandbox are the caller's choice.
-  const base = options.inheritEnv
-    ? Object.fromEntries(Object.entries(process.env).filter(([name]) => !looksLikeSecret(name) || options.passEnv.includes(name)))
-    : {};
+  const base = options.inheritEnv ? inheritedEnv(process.env, options.passEnv) : {};
   const env: Record<string, string | undefined> = { ...base, ...options.env, ...more, SANDBOX_RUN: '1' };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   return env;

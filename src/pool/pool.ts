@@ -68,7 +68,8 @@ export class SandboxPool implements AsyncDisposable {
     const limit = max ?? Math.max(1, size);
     if (!Number.isInteger(limit) || limit < 1) throw new SandboxError('BAD_OPTIONS', `pool max: expected a whole number >= 1, got ${max}`);
     const { overlays, release } = await resolveLayers(layers, store);
-    const resolved = { ...sandboxOptions, overlays: [...(sandboxOptions.overlays ?? []), ...overlays] };
+    // Warm and leased sandboxes live at once: the default tmpfs sizes share the memory budget between them.
+    const resolved = { concurrency: limit + size, ...sandboxOptions, overlays: [...(sandboxOptions.overlays ?? []), ...overlays] };
     try {
       normalizeOptions(resolved); // bad options fail here, not at the first acquire
       await Promise.all((resolved.presets ?? []).map((preset) => preset.prepare()));

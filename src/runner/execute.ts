@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { helperReason } from '../errors.js';
 import { workdirMountPoint } from '../helper/args.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
+import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 import type { ResultPromise } from 'execa';
 import type { SandboxPool } from '../pool/pool.js';
 import { sandboxReport, spawn } from '../sandbox/run.js';
@@ -53,8 +54,9 @@ function removeOverlayWork(kept: string): void {
 /** A failed job that ran out of room in its tmpfs gets the fix in its summary line. */
 function noSpaceHint(output: string, sandbox: SandboxOptions): string | undefined {
   if (!/No space left on device|ENOSPC/.test(output)) return undefined;
-  const mb = (size: number | string | undefined) => (size === undefined ? 'half of RAM' : `${Math.round(parseSize(size, 'size') / 2 ** 20)} MB`);
-  return `no space in the sandbox's writable layer (${mb(sandbox.upperSize)}) or /tmp (${mb(sandbox.tmpfsSize)}): raise --upper-size or --tmpfs-size`;
+  const defaults = defaultSizes(sandbox.concurrency);
+  const size = (set: number | string | undefined, fallback: number) => formatSize(set === undefined ? fallback : parseSize(set, 'size'));
+  return `no space in the sandbox's writable layer (${size(sandbox.upperSize, defaults.upper)}) or /tmp (${size(sandbox.tmpfsSize, defaults.tmpfs)}): raise --upper-size or --tmpfs-size`;
 }
 
 /** A job whose process the OOM killer ended is told so, not left with a bare exit 137. */

@@ -58,11 +58,13 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  // The default tmpfs sizes split the memory budget between the sandboxes that run at once.
+  const sandbox = { concurrency: options.parallel, ...options.sandbox };
   const withServices = Boolean(options.services?.length || options.presets?.length);
   if (withServices && options.keepFailed) console.error('sandbox-run: --keep-failed keeps nothing for sandboxes with services (their writable layers live on tmpfs)');
   const pool = withServices
     ? await createPool({
-        ...options.sandbox,
+        ...sandbox,
         services: options.services ?? [],
         presets: options.presets ?? [],
         size: Math.min(options.parallel, plan.jobs.length),
@@ -78,7 +80,7 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
       controller,
       run: (job) =>
         executeJob(job, {
-          sandbox: options.sandbox,
+          sandbox,
           signal: controller.signal,
           onOutput: (j, chunk) => reporter.output(j, chunk),
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),

@@ -2,6 +2,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, 
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { processAlive as alive } from '../home.js';
+import { warnOnce } from '../warnings.js';
+
+export { warnOnce };
 
 /**
  * Per-sandbox resource limits through a delegated cgroup v2 subtree: each
@@ -73,13 +76,6 @@ export function availableControllers(dir: string): string[] {
   return (read(join(dir, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
-const warned = new Set<string>();
-/** One line on stderr, once per process: a limit the host cannot enforce must not pass silently. */
-export function warnOnce(message: string): void {
-  if (warned.has(message)) return;
-  warned.add(message);
-  process.stderr.write(`sandbox-run: warning: ${message}\n`);
-}
 
 /**
  * 'self' means the cgroup this process was started in (e.g. by

@@ -1,9 +1,11 @@
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { kernelAtLeast } from '../kernel.js';
 import { cgroupParentSetting, warnOnce, type ResourceLimits } from './cgroup.js';
+import { sandboxRunHome } from '../home.js';
 import { masksFor } from './secrets.js';
+import { defaultSizes, type DefaultSizes } from './size-budget.js';
 
 /** How the working directory appears inside the sandbox. */
 export type WorkdirMode = 'cow' | 'ro' | 'rw' | 'none';
@@ -52,10 +54,16 @@ export interface SandboxOptions {
   /** Ids inside. Default: the caller's; for root, 65534 (PostgreSQL refuses uid 0). */
   uid?: number;
   gid?: number;
-  /** Size of /tmp, /dev/shm and extra tmpfs mounts: bytes or '512m', '2g'. */
+  /** Size of /tmp, /dev/shm and extra tmpfs mounts: bytes or '512m', '2g'. Default: a quarter of this sandbox's share of the memory budget (see `concurrency`). */
   tmpfsSize?: number | string;
-  /** Size of the tmpfs holding the overlays' writable layers. */
+  /** Size of the tmpfs holding the overlays' writable layers. Default: half of this sandbox's share of the memory budget. */
   upperSize?: number | string;
+  /**
+   * How many sandboxes run at once, for the default sizes: all of them
+   * together get half of the host's memory for their tmpfs mounts. Default:
+   * the number of cores; the runner, the warm pool and the Vitest pool set it.
+   */
+  concurrency?: number;
   rlimits?: Partial<Record<RlimitName, RlimitValue>>;
   /** File descriptors passed to the command besides stdio (Node's IPC fd always is). */
   keepFds?: readonly number[];
@@ -88,11 +96,19 @@ export interface NormalizedOptions {
   hostname: string;
   uid?: number;
   gid?: number;
+  /** Sizes the caller set; where unset, `defaultSizes` apply. */
   tmpfsSize?: number;
   upperSize?: number;
+  defaultSizes: DefaultSizes;
   rlimits: [RlimitName, string, string][];
   keepFds: number[];
   masks: string[];
+  /**
+   * Host directories hidden behind an empty tmpfs before any other mount
+   * but the working directory: sandbox-run's own home (the store, other
+   * sandboxes' sockets, kept runs) and a runtime dir outside /run.
+   */
+  hiddenDirs: string[];
   passEnv: string[];
   /** Limits enforced through a per-sandbox cgroup under `cgroupParent`. */
   limits: ResourceLimits;
@@ -178,6 +194,39 @@ function resourceLimits(options: SandboxOptions): { limits: ResourceLimits; cgro
   return { limits: {}, ...fallback };
 }
 
+/** Whether `path` is `dir` or below it. */
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * What sandboxes must not see of the host besides credentials: sandbox-run's
+ * home (where other sandboxes' PostgreSQL sockets live) and the caller's
+ * runtime directory when it is not under /run, which the helper replaces
+ * anyway. Under /tmp they are hidden already.
+ */
+function hiddenDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs = [sandboxRunHome(env), ...(env.XDG_RUNTIME_DIR && isAbsolute(env.XDG_RUNTIME_DIR) ? [env.XDG_RUNTIME_DIR] : [])];
+  return [...new Set(dirs.map((dir) => resolve(dir)))].filter(
+    (dir) => !['/tmp', '/run', '/var/run'].some((fresh) => within(dir, fresh)) && statSync(dir, { throwIfNoEntry: false })?.isDirectory(),
+  );
+}
+
+/**
+ * With the host network, DNS needs the file /etc/resolv.conf points to;
+ * under /run (systemd-resolved, NetworkManager) the sandbox's fresh /run
+ * would hide it: bind it back, read-only.
+ */
+function resolverBinds(): NormalizedOptions['binds'] {
+  let real: string;
+  try {
+    real = realpathSync('/etc/resolv.conf');
+  } catch {
+    return [];
+  }
+  return within(real, '/run') || within(real, '/var/run') ? [{ source: real, target: real, readonly: true }] : [];
+}
+
 /** Validates and completes options; the one place where defaults live. */
 export function normalizeOptions(options: SandboxOptions = {}): NormalizedOptions {
   const cwd = hostDir(options.cwd ?? process.cwd(), process.cwd(), 'working directory');
@@ -200,6 +249,7 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
     const source = hostPath(bind.source, cwd, 'bind source');
     return { source, target: sandboxPath(bind.target ?? source, 'bind target'), readonly: bind.readonly ?? false };
   });
+  if (network === 'host') binds.push(...resolverBinds());
   // Core dumps of crashing tests fill disks and may hold secrets: off unless asked.
   const { limits, cgroupParent, nproc } = resourceLimits(options);
   const rlimits = Object.entries({ core: 0, ...(nproc !== undefined ? { nproc } : {}), ...options.rlimits }).map(([name, value]): [RlimitName, string, string] => {
@@ -210,6 +260,8 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
   const keepFds = [...(options.keepFds ?? [])];
   for (const fd of keepFds) if (!Number.isInteger(fd) || fd < 3) bad(`keepFds: ${fd} is not a file descriptor above stdio`);
 
+  const concurrency = options.concurrency;
+  if (concurrency !== undefined && (!Number.isSafeInteger(concurrency) || concurrency < 1)) bad(`concurrency: expected a positive number of sandboxes, got '${concurrency}'`);
   const uid = idOption(options.uid, 'uid');
   const gid = idOption(options.gid, 'gid');
   return {
@@ -226,9 +278,11 @@ export function normalizeOptions(options: SandboxOptions = {}): NormalizedOption
     ...(gid !== undefined ? { gid } : {}),
     ...(options.tmpfsSize !== undefined ? { tmpfsSize: parseSize(options.tmpfsSize, 'tmpfsSize') } : {}),
     ...(options.upperSize !== undefined ? { upperSize: parseSize(options.upperSize, 'upperSize') } : {}),
+    defaultSizes: defaultSizes(concurrency),
     rlimits,
     keepFds,
     masks: masksFor(options.mask ?? [], options.allowHome ?? []),
+    hiddenDirs: hiddenDirs(),
     passEnv: [...(options.passEnv ?? [])],
     limits,
     ...(cgroupParent ? { cgroupParent } : {}),

@@ -2,28 +2,18 @@ import { constants } from 'node:os';
 import { execa, type Options as ExecaOptions, type Result, type ResultPromise } from 'execa';
 import { ExitCode, setupError } from '../errors.js';
 
+/**
+ * The execa options that concern how the helper process is run and read,
+ * and nothing else: `uid`, `gid`, `cwd` and the rest of SandboxOptions are
+ * the sandbox's business (execa would setuid the helper itself).
+ */
+const PROCESS_OPTION_KEYS = [
+  'stdin', 'stdout', 'stderr', 'stdio', 'input', 'timeout', 'cancelSignal', 'killSignal', 'forceKillAfterDelay',
+  'buffer', 'all', 'encoding', 'ipc', 'serialization', 'maxBuffer', 'stripFinalNewline', 'lines', 'verbose',
+] as const satisfies readonly (keyof ExecaOptions)[];
+
 /** Options for one process in a sandbox, passed through to execa. */
-export type ProcessOptions = Pick<
-  ExecaOptions,
-  | 'stdin'
-  | 'stdout'
-  | 'stderr'
-  | 'stdio'
-  | 'input'
-  | 'timeout'
-  | 'cancelSignal'
-  | 'killSignal'
-  | 'forceKillAfterDelay'
-  | 'buffer'
-  | 'all'
-  | 'encoding'
-  | 'ipc'
-  | 'serialization'
-  | 'maxBuffer'
-  | 'stripFinalNewline'
-  | 'lines'
-  | 'verbose'
-> & {
+export type ProcessOptions = Pick<ExecaOptions, (typeof PROCESS_OPTION_KEYS)[number]> & {
   /** Variables for this process only; `undefined` removes one. */
   env?: Readonly<Record<string, string | undefined>>;
 };
@@ -63,8 +53,8 @@ export function startHelper(
   env: Record<string, string | undefined>,
   options: ProcessOptions = {},
 ): ResultPromise {
-  const { env: _ignored, ...execaOptions } = options;
-  return execa(helper, args, { ...execaOptions, env, extendEnv: false, reject: false, windowsHide: true });
+  const picked = Object.fromEntries(PROCESS_OPTION_KEYS.filter((key) => options[key] !== undefined).map((key) => [key, options[key]])) as ExecaOptions;
+  return execa(helper, args, { ...picked, env, extendEnv: false, reject: false, windowsHide: true });
 }
 
 /**

@@ -33,7 +33,8 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
       const maxWorkers = project.config.maxWorkers ?? project.vitest.config.maxWorkers ?? 1;
       source = new SandboxSource({
         root: project.config.root,
-        sandbox: options.sandbox ?? {},
+        // Each worker and each warm sandbox is one sandbox alive at once.
+        sandbox: { concurrency: maxWorkers + Math.max(0, options.warm ?? maxWorkers), ...options.sandbox },
         wanted,
         warm: Math.max(0, options.warm ?? maxWorkers),
         ...(options.upperRoot ? { upperRoot: options.upperRoot } : {}),

@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { workdirMountPoint } from '../helper/args.js';
 import { processAlive } from '../home.js';
+import { inheritedEnv } from '../sandbox/secrets.js';
 import { resolveLayers } from '../pool/layers.js';
 import type { OverlayMount } from '../sandbox/options.js';
 import { createSandbox } from '../sandbox/create.js';
@@ -27,8 +28,10 @@ let workerCount = 0;
 function spawnWorker(sandbox: Sandbox, spec: WorkerSpec, env: Readonly<Record<string, string>>): ResultPromise {
   return sandbox.spawn(spec.file, spec.args, {
     cwd: spec.cwd,
-    // What the sandbox's services export (DATABASE_URL) wins over the host's variables.
-    env: { ...spec.env, ...sandbox.env, ...env, SANDBOX_RUN_WORKER: String(++workerCount) },
+    // Vitest hands its whole environment on: filter it as every sandbox's
+    // inherited environment is. What the sandbox's services export
+    // (DATABASE_URL) wins over the host's variables.
+    env: { ...inheritedEnv(spec.env, sandbox.options.passEnv), ...sandbox.env, ...env, SANDBOX_RUN_WORKER: String(++workerCount) },
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',

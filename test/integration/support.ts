@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 
@@ -73,4 +74,20 @@ export function useTempHome(): { path: string } {
     home.remove();
   });
   return home;
+}
+
+/**
+ * Compiles a C fixture (test/fixtures/NAME.c) once into test/fixtures/build,
+ * which sandboxes see through the read-only host view. cc is one of the
+ * README's requirements (the helper needs it).
+ */
+export function buildFixture(name: string): string {
+  const out = join(ROOT, 'test/fixtures/build', name);
+  const source = join(ROOT, 'test/fixtures', `${name}.c`);
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) return out;
+  mkdirSync(dirname(out), { recursive: true });
+  const temporary = `${out}.${process.pid}`;
+  execFileSync('cc', ['-std=gnu11', '-O1', '-Wall', '-o', temporary, source], { stdio: 'inherit' });
+  renameSync(temporary, out); // atomic: test files compile it at the same time
+  return out;
 }

@@ -4,6 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../integration/support.js';
 import { helperArgs, joinArgs, sandboxEnv, workdirMountPoint } from '../../src/helper/args.js';
 import { normalizeOptions, parseSize } from '../../src/sandbox/options.js';
+import { defaultSizes } from '../../src/sandbox/size-budget.js';
+import { inheritedEnv, masksFor } from '../../src/sandbox/secrets.js';
 import { optionsFromFlags } from '../../src/cli/sandbox-flags.js';
 
 // A working directory outside /tmp, wherever the repository was checked out.
@@ -12,12 +14,19 @@ const cwd = '/usr';
 // Credential masks depend on what the home directory holds: start from an empty one.
 const home = tempDir('sandbox-run-home-');
 process.env.HOME = home.path;
+delete process.env.XDG_RUNTIME_DIR;
+delete process.env.SANDBOX_RUN_HOME; // under HOME, i.e. under /tmp: hidden by the fresh /tmp, no mask needed
 afterAll(() => home.remove());
+// The default sizes: this host's memory budget split between as many sandboxes as cores.
+const sizes = defaultSizes();
+const sizeArgs = ['--tmpfs-size', String(sizes.tmpfs), '--upper-size', String(sizes.upper)];
+// Credentials of the passwd entry's home (not the fake $HOME) are masked too: whatever this host has there.
+const maskArgs = masksFor([], []).flatMap((path) => ['--mask', path]);
 
 describe('helperArgs', () => {
   it('mounts the working directory copy-on-write by default and starts there', () => {
     expect(helperArgs(normalizeOptions({}), ['ls', '-l'])).toEqual([
-      '--hostname', 'sandbox', '--overlay', cwd, cwd, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls', '-l',
+      '--hostname', 'sandbox', ...sizeArgs, '--overlay', cwd, cwd, ...maskArgs, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls', '-l',
     ]);
   });
 
@@ -48,6 +57,7 @@ describe('helperArgs', () => {
       '--overlay-rw', '/tmp', '/var', '/usr', '/kept',
       '--ro-bind', '/etc', '/etc', '--bind', '/tmp', '/out',
       '--tmpfs', '/scratch',
+      ...maskArgs,
       '--info-fd', '4', '--cgroup', '/sys/fs/cgroup/box',
       '--chdir', cwd, '--rlimit', 'core', '0', 'unlimited', '--rlimit', 'nproc', '128', '128', '--rlimit', 'nofile', '64', '64', '--keep-fd', '5',
       '--', 'true',
@@ -62,7 +72,7 @@ describe('helperArgs', () => {
   });
 
   it('starts an idle sandbox when there is no command', () => {
-    expect(helperArgs(normalizeOptions({ workdir: 'none', pids: 'unlimited' }), null)).toEqual(['--hostname', 'sandbox', '--chdir', cwd, '--rlimit', 'core', '0', '0', '--']);
+    expect(helperArgs(normalizeOptions({ workdir: 'none', pids: 'unlimited' }), null)).toEqual(['--hostname', 'sandbox', ...sizeArgs, ...maskArgs, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--']);
   });
 
   it('joins a live sandbox by pid, in its cgroup', () => {
@@ -150,6 +160,48 @@ describe('sandboxEnv', () => {
       delete process.env.GITHUB_TOKEN;
       delete process.env.MY_API_KEY;
     }
+  });
+
+  it('also drops URLs with a password, *_KEY/_PASS/_PWD/_JWT/_DSN and host socket addresses, saying once which', () => {
+    const inherited = {
+      PATH: '/bin', DATABASE_URL: 'postgres://app:s3cret@db/app', PLAIN_URL: 'https://example.com/x', SIGNING_KEY: 'k', DB_PASS: 'p', ADMIN_PWD: 'p',
+      SESSION_JWT: 'j', SENTRY_DSN: 'd', SSH_AUTH_SOCK: '/run/user/1/ssh', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1/bus', XDG_RUNTIME_DIR: '/run/user/1',
+      KEYBOARD: 'us',
+    };
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => written.push(chunk) > 0) as typeof write;
+    try {
+      expect(inheritedEnv(inherited, ['SENTRY_DSN'])).toEqual({ PATH: '/bin', PLAIN_URL: 'https://example.com/x', SENTRY_DSN: 'd', KEYBOARD: 'us' });
+      inheritedEnv(inherited, ['SENTRY_DSN']);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(written).toEqual([
+      'sandbox-run: warning: not passed into the sandbox (they look like credentials or host sockets): ADMIN_PWD DATABASE_URL DBUS_SESSION_BUS_ADDRESS DB_PASS SESSION_JWT SIGNING_KEY SSH_AUTH_SOCK XDG_RUNTIME_DIR; pass one with --pass-env NAME (passEnv: [\'NAME\'])\n',
+    ]);
+  });
+
+  it('masks credentials in every home: $HOME and the passwd entry', () => {
+    const other = tempDir('sandbox-run-home-');
+    try {
+      writeFileSync(join(home.path, '.pgpass'), 'x');
+      writeFileSync(join(other.path, '.vault-token'), 'x');
+      writeFileSync(join(other.path, '.bash_history'), 'x');
+      expect(masksFor([], [], [home.path, other.path]).sort()).toEqual([join(home.path, '.pgpass'), join(other.path, '.bash_history'), join(other.path, '.vault-token')].sort());
+    } finally {
+      rmSync(join(home.path, '.pgpass'));
+      other.remove();
+    }
+  });
+
+  it('splits half of the memory between the sandboxes running at once', () => {
+    const gib = 2 ** 30;
+    expect(defaultSizes(1, 16 * gib)).toEqual({ upper: 4 * gib, tmpfs: 2 * gib, concurrency: 1 });
+    expect(defaultSizes(8, 16 * gib)).toEqual({ upper: 512 * 2 ** 20, tmpfs: 256 * 2 ** 20, concurrency: 8 });
+    expect(defaultSizes(1000, 16 * gib)).toEqual({ upper: 256 * 2 ** 20, tmpfs: 64 * 2 ** 20, concurrency: 1000 }); // the floor
+    expect(helperArgs(normalizeOptions({ workdir: 'none', concurrency: 4 }), null)).toEqual(expect.arrayContaining([String(defaultSizes(4).upper)]));
+    expect(() => normalizeOptions({ concurrency: 0 })).toThrow(/concurrency: expected a positive number/);
   });
 
   it('masks credential stores in the home directory unless allowed', () => {
