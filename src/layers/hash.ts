@@ -33,8 +33,11 @@ export default (paths) => paths.map((path) => {
 
 /** Below this many files a thread's start (~15 ms) costs more than it saves. */
 const THREAD_MIN_FILES = 32;
-/** Files per task: small enough that big files spread over the threads. */
-const BATCH = 8;
+/** Tasks per thread: enough that a few big files still spread over the threads. */
+const TASKS_PER_THREAD = 4;
+/** Files per task at most: fewer messages for a tree of small files. */
+const MAX_BATCH = 64;
+const THREADS = Math.max(1, Math.min(availableParallelism(), 4));
 /** Files hashed at once on this thread: reads overlap with hashing. */
 const LOCAL_CONCURRENCY = 4;
 
@@ -45,7 +48,7 @@ function hashPool(): Tinypool {
   pool ??= new Tinypool({
     filename: HASH_BATCH,
     minThreads: 0,
-    maxThreads: Math.max(1, Math.min(availableParallelism(), 4)),
+    maxThreads: THREADS,
     idleTimeout: 1_000,
     isolateWorkers: false,
     execArgv: [],
@@ -72,8 +75,9 @@ export async function hashFiles(root: string, paths: readonly string[]): Promise
     return hashes;
   }
   const tasks: Promise<void>[] = [];
-  for (let i = 0; i < paths.length; i += BATCH) {
-    const batch = paths.slice(i, i + BATCH);
+  const size = Math.min(MAX_BATCH, Math.ceil(paths.length / (THREADS * TASKS_PER_THREAD)));
+  for (let i = 0; i < paths.length; i += size) {
+    const batch = paths.slice(i, i + size);
     tasks.push(
       hashPool()
         .run(batch.map((path) => join(root, path)))
