@@ -2,6 +2,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { workdirMountPoint } from '../../src/helper/args.js';
 import { CLI, NODE, eventually, mountCount, processesWith, tempDir } from './support.js';
 
 const cli = (args: string[]) => execa(NODE, [CLI, ...args], { reject: false });
@@ -72,8 +73,10 @@ describe('sandbox-run -- CMD', () => {
     const home = tempDir('sandbox-run-empty-home-');
     try {
       const result = await execa(NODE, [CLI, '--print-helper-args', '--workdir', 'ro', '--tmpfs', '/scratch', '--', 'ls'], { env: { HOME: home.path } });
+      // What is mounted follows the checkout's place (under /tmp, its top directory there); where the command starts does not.
+      const mounted = workdirMountPoint(process.cwd());
       expect(JSON.parse(result.stdout)).toEqual([
-        '--hostname', 'sandbox', '--ro-bind', process.cwd(), process.cwd(), '--tmpfs', '/scratch', '--chdir', process.cwd(), '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls',
+        '--hostname', 'sandbox', '--ro-bind', mounted, mounted, '--tmpfs', '/scratch', '--chdir', process.cwd(), '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls',
       ]);
     } finally {
       home.remove();
