@@ -1,6 +1,7 @@
 // The PostgreSQL preset against real PostgreSQL: isolation on one seeded layer, caching, seed errors.
 import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, postgres } from '../../src/index.js';
@@ -46,6 +47,27 @@ describe('PostgreSQL preset', () => {
     }
     expect(treeDigest(preset.cluster)).toBe(before);
     expect(readdirSync(join(home.path, 'sockets'))).toEqual([]);
+  });
+
+  it("keeps each sandbox's database to itself: a sibling cannot reach its socket, the host can", async () => {
+    await preset.prepare();
+    // Socket directories in a home outside /tmp, where only the sandbox's own masking can hide them.
+    const sockets = mkdtempSync(join(userInfo().homedir, '.sandbox-run-test-home-'));
+    process.env.SANDBOX_RUN_HOME = sockets;
+    try {
+      await using a = await createSandbox({ workdir: 'none', presets: [preset] });
+      await using b = await createSandbox({ workdir: 'none', presets: [preset] });
+      expect(a.env.PGHOST!.startsWith(sockets)).toBe(true);
+      await query(a.env.DATABASE_URL!, "INSERT INTO markers VALUES ('a')");
+      const attempt = await b.exec('psql', ['-h', a.env.PGHOST!, '-tAc', 'SELECT count(*) FROM markers']);
+      expect(attempt.exitCode).not.toBe(0);
+      expect(attempt.stderr).toMatch(/No such file or directory/);
+      expect((await b.exec('psql', ['-tAc', 'SELECT count(*) FROM markers'])).stdout).toBe('0'); // its own
+      expect(await query(a.env.DATABASE_URL!, 'SELECT sandbox FROM markers')).toEqual([{ sandbox: 'a' }]);
+    } finally {
+      process.env.SANDBOX_RUN_HOME = home.path;
+      rmSync(sockets, { recursive: true, force: true });
+    }
   });
 
   it('builds the seeded cluster once per content', async () => {

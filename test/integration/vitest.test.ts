@@ -29,6 +29,8 @@ interface Probe {
   worker?: string;
   sawOthers: string[];
   layer?: string | null;
+  secret: string | null;
+  capBnd?: string;
 }
 
 function probes(output: string): Probe[] {
@@ -51,10 +53,14 @@ describe('sandboxPool', { timeout: 150_000 }, () => {
         SBX_UPPER_ROOT: upper.path,
         SBX_SHARED: shared.path,
         SBX_LAYER_DIR: layer.path,
+        SBX_PROBE_TOKEN: 'ghp_secret',
       });
       expect(exitCode, output).toBe(0);
       const seen = probes(output);
       expect(seen).toHaveLength(4);
+      // Workers get the filtered environment every sandbox gets, and no capability.
+      expect(seen.map((probe) => [probe.secret, probe.capBnd])).toEqual(Array(4).fill([null, '0000000000000000']));
+      expect(output).toMatch(/not passed into the sandbox .*SBX_PROBE_TOKEN/);
       // Four mount namespaces alive at once (they met in the shared directory), none the host's.
       expect(readdirSync(shared.path).sort()).toEqual(['1', '2', '3', '4']);
       expect(new Set(seen.map((probe) => probe.mnt)).size).toBe(4);
