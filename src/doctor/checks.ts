@@ -1,12 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { release, totalmem } from 'node:os';
 import { execa } from 'execa';
 import { helperReason } from '../errors.js';
 import { kernelAtLeast } from '../kernel.js';
 import { helperPath } from '../helper/locate.js';
 import { unmappedCheck } from './unmapped-check.js';
+import { layerToolsCheck, postgresCheck } from './tools-check.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
 import { forgetUpperPlacement, upperPlacement } from '../sandbox/upper-placement.js';
+import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 
 export interface DoctorCheck {
   name: string;
@@ -177,6 +179,43 @@ function limitsCheck(): DoctorCheck {
   };
 }
 
+/**
+ * The isolation a command gets here, observed in a live sandbox as uid 0
+ * (the strongest case): its own session, no capability, an empty /run.
+ */
+async function isolationCheck(helper: string): Promise<DoctorCheck> {
+  const name = 'isolation';
+  const script = 'cut -d" " -f6 /proc/self/stat; grep -E "^Cap(Eff|Bnd)" /proc/self/status | tr -d "\\t"; ls -A /run | wc -l';
+  const result = await execa(helper, ['--uid', '0', '--', '/bin/sh', '-c', script], { reject: false, timeout: 10_000, stdin: 'ignore' });
+  const [sid, eff, bnd, run] = String(result.stdout).split('\n');
+  const held = sid !== '1' && eff === 'CapEff:0000000000000000' && bnd === 'CapBnd:0000000000000000' && run === '0';
+  const lsms = readSysctl('/sys/kernel/security/lsm');
+  const landlock = lsms === undefined ? 'Landlock may or may not be active (securityfs is not mounted), and' : /\blandlock\b/.test(lsms) ? 'Landlock is active, but' : 'Landlock is not active here, and';
+  return {
+    name,
+    status: held ? 'pass' : 'fail',
+    detail: held
+      ? 'every command in its own session, no capability even as uid 0, a fresh session keyring, a pty of its own instead of your terminal; ' +
+        "fresh /run, $XDG_RUNTIME_DIR and sandbox-run's home hidden; unix sockets elsewhere in the read-only host view stay reachable " +
+        `(${landlock} its pathname-socket restriction is in no kernel sandbox-run was tested on)`
+      : `a sandbox here is not isolated as it should be: ${result.stdout || result.stderr}`,
+    ...(held ? {} : { remedy: 'rebuild the helper (npm rebuild sandbox-run) and report this with the output of sandbox-run doctor' }),
+  };
+}
+
+/** The default tmpfs sizes: half the memory, split between the sandboxes running at once. */
+function sizeBudgetCheck(): DoctorCheck {
+  const one = defaultSizes(1);
+  const perCore = defaultSizes();
+  return {
+    name: 'default sizes',
+    status: 'pass',
+    detail:
+      `half of ${formatSize(totalmem())} memory for all sandboxes' tmpfs at once: one sandbox gets a ${formatSize(one.upper)} writable layer and ${formatSize(one.tmpfs)} each for /tmp and /dev/shm; ` +
+      `with ${perCore.concurrency} at once (--parallel), ${formatSize(perCore.upper)} and ${formatSize(perCore.tmpfs)}; --upper-size and --tmpfs-size override`,
+  };
+}
+
 /** Runs every check; the live sandbox checks are the ground truth, the rest explain failures. */
 export async function runDoctor(options: { cwd?: string } = {}): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [kernelCheck(), ...userNamespaceChecks()];
@@ -187,9 +226,10 @@ export async function runDoctor(options: { cwd?: string } = {}): Promise<DoctorC
   if (helper) {
     const start = await sandboxStartCheck(helper);
     checks.push(start);
-    if (start.status === 'pass') checks.push(overlayCheck());
+    if (start.status === 'pass') checks.push(overlayCheck(), await isolationCheck(helper));
   }
-  checks.push(limitsCheck());
+  checks.push(limitsCheck(), sizeBudgetCheck());
+  checks.push(await layerToolsCheck(), postgresCheck());
   if (options.cwd !== undefined) checks.push(unmappedCheck(options.cwd));
   return checks;
 }

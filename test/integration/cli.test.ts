@@ -1,5 +1,6 @@
 // `sandbox-run -- CMD` as users run it: the built CLI in a child process.
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { workdirMountPoint } from '../../src/helper/args.js';
@@ -75,7 +76,10 @@ describe('sandbox-run -- CMD', () => {
       const result = await execa(NODE, [CLI, '--print-helper-args', '--workdir', 'ro', '--tmpfs', '/scratch', '--', 'ls'], { env: { HOME: home.path } });
       // What is mounted follows the checkout's place (under /tmp, its top directory there); where the command starts does not.
       const mounted = workdirMountPoint(process.cwd());
-      expect(JSON.parse(result.stdout)).toEqual([
+      // Sizes follow the machine's RAM and masks its credential files: the rest is the same everywhere.
+      const args = JSON.parse(result.stdout) as string[];
+      const hostDependent = new Set(['--tmpfs-size', '--upper-size', '--mask']);
+      expect(args.filter((arg, i) => !hostDependent.has(arg) && !hostDependent.has(args[i - 1]!))).toEqual([
         '--hostname', 'sandbox', '--ro-bind', mounted, mounted, '--tmpfs', '/scratch', '--chdir', process.cwd(), '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls',
       ]);
     } finally {
@@ -89,10 +93,22 @@ describe('sandbox-run doctor', () => {
     const result = await execa(NODE, [CLI, 'doctor', '--json'], { reject: false });
     const checks = JSON.parse(result.stdout) as { name: string; status: string }[];
     expect(checks.map((check) => check.name)).toEqual(
-      expect.arrayContaining(['kernel', 'user namespaces allowed', 'helper', 'sandbox starts', 'overlayfs in a user namespace']),
+      expect.arrayContaining(['kernel', 'user namespaces allowed', 'helper', 'sandbox starts', 'overlayfs in a user namespace', 'layer tools']),
     );
     expect(checks.filter((check) => check.status === 'fail')).toEqual([]);
     expect(result.exitCode).toBe(0);
+  });
+
+  it('fails the layer tools check in one line when mknod is missing', async () => {
+    const bin = tempDir('sandbox-run-no-tools-');
+    try {
+      symlinkSync(NODE, join(bin.path, 'node'));
+      const result = await execa(NODE, [CLI, 'doctor'], { reject: false, env: { PATH: bin.path } });
+      expect(result.exitCode).toBe(1);
+      expect(result.stdout).toMatch(/^FAIL  layer tools: mknod is needed to restore whiteouts: install coreutils$/m);
+    } finally {
+      bin.remove();
+    }
   });
 
   it('names a missing helper and the fix', async () => {
