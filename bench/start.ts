@@ -2,8 +2,8 @@
 //   npm run bench            (as the user you care about; root and non-root both work)
 // Process-level rows are timed around spawnSync (fork+exec+wait, as a shell
 // would); library rows around an async spawn to exit, as a test runner would.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,11 +26,11 @@ function stats(name: string, samples: number[]): Row {
   return { name, median: at(0.5), p99: at(0.99) };
 }
 
-function timeSync(name: string, file: string, args: string[]): Row {
+function timeSync(name: string, file: string, args: string[], stdio: StdioOptions = 'ignore'): Row {
   const samples: number[] = [];
   for (let i = 0; i < WARMUP + RUNS; i++) {
     const start = performance.now();
-    const result = spawnSync(file, args, { stdio: 'ignore' });
+    const result = spawnSync(file, args, { stdio });
     if (result.status !== 0) throw new Error(`${name}: exit ${result.status} ${result.error ?? ''}`);
     if (i >= WARMUP) samples.push(performance.now() - start);
   }
@@ -74,8 +74,21 @@ const bwrapRow = bwrap
   ? timeSync('bwrap --unshare-all (no overlay)', bwrap, ['--unshare-all', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '/bin/true'])
   : undefined;
 if (bwrapRow) rows.push(bwrapRow);
-const helperRow = timeSync('sandbox-helper (all ns + net + overlay)', helper, ['--overlay', process.cwd(), process.cwd(), '--', '/bin/true']);
+// bubblewrap's answer to CVE-2017-5226 (a session of its own); sandbox-helper always does that.
+const bwrapSessionRow = bwrap
+  ? timeSync('bwrap --unshare-all --new-session', bwrap, ['--unshare-all', '--new-session', '--die-with-parent', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '/bin/true'])
+  : undefined;
+if (bwrapSessionRow) rows.push(bwrapSessionRow);
+const helperArgv = ['--overlay', process.cwd(), process.cwd(), '--', '/bin/true'];
+const helperRow = timeSync('sandbox-helper (all ns + net + overlay)', helper, helperArgv);
 rows.push(helperRow);
+// With a terminal on stdio the command gets a pty of its own, made inside and
+// relayed by the helper. A pty master is a terminal too (isatty): it stands
+// in for the caller's terminal without a terminal emulator in the loop.
+const terminal = openSync('/dev/ptmx', 'r+');
+const ptyRow = timeSync('sandbox-helper, stdio a terminal (own pty)', helper, helperArgv, [terminal, terminal, terminal]);
+rows.push(ptyRow);
+closeSync(terminal);
 const spawnRow = await timeAsync('Node spawn(/bin/true)', nodeSpawnTrue);
 rows.push(spawnRow);
 const libraryRow = await timeAsync('library run(/bin/true)', libraryTrue);
@@ -98,11 +111,13 @@ if (scratchCgroup) rmdirSync(scratchCgroup);
 
 const pad = (text: string, width: number) => text.padEnd(width);
 console.log(`sandbox start-to-exit, ${RUNS} runs each (uid ${process.getuid!()})\n`);
-console.log(`${pad('what', 42)}${pad('median ms', 12)}p99 ms`);
-for (const row of rows) console.log(`${pad(row.name, 42)}${pad(row.median.toFixed(2), 12)}${row.p99.toFixed(2)}`);
+console.log(`${pad('what', 46)}${pad('median ms', 12)}p99 ms`);
+for (const row of rows) console.log(`${pad(row.name, 46)}${pad(row.median.toFixed(2), 12)}${row.p99.toFixed(2)}`);
 console.log('');
 if (bwrapRow) console.log(`helper / bwrap median:            ${(helperRow.median / bwrapRow.median).toFixed(2)}x (target <= 0.55x)`);
 else console.log('helper / bwrap median:            bwrap not installed (apt-get install bubblewrap)');
+if (bwrapSessionRow) console.log(`helper / bwrap --new-session:     ${(helperRow.median / bwrapSessionRow.median).toFixed(2)}x`);
+console.log(`own pty / plain helper median:    ${(ptyRow.median / helperRow.median).toFixed(2)}x (+${(ptyRow.median - helperRow.median).toFixed(2)} ms)`);
 console.log(`library / Node spawn median:      ${(libraryRow.median / spawnRow.median).toFixed(2)}x (target <= 2.5x)`);
 if (cgroupRow) console.log(`own cgroup / library median:      ${(cgroupRow.median / libraryRow.median).toFixed(2)}x`);
 else console.log('own cgroup / library median:      no cgroup v2 parent (set SANDBOX_RUN_CGROUP)');
