@@ -8,6 +8,8 @@ import { removeTree } from '../home.js';
 export interface ProbeResult {
   ok: boolean;
   detail: string;
+  /** The helper's stderr when no sandbox could be made at all (user namespaces refused...): no overlay question. */
+  sandboxFailed?: string;
 }
 
 /*
@@ -25,6 +27,8 @@ const SCRIPT = [
   'echo x > renamed/file && test ! -e dir/file || exit 5',
 ].join('\n');
 
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 const STEP: Record<number, string> = { 2: 'the overlay is missing', 3: 'removing and re-creating a lower directory failed', 4: 'renaming a new directory failed', 5: 'writing failed' };
 
 /**
@@ -41,13 +45,17 @@ export function probeOverlay(helper: string, scratch: string, upperOnDisk: boole
     writeFileSync(join(lower, 'dir', 'file'), 'x');
     const mount = upperOnDisk ? ['--overlay-rw', join(scratch, 'upper'), join(scratch, 'work'), lower, lower] : ['--overlay', lower, lower];
     if (upperOnDisk) for (const dir of ['upper', 'work']) mkdirSync(join(scratch, dir));
-    const result = spawnSync(helper, [...mount, '--', '/bin/sh', '-c', SCRIPT, 'probe', lower], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'ignore', 'pipe'] });
+    // A fixed PATH: the verdict must not depend on the caller's.
+    const result = spawnSync(helper, [...mount, '--', '/bin/sh', '-c', SCRIPT, 'probe', lower], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: SYSTEM_PATH } });
     const leaked = !existsSync(join(lower, 'dir', 'file')) || existsSync(join(lower, 'renamed'));
     if (result.status === 0 && !leaked) return { ok: true, detail: 'whiteouts, opaque directories and directory renames work' };
     if (leaked) return { ok: false, detail: 'writes reached the lower directory' };
     const stderr = String(result.stderr ?? '');
     if (result.error) return { ok: false, detail: result.error.message };
-    if (result.status === 125) return { ok: false, detail: helperReason(stderr) };
+    if (result.status === 125) {
+      const reason = helperReason(stderr);
+      return { ok: false, detail: reason, ...(/overlay/.test(reason) ? {} : { sandboxFailed: stderr }) };
+    }
     const last = stderr.trim().split('\n').at(-1);
     return { ok: false, detail: `${STEP[result.status ?? 0] ?? `exit ${result.status ?? result.signal}`}${last ? `: ${last}` : ''}` };
   } catch (error) {

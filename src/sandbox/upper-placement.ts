@@ -1,14 +1,14 @@
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SandboxError } from '../errors.js';
+import { SandboxError, setupError } from '../errors.js';
 import { workdirMountPoint } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
 import { processScopedDir, removeTree, sandboxRunHome } from '../home.js';
 import { kernelAtLeast } from '../kernel.js';
 import { warnOnce } from './cgroup.js';
 import type { NormalizedOptions } from './options.js';
-import { probeOverlay } from './overlay-probe.js';
+import { probeOverlay, type ProbeResult } from './overlay-probe.js';
 
 /**
  * Where the sandboxes' writable layers live:
@@ -33,16 +33,29 @@ export function diskUpperBase(env: NodeJS.ProcessEnv = process.env): string {
   return join(sandboxRunHome(env), 'uppers');
 }
 
-function probeTmpfs(helper: string) {
-  return probeOverlay(helper, mkdtempSync(join(tmpdir(), 'sandbox-run-probe-')), false);
+/** Errors that say nothing about this machine's overlays (no sandbox could start at all): not remembered. */
+const transient = new WeakSet<Error>();
+
+/** A probe that could not even make a sandbox fails the way the sandbox itself would, not as an overlay verdict. */
+function checked(result: ProbeResult): ProbeResult {
+  if (result.sandboxFailed === undefined) return result;
+  const error = setupError(result.sandboxFailed);
+  transient.add(error);
+  throw error;
 }
 
-function probeDisk(helper: string, env: NodeJS.ProcessEnv) {
+function probeTmpfs(helper: string): ProbeResult {
+  return checked(probeOverlay(helper, mkdtempSync(join(tmpdir(), 'sandbox-run-probe-')), false));
+}
+
+function probeDisk(helper: string, env: NodeJS.ProcessEnv): ProbeResult {
+  let scratch: string;
   try {
-    return probeOverlay(helper, processScopedDir('uppers', env), true);
+    scratch = processScopedDir('uppers', env);
   } catch (error) {
     return { ok: false, detail: (error as Error).message.split('\n')[0]! };
   }
+  return checked(probeOverlay(helper, scratch, true));
 }
 
 function unusable(message: string): never {
@@ -112,7 +125,7 @@ const cache = new Map<string, UpperPlacement | SandboxError>();
  * This machine's placement, probed once per process (and per setting and
  * home, which tests change) and remembered on disk for this boot, kernel and
  * helper (a probe costs tens of ms): the runner never uses a mode whose
- * probe failed. A forced mode that fails is not remembered.
+ * probe failed. Failures are not remembered across processes.
  */
 export function upperPlacement(env: NodeJS.ProcessEnv = process.env): UpperPlacement {
   const key = `${env.SANDBOX_RUN_OVERLAY ?? ''}\0${sandboxRunHome(env)}\0${env.SANDBOX_RUN_HELPER ?? ''}`;
@@ -124,9 +137,10 @@ export function upperPlacement(env: NodeJS.ProcessEnv = process.env): UpperPlace
     if (!placement) {
       try {
         placement = decide(env);
-        if (diskKey !== undefined) writeDiskCache(file, diskKey, placement);
+        // Only a working overlay is remembered: a copy verdict may come from a passing cause (a timeout under load).
+        if (diskKey !== undefined && placement.mode !== 'copy') writeDiskCache(file, diskKey, placement);
       } catch (error) {
-        if (!(error instanceof SandboxError)) throw error;
+        if (!(error instanceof SandboxError) || transient.has(error)) throw error;
         placement = error;
       }
     }

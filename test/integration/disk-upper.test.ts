@@ -2,7 +2,7 @@
 // xattrs there), forced here with SANDBOX_RUN_OVERLAY=disk: copy-on-write
 // that survives rm -r of a lower directory and renames, nothing on the host
 // changed, nothing left behind, even after SIGKILL of the runner.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +107,13 @@ describe('writable layers on disk (SANDBOX_RUN_OVERLAY=disk)', () => {
   it('warns once that --upper-size does not bind a writable layer on disk', async () => {
     const result = await execa(NODE, ['dist/cli/main.js', '--upper-size', '64m', '--', 'true'], { env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home } });
     expect(result.stderr).toBe(`sandbox-run: warning: --upper-size is not enforced: the writable layer is on disk under ${uppers} (tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor`);
+  });
+
+  it('probes with a fixed PATH: a caller without rm or mv on its PATH gets the same verdict', async () => {
+    rmSync(join(home, 'overlay-probe.json'), { force: true }); // probe afresh
+    const result = await execa(NODE, ['dist/cli/main.js', '--', '/bin/true'], { reject: false, env: { PATH: '/nonexistent', SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home } });
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
   });
 
   it('refuses a forced mode whose probe fails, in one line', async () => {
