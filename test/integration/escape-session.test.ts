@@ -53,15 +53,20 @@ describe('escape matrix: terminal, process group, keyring', () => {
     });
     const seen = (text: string) => new Promise<void>((resolve) => (stdout.includes(text) ? resolve() : waiters.push({ text, resolve })));
     const closed = new Promise<number | null>((resolve) => driver.on('close', resolve));
-    await seen('ready size=30x100');
-    driver.stdin.write('\x03');
-    await seen('got SIGINT');
-    driver.stdin.write('\x1a');
-    await seen('got SIGTSTP');
-    driver.kill('SIGUSR1'); // the driver grows the terminal by a row and a column
-    await seen('got SIGWINCH size=31x101');
-    expect(await closed).toBe(0);
-    expect(driverReport(stdout)).toMatchObject({ exit: '0', pending: '0', 'termios-changed': '0' });
+    try {
+      await seen('ready size=30x100');
+      driver.stdin.write('\x03');
+      await seen('got SIGINT');
+      driver.stdin.write('\x1a');
+      await seen('got SIGTSTP');
+      driver.kill('SIGUSR1'); // the driver grows the terminal by a row and a column
+      await seen('got SIGWINCH size=31x101');
+      expect(await closed).toBe(0);
+      expect(driverReport(stdout)).toMatchObject({ exit: '0', pending: '0', 'termios-changed': '0' });
+    } finally {
+      driver.kill('SIGKILL');
+      if (!driverReport(stdout).exit) console.error(`terminal driver output so far:\n${stdout}`);
+    }
   });
 
   it('cannot signal or stop the runner, the caller or its siblings through the process group', async () => {

@@ -39,7 +39,7 @@ describe('limits', () => {
     expect(byLabel['ok-2.sh']!.status).toBe('passed');
     expect(byLabel['disk-filler.sh']).toMatchObject({
       status: 'failed',
-      error: "no space in the sandbox's writable layer (16 MB) or /tmp (16 MB): raise --upper-size or --tmpfs-size",
+      error: "no space in the sandbox's writable layer (16 MiB) or /tmp (16 MiB): raise --upper-size or --tmpfs-size",
     });
     expect(byLabel['memory-hog.sh']!.status).toBe('failed');
     // Timed out, or failed when its own script could not fork any more: either way, alone.
