@@ -1,4 +1,4 @@
-import { chmodSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -6,6 +6,7 @@ import type { ResultPromise } from 'execa';
 import { workdirMountPoint } from '../helper/args.js';
 import { processAlive } from '../home.js';
 import { inheritedEnv } from '../sandbox/secrets.js';
+import { diskUpperBase, upperPlacement } from '../sandbox/upper-placement.js';
 import { resolveLayers } from '../pool/layers.js';
 import type { OverlayMount } from '../sandbox/options.js';
 import { createSandbox } from '../sandbox/create.js';
@@ -57,6 +58,18 @@ function removeLayer(dir: string): void {
     // not there
   }
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Where the workers' writable layers go by default: the temporary directory,
+ * unless overlayfs cannot keep its marks on tmpfs here (Linux < 6.6) and
+ * sandboxes write to disk: then the same disk directory.
+ */
+function defaultUpperRoot(): string {
+  if (upperPlacement().mode !== 'disk') return tmpdir();
+  const base = diskUpperBase();
+  mkdirSync(base, { recursive: true });
+  return base;
 }
 
 /** Removes the writable layers of runs that were killed before they could (named by their pid). */
@@ -116,9 +129,12 @@ export class SandboxSource {
   #layers: Promise<{ overlays: OverlayMount[]; release: () => void }> | undefined;
   #closed = false;
 
+  readonly #upperRoot: string;
+
   constructor(options: SandboxSourceOptions) {
     this.#options = options;
-    sweepDeadLayers(options.upperRoot ?? tmpdir());
+    this.#upperRoot = options.upperRoot ?? defaultUpperRoot();
+    sweepDeadLayers(this.#upperRoot);
   }
 
   /** A pristine sandbox; rejects with the reason (helper or `prepare`) when it cannot start. */
@@ -142,14 +158,14 @@ export class SandboxSource {
   }
 
   async #create(): Promise<Lease> {
-    const { root, sandbox, wanted, upperRoot, prepare, worker, presets = [], services = [], layers = [], store } = this.#options;
+    const { root, sandbox, wanted, prepare, worker, presets = [], services = [], layers = [], store } = this.#options;
     // Under /tmp the sandbox's own /tmp would hide the root's parents (and
     // node_modules): overlay the top-level directory below /tmp instead.
     const mount = workdirMountPoint(root);
     const prefix = relative(mount, root);
     const inRoot = (rel: string) =>
       prefix === '' ? wanted(rel) : rel.startsWith(`${prefix}/`) && wanted(rel.slice(prefix.length + 1));
-    const dir = await mkdtemp(join(upperRoot ?? tmpdir(), `${LAYER_PREFIX}${process.pid}-`));
+    const dir = await mkdtemp(join(this.#upperRoot, `${LAYER_PREFIX}${process.pid}-`));
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
     let sb: Sandbox | undefined;

@@ -88,6 +88,18 @@ describe('sandboxPool', { timeout: 150_000 }, () => {
     expect(readdirSync(upper.path)).toEqual([]);
   });
 
+  it('keeps writable layers on disk where sandboxes do (Linux < 6.6; forced here), and removes them', async () => {
+    const home = tempDir('sandbox-run-vitest-home-');
+    try {
+      const { exitCode, output } = await vitest(basic, ['--maxWorkers', '2'], { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home.path });
+      expect(exitCode, output).toBe(0);
+      checkIsolated(probes(output));
+      expect(readdirSync(join(home.path, 'uppers'))).toEqual([]);
+    } finally {
+      home.remove();
+    }
+  });
+
   function checkIsolated(seen: Probe[]): void {
     expect(new Set(seen.map((probe) => probe.worker)).size).toBe(4);
     for (const probe of seen) {
