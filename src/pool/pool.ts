@@ -38,8 +38,8 @@ function healthy(sandbox: Sandbox): boolean {
  * pool starts its replacement in the background. Each is used once:
  * disposing it destroys it and frees its slot.
  *
- * Sandboxes are created on the calling (main) thread; tinypool provides the
- * slots, the queue and the cancellation (see Slots for why not threads).
+ * Sandboxes are created on the calling (main) thread; Slots counts the
+ * ones handed out and queues the acquires beyond `max`.
  */
 export class SandboxPool implements AsyncDisposable {
   readonly #options: CreateSandboxOptions;
@@ -57,8 +57,7 @@ export class SandboxPool implements AsyncDisposable {
     this.#warmup = warmup;
     this.#releaseLayers = releaseLayers;
     this.#size = size;
-    // Threads for the leases a warm pool serves at once; more start on demand.
-    this.#slots = new Slots(max, Math.max(1, size));
+    this.#slots = new Slots(max);
   }
 
   /** Validates options, prepares presets and layers, then starts filling the pool. */
@@ -117,7 +116,7 @@ export class SandboxPool implements AsyncDisposable {
     }
   }
 
-  /** Stops refilling; destroys ready, starting and handed-out sandboxes; ends the slot threads. */
+  /** Stops refilling; rejects waiting acquires; destroys ready, starting and handed-out sandboxes. */
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
@@ -175,8 +174,8 @@ export class SandboxPool implements AsyncDisposable {
 
   async #close(): Promise<void> {
     const ready = this.#ready.splice(0);
+    this.#slots.close();
     await Promise.allSettled([
-      this.#slots.close(),
       ...ready.map(async (pending) => (await pending).dispose()),
       ...[...this.#lent].map((sandbox) => sandbox.dispose()),
     ]);

@@ -15,8 +15,8 @@ const cancelled = (job: Job): JobResult => ({ job, status: 'cancelled', exitCode
 
 /**
  * Hands jobs out to `parallel` slots as slots free up, so a slow item never
- * stalls the others. The slots are the pool's (tinypool: its thread limit,
- * FIFO queue and abort), so the runner and the warm pool share one engine.
+ * stalls the others. The slots are the pool's (a counter and a FIFO queue
+ * with abort), so the runner and the warm pool share one engine.
  * Jobs not started when the run is aborted are reported as cancelled, so
  * every job appears in the summary exactly once.
  */
@@ -47,6 +47,6 @@ export async function schedule(jobs: readonly Job[], options: ScheduleOptions): 
       }),
     );
   } finally {
-    await slots.close();
+    slots.close();
   }
 }
