@@ -191,9 +191,12 @@ describe('warm pool with PostgreSQL', () => {
     const socketDir = await new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk).trim())));
     expect(existsSync(join(socketDir, '.s.PGSQL.5432'))).toBe(true);
     expect(processesWith(marker).length).toBeGreaterThanOrEqual(3);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await eventually(() => processesWith(marker).length === 0, 5000, 'the killed runner’s sandboxes to die');
     await eventually(() => processesWith(socketDir).length === 0, 5000, 'its PostgreSQL servers to die');
+    // Reaped: until then its pid still answers kill(pid, 0) as a zombie, and its directory counts as in use.
+    await exited;
     // The next sandbox-run process sweeps directories of dead runners.
     await using pool = await createPool({ workdir: 'none', size: 0, presets: [postgres({ seed: { sql: [seed] } })] });
     await using sb = await pool.acquire();
