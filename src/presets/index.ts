@@ -1,2 +1,2 @@
-export { postgres, findPostgresBindir, type PostgresOptions, type PostgresSeed } from './postgres.js';
-export type { Preset, PresetParts } from './types.js';
+export { postgres, findPostgresBindir, type PostgresAuth, type PostgresOptions, type PostgresRole, type PostgresSeed, type PostgresTls } from './postgres/index.js';
+export type { Preset, PresetParts, PrepareOptions, PrepareResult } from './types.js';

@@ -1,0 +1,193 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, rmSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { SandboxError } from '../../errors.js';
+import { processScopedDir } from '../../home.js';
+import { openStore } from '../../layers/index.js';
+import type { LayerInfo } from '../../layers/types.js';
+import type { Preset, PresetParts, PrepareOptions, PrepareResult } from '../types.js';
+import { findPostgresBindir } from './bindir.js';
+import { CA_FILE, DATA_DIR, initAndSeed, MOUNT, READY, type ClusterPlan } from './cluster.js';
+import { connectionEnv, defaultLayerName } from './connection.js';
+import { checkOptions, type PostgresOptions } from './options.js';
+import { expandInputs, readInput } from './seed.js';
+import { selfSignedTls, type TlsFiles } from './tls.js';
+
+export { findPostgresBindir } from './bindir.js';
+export type { PostgresAuth, PostgresOptions, PostgresRole, PostgresSeed, PostgresTls } from './options.js';
+
+/** Bump when the way clusters are built changes: old cached seeds are then rebuilt. */
+const RECIPE_VERSION = 3;
+
+const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+class PostgresPreset implements Preset {
+  readonly name = 'postgres';
+  readonly #options: PostgresOptions;
+  #baseDir: string | undefined;
+  #bindir = '';
+  #layer: LayerInfo | undefined;
+  #lowers: string[] = [];
+  #prepared: Promise<PrepareResult> | undefined;
+
+  constructor(options: PostgresOptions) {
+    checkOptions(options);
+    this.#options = options;
+    if (options.baseDir) this.#baseDir = resolve(options.baseDir);
+  }
+
+  get #base(): string {
+    return this.#baseDir ?? process.cwd();
+  }
+
+  get #connect(): 'tcp' | 'socket' {
+    return this.#options.connect ?? (this.#options.ssl ? 'tcp' : 'socket');
+  }
+
+  /** The config loader's hint: relative paths resolve against the config file's directory (unless `baseDir` was given). */
+  resolveFrom(dir: string): void {
+    if (!this.#prepared) this.#baseDir ??= resolve(dir);
+  }
+
+  /** Builds the seeded cluster once per content: a layer in the store, built in a sandbox and cached by key. */
+  prepare(options: PrepareOptions = {}): Promise<PrepareResult> {
+    if (options.force || !this.#prepared) this.#prepared = this.#build(!!options.force);
+    return this.#prepared;
+  }
+
+  /** The seeded layer's host directory (after prepare()); the cluster is its `data/`. */
+  get cluster(): string {
+    return this.#layer?.path ?? '';
+  }
+
+  /** The seeded layer (after prepare()). */
+  get layer(): LayerInfo | undefined {
+    return this.#layer;
+  }
+
+  forSandbox(): PresetParts {
+    if (!this.#layer) throw new SandboxError('SETUP_FAILED', 'postgres preset: prepare() must finish before sandboxes are created');
+    const { user = 'postgres', database = 'app', port = 5432, password, omitEnv = [] } = this.#options;
+    // The socket directory is on the host and bound at the same path, so the
+    // same DATABASE_URL works inside the sandbox and from the host.
+    const sockets = processScopedDir('sockets');
+    // sun_path holds 107 bytes: PostgreSQL refuses a longer socket path.
+    if (`${sockets}/.s.PGSQL.${port}`.length > 107) {
+      rmSync(sockets, { recursive: true, force: true });
+      throw new SandboxError('SETUP_FAILED', `postgres preset: socket path under ${sockets} is too long for a unix socket; set SANDBOX_RUN_HOME to a shorter directory`);
+    }
+    // The CA beside the socket: one path for clients inside and on the host.
+    const caFile = this.#options.ssl ? join(sockets, 'root.crt') : undefined;
+    if (caFile) copyFileSync(join(this.#layer.path, CA_FILE), caFile);
+    const env = connectionEnv({ user, password, database, port, connect: this.#connect, caFile, omit: omitEnv }, sockets);
+    return {
+      overlays: [{ lower: this.#lowers, target: MOUNT }],
+      binds: [{ source: sockets }],
+      env,
+      services: [
+        {
+          name: 'postgres',
+          command: [join(this.#bindir, 'postgres'), '-D', DATA_DIR, '-k', sockets, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'],
+          ready: { log: READY },
+          stopSignal: 'SIGINT',
+          startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
+          exports: env,
+        },
+      ],
+      cleanup: () => rmSync(sockets, { recursive: true, force: true }),
+    };
+  }
+
+  /** TLS files for the layer: generated (ssl: true) or read from the given paths. */
+  #tls(): TlsFiles | undefined {
+    const { ssl } = this.#options;
+    if (!ssl) return undefined;
+    if (ssl === true) return selfSignedTls();
+    const read = (what: string, file: string) => readInput(what, file, this.#base).toString('utf8');
+    const cert = read('ssl.cert', ssl.cert);
+    // Without a CA, clients verify against the server certificate itself (self-signed).
+    return { cert, key: read('ssl.key', ssl.key), ca: ssl.ca ? read('ssl.ca', ssl.ca) : cert };
+  }
+
+  async #cacheKey(plan: Omit<ClusterPlan, 'tls'>, version: string): Promise<string> {
+    const { seed, baseDir } = plan;
+    const { ssl } = this.#options;
+    const files = (list: readonly string[], what: string) => list.map((file) => [file, sha(readInput(what, file, baseDir))]);
+    const inputs = (await expandInputs(seed.inputs ?? [], baseDir)).map((file) => [relative(baseDir, file), sha(readInput('seed.inputs', file, baseDir))]);
+    const tls = !ssl ? null : ssl === true ? 'self-signed' : files([ssl.cert, ssl.key, ...(ssl.ca ? [ssl.ca] : [])], 'ssl file');
+    // Not the paths (bindir, baseDir): the version and the files' content say what the cluster is; a moved project keeps its cache.
+    const { bindir: _bindir, baseDir: _baseDir, seed: _seed, ...rest } = plan;
+    return sha(
+      JSON.stringify({
+        RECIPE_VERSION,
+        version,
+        ...rest,
+        tls,
+        command: seed.command ?? null,
+        sql: files(seed.sql ?? [], 'seed.sql'),
+        inputs,
+        run: seed.run?.toString() ?? null,
+      }),
+    ).slice(0, 24);
+  }
+
+  async #build(force: boolean): Promise<PrepareResult> {
+    const o = this.#options;
+    this.#bindir = findPostgresBindir(o.bindir, o.version);
+    const version = execFileSync(join(this.#bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
+    const major = Number(/(\d+)/.exec(version.replace(/^\D+/, ''))?.[1]);
+    const database = o.database ?? 'app';
+    const base: Omit<ClusterPlan, 'tls'> = {
+      bindir: this.#bindir,
+      major,
+      baseDir: this.#base,
+      database,
+      user: o.user ?? 'postgres',
+      password: o.password,
+      auth: o.auth ?? 'trust',
+      roles: o.roles ?? [],
+      hba: o.hba ?? [],
+      extensions: o.extensions ?? [],
+      settings: o.settings ?? {},
+      port: o.port ?? 5432,
+      seed: o.seed ?? {},
+    };
+    const cacheKey = await this.#cacheKey(base, version);
+    const store = o.store ?? (await openStore());
+    const started = new Date().toISOString();
+    const layer = await store.build(
+      {
+        name: o.layer ?? defaultLayerName(this.#base, database),
+        mountPoint: MOUNT,
+        cacheKey,
+        cwd: this.#base,
+        // Generated only when a build runs: a cached layer keeps its certificate.
+        run: (sandbox) => initAndSeed(sandbox, { ...base, tls: this.#tls() }),
+      },
+      { force },
+    );
+    // Held for this process's life (the store sweeps leases of dead processes):
+    // sandboxes may be created from the layer at any time until then.
+    await store.lease(layer.digest);
+    this.#lowers = await store.lowerDirs(layer.digest);
+    this.#layer = layer;
+    return { cached: layer.created < started, description: `${layer.names.join(', ') || '<none>'} ${layer.digest}` };
+  }
+}
+
+/**
+ * PostgreSQL in every sandbox, on a copy-on-write view of a seeded cluster
+ * that is built once and cached by content. Each sandbox gets its own
+ * server at 127.0.0.1:5432 (and a unix socket reachable from the host) and
+ * the variables DATABASE_URL, PGHOST, PGPORT, PGUSER, PGDATABASE (and
+ * PGPASSWORD, PGSSLROOTCERT, PGSSLMODE when they apply).
+ *
+ * ```ts
+ * const pg = postgres({ seed: { sql: ['db/schema.sql', 'db/seed.sql'] } });
+ * await using sb = await createSandbox({ presets: [pg] });
+ * ```
+ */
+export function postgres(options: PostgresOptions = {}): Preset & { readonly cluster: string; readonly layer: LayerInfo | undefined } {
+  return new PostgresPreset(options);
+}
