@@ -182,7 +182,7 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       handler: async (args: StoreArgs & { name?: string; parent?: string; mount?: string; input?: string[]; cacheKey?: string; force?: boolean; '--'?: (string | number)[] }) => {
         const command = (args['--'] ?? []).map(String);
         if (!args.name && !command.length) {
-          await buildConfigPresets();
+          await buildConfigPresets(!!args.force);
           return ok();
         }
         if (!args.name || !args.mount) throw new UsageError('build: give --name and --mount (or nothing, to build the config file\'s presets)');
@@ -264,8 +264,8 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
   ];
 }
 
-/** `sandbox-run build` with no arguments: every preset in the config file, cached, with progress. */
-async function buildConfigPresets(): Promise<void> {
+/** `sandbox-run build` with no arguments: every preset in the config file, cached (unless forced), with progress. */
+async function buildConfigPresets(force: boolean): Promise<void> {
   const path = findConfig(process.cwd());
   if (!path) throw new UsageError('build: no --name given and no sandbox.config.{ts,mts,js,mjs,json} found from here upward');
   const { config } = await loadConfig(path);
@@ -273,8 +273,10 @@ async function buildConfigPresets(): Promise<void> {
   if (!presets.length) console.log(`${path}: no presets to build`);
   for (const [i, preset] of presets.entries()) {
     const started = Date.now();
-    process.stdout.write(`[${i + 1}/${presets.length}] ${preset.name}: building... `);
-    await preset.prepare();
-    console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    process.stdout.write(`[${i + 1}/${presets.length}] ${preset.name}: `);
+    const result = await preset.prepare({ force });
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    // A preset that reports nothing (older or hand-written) gets the old line.
+    console.log(!result ? `ready in ${seconds}s` : result.cached ? `cached ${result.description}` : `built ${result.description} in ${seconds}s`);
   }
 }
