@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { ExitCode } from '../errors.js';
 import { exportOci } from '../layers/oci.js';
 import { openStore, type LayerStore } from '../layers/store.js';
 import type { LayerInfo } from '../layers/types.js';
@@ -53,7 +54,7 @@ function command<A>(spec: { command: string; describe: string; builder: (y: Argv
       // the work half done: say so and fail instead.
       const stalled = () => {
         console.error(`sandbox-run: internal error: ${spec.command.split(' ')[0]} stopped before finishing (nothing left to wait for)`);
-        process.exitCode = 125;
+        process.exitCode = ExitCode.setup;
       };
       process.once('beforeExit', stalled);
       try {

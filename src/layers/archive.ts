@@ -7,7 +7,7 @@ import { symlinkLeaves } from './confine.js';
 import { addLayerTree, OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-tar.js';
 import { TarWriter } from './tar-writer.js';
 import { SandboxError } from '../errors.js';
-import { removeTree } from './fs-util.js';
+import { removeTree } from '../process/sweep.js';
 import { checkName, type LayerMeta, type LayerStore, type Staging } from './store.js';
 import { treeDigest } from './tree.js';
 import { makeWhiteouts } from './whiteout.js';

@@ -7,7 +7,7 @@ import { run } from '../sandbox/run.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxOptions } from '../sandbox/options.js';
 import { diskFullError, outputSaysStoreFull } from './disk-full.js';
-import { removeTree } from './fs-util.js';
+import { removeTree } from '../process/sweep.js';
 import { withLock } from './lock.js';
 import type { LayerStore } from './store.js';
 import { fileHash } from './hash.js';

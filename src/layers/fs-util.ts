@@ -1,51 +1,6 @@
-import { accessSync, chmodSync, closeSync, constants, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-
-/** True while process `pid` exists (EPERM: it exists but is someone else's). */
-export function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** `<pid>-<random>`: names of per-process leftovers, so a sweep can tell whose they are. */
-export function ownedName(): string {
-  return `${process.pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-}
-
-/** The pid a name made by {@link ownedName} (or `<x>.<pid>.<y>`) starts with. */
-export function ownerPid(name: string): number {
-  return Number(/^(\d+)[-.]/.exec(name)?.[1] ?? NaN);
-}
-
-/**
- * Removes a tree even when parts of it are not writable: an overlay's work
- * dir leaves a mode-000 `work/` behind, which only root could delete as is.
- */
-export function removeTree(path: string): void {
-  try {
-    rmSync(path, { recursive: true, force: true });
-  } catch {
-    const open = (dir: string) => {
-      try {
-        chmodSync(dir, 0o700);
-        for (const name of readdirSync(dir)) {
-          const child = join(dir, name);
-          if (lstatSync(child).isDirectory()) open(child);
-        }
-      } catch {
-        // gone meanwhile, or not ours: rmSync below says so
-      }
-    };
-    open(path);
-    rmSync(path, { recursive: true, force: true });
-  }
-}
 
 /** Writes a file whole or not at all: write aside, then rename. */
 export function writeFileAtomic(path: string, data: string): void {

@@ -1,6 +1,6 @@
 import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { alive } from './fs-util.js';
+import { processAlive } from '../process/alive.js';
 
 /** How often a waiter looks again at a held lock (contention, not readiness: the holder may be another process). */
 const RETRY_MS = 15;
@@ -28,7 +28,7 @@ function tryTake(path: string): boolean {
     return false; // released meanwhile: try again
   }
   // An empty file is a holder between open and write: wait for it.
-  if (holder && !alive(holder)) {
+  if (holder && !processAlive(holder)) {
     // The holder died (SIGKILL): move its lock aside under a unique name so
     // that of two waiters only one breaks it.
     const aside = `${path}.stale.${process.pid}`;

@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { SandboxError } from '../errors.js';
-import { removeTree } from './fs-util.js';
+import { removeTree } from '../process/sweep.js';
 import type { LayerStore } from './store.js';
 import { TarWriter } from './tar-writer.js';
 import { addLayerTree } from './layer-tar.js';

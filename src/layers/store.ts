@@ -10,7 +10,9 @@ import { orDiskFull } from './disk-full.js';
 import { corruptLayerError, mountProblem, readMeta, verifyLayer, type Verdict } from './integrity.js';
 import { writeSeal } from './seal.js';
 import { exportLayers, importLayers, type ExportOptions } from './archive.js';
-import { alive, ownedName, ownerPid, removeTree, syncDir, syncTree, writable, writeFileAtomic } from './fs-util.js';
+import { processAlive } from '../process/alive.js';
+import { ownedName, ownerPid, removeTree, sweepDeadOwners } from '../process/sweep.js';
+import { syncDir, syncTree, writable, writeFileAtomic } from './fs-util.js';
 import { withLock } from './lock.js';
 import { treeDigest } from './tree.js';
 import type { LayerInfo, LayerRecipe } from './types.js';
@@ -124,15 +126,9 @@ export class LayerStore {
 
   /** Removes temporary trees and leases whose process is gone. */
   #sweep(): string[] {
-    const swept: string[] = [];
-    for (const sub of ['tmp', 'leases']) {
-      for (const name of readdirSync(join(this.dir, sub))) {
-        const pid = ownerPid(name.replace(/^[0-9a-f]{64}\./, ''));
-        if (pid === process.pid || alive(pid)) continue;
-        removeTree(join(this.dir, sub, name));
-        if (sub === 'tmp') swept.push(join(this.dir, sub, name));
-      }
-    }
+    const swept = sweepDeadOwners(join(this.dir, 'tmp'), ownerPid);
+    // Leases are named `<digest>.<pid>-<random>`.
+    sweepDeadOwners(join(this.dir, 'leases'), (name) => ownerPid(name.replace(/^[0-9a-f]{64}\./, '')));
     return swept;
   }
 
@@ -304,7 +300,7 @@ export class LayerStore {
   }
 
   #leased(hex: string): boolean {
-    return readdirSync(join(this.dir, 'leases')).some((name) => name.startsWith(`${hex}.`) && alive(ownerPid(name.slice(hex.length + 1))));
+    return readdirSync(join(this.dir, 'leases')).some((name) => name.startsWith(`${hex}.`) && processAlive(ownerPid(name.slice(hex.length + 1))));
   }
 
   /** Points a tag at a digest. */

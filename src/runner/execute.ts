@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { helperReason } from '../errors.js';
+import { ExitCode, helperReason } from '../errors.js';
 import { workdirMountPoint } from '../helper/args.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
 import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
@@ -94,7 +94,7 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
     const done = await subprocess;
     const oomKilled = !pooled && (await sandboxReport(subprocess)).oomKills > 0;
     const output = typeof done.all === 'string' ? done.all : '';
-    const setupFailed = done.exitCode === 125 && /^sandbox-run: /m.test(output);
+    const setupFailed = done.exitCode === ExitCode.setup && /^sandbox-run: /m.test(output);
     const status: JobResult['status'] = done.isCanceled
       ? 'cancelled'
       : done.timedOut

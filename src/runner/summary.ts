@@ -1,3 +1,4 @@
+import { ExitCode } from '../errors.js';
 import { formatDuration } from './format.js';
 import type { JobResult } from './job.js';
 
@@ -40,7 +41,7 @@ export function summarize(results: readonly JobResult[], meta: Pick<RunSummary, 
 
 /** 0 all passed; 125 when a sandbox could not be set up; 1 when anything else failed. */
 export function exitCodeOf(results: readonly JobResult[]): number {
-  if (results.some((r) => r.status === 'setup failed')) return 125;
+  if (results.some((r) => r.status === 'setup failed')) return ExitCode.setup;
   return results.every((r) => r.status === 'passed') ? 0 : 1;
 }
 

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { processAlive as alive } from '../home.js';
+import { sweepDeadOwners } from '../process/sweep.js';
 import { warnOnce } from '../warnings.js';
 
 export { warnOnce };
@@ -104,16 +104,15 @@ function resolveParent(setting: string): string {
 
 /** Empty cgroups left by runners that were killed (SIGKILL gives no chance to clean up). */
 function sweep(parent: string): void {
-  for (const name of readdirSync(parent)) {
-    const match = OWN_NAME.exec(name) ?? /^sandbox-run-runner\.(\d+)$/.exec(name);
-    if (!match || Number(match[1]) === process.pid || alive(Number(match[1]))) continue;
+  const owner = (name: string) => Number((OWN_NAME.exec(name) ?? /^sandbox-run-runner\.(\d+)$/.exec(name))?.[1]);
+  sweepDeadOwners(parent, owner, (dir) => {
     try {
-      if (existsSync(join(parent, name, 'sandbox'))) rmdirSync(join(parent, name, 'sandbox'));
-      rmdirSync(join(parent, name));
+      if (existsSync(join(dir, 'sandbox'))) rmdirSync(join(dir, 'sandbox'));
+      rmdirSync(dir);
     } catch {
       // still populated or already gone: not ours to force
     }
-  }
+  });
 }
 
 /** Turns on the controllers the limits need in the parent's subtree; returns the limits that can be enforced. */

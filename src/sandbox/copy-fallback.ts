@@ -1,7 +1,8 @@
 import { constants, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { workdirMountPoint } from '../helper/args.js';
-import { processScopedDir, removeTree } from '../home.js';
+import { processScopedDir } from '../home.js';
+import { removeTree } from '../process/sweep.js';
 import type { NormalizedOptions } from './options.js';
 
 /*

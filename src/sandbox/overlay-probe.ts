@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { helperReason } from '../errors.js';
-import { removeTree } from '../home.js';
+import { ExitCode, helperReason } from '../errors.js';
+import { removeTree } from '../process/sweep.js';
 
 /** What a probe found: whether copy-on-write works with that upper, and if not, the first thing that broke. */
 export interface ProbeResult {
@@ -52,7 +52,7 @@ export function probeOverlay(helper: string, scratch: string, upperOnDisk: boole
     if (leaked) return { ok: false, detail: 'writes reached the lower directory' };
     const stderr = String(result.stderr ?? '');
     if (result.error) return { ok: false, detail: result.error.message };
-    if (result.status === 125) {
+    if (result.status === ExitCode.setup) {
       const reason = helperReason(stderr);
       return { ok: false, detail: reason, ...(/overlay/.test(reason) ? {} : { sandboxFailed: stderr }) };
     }

@@ -3,27 +3,16 @@ import type { ResultPromise } from 'execa';
 import { SandboxError, setupError } from '../errors.js';
 import { joinArgs, sandboxEnv, startDirectory } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
+import { INFO_FD, readHelperInfo } from '../process/info-fd.js';
+import { stopProcess } from '../process/stop.js';
 import type { SandboxCgroup } from './cgroup.js';
 import { launchSandbox } from './launch.js';
 import type { NormalizedOptions, SandboxOptions } from './options.js';
 import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
 import type { Service } from '../services/service.js';
 
-/** The fd on which the helper reports `{"pid":N}` once the sandbox is ready. */
-const INFO_FD = 3;
 /** How long dispose() waits after SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 5000;
-
-/** Reads the helper's one-line JSON report, or null if it exits first. */
-async function readInfo(stream: Readable): Promise<{ pid: number } | null> {
-  let buffer = '';
-  for await (const chunk of stream) {
-    buffer += String(chunk);
-    const newline = buffer.indexOf('\n');
-    if (newline >= 0) return JSON.parse(buffer.slice(0, newline)) as { pid: number };
-  }
-  return null;
-}
 
 /** When a sandbox ended, and how to end it. */
 export interface SandboxLifetime {
@@ -76,8 +65,8 @@ export class Sandbox implements AsyncDisposable {
 
   /** Creates a sandbox and resolves once its mounts and namespaces are ready. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
-    const { subprocess: supervisor, options: normalized, cgroup } = launchSandbox(options, null, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] }, { infoFd: INFO_FD });
-    const info = await readInfo(supervisor.stdio[INFO_FD] as Readable).catch(() => null);
+    const { subprocess: supervisor, options: normalized, cgroup } = launchSandbox(options, null, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], forceKillAfterDelay: false }, { infoFd: INFO_FD });
+    const info = await readHelperInfo(supervisor.stdio[INFO_FD] as Readable).catch(() => undefined);
     if (!info) {
       const result = await supervisor;
       await cgroup?.release();
@@ -85,12 +74,7 @@ export class Sandbox implements AsyncDisposable {
     }
     return new Sandbox(info.pid, normalized, {
       ended: supervisor,
-      async stop() {
-        supervisor.kill('SIGTERM');
-        const timer = setTimeout(() => supervisor.kill('SIGKILL'), STOP_GRACE_MS);
-        await supervisor;
-        clearTimeout(timer);
-      },
+      stop: () => stopProcess(supervisor, STOP_GRACE_MS),
     }, cgroup);
   }
 

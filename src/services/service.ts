@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import { SandboxError } from '../errors.js';
+import { INFO_FD, readHelperInfo } from '../process/info-fd.js';
+import { stopProcess } from '../process/stop.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { listensOn, readInside, socketExists, tailOf } from './inspect.js';
 import type { ServiceSpec } from './types.js';
@@ -11,16 +13,6 @@ export const SERVICE_LOG_DIR = '/tmp/.sandbox-run';
 /** Probes read /proc (cheap); a command probe starts a process each time, so it polls less often. */
 const POLL_MS = 5;
 const COMMAND_POLL_MS = 20;
-
-/** Reads the helper's `{"pid":N}` report; 0 if the process ended first. */
-async function firstPid(stream: Readable): Promise<number> {
-  let text = '';
-  for await (const chunk of stream) {
-    text += String(chunk);
-    if (text.includes('\n')) return (JSON.parse(text.slice(0, text.indexOf('\n'))) as { pid: number }).pid;
-  }
-  return 0;
-}
 
 /** PF_EXITING in /proc/PID/stat's flags: set from the moment a process starts to die, while its state may still read R. */
 const PF_EXITING = 0x4;
@@ -66,11 +58,11 @@ export class Service {
       ...(spec.cwd ? { cwd: spec.cwd } : {}),
       env: { ...spec.env },
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      infoFd: 3,
-      forceKillAfterDelay: false,
+      infoFd: INFO_FD,
+      forceKillAfterDelay: false, // stop() gives the service its own grace period
     });
     const service = new Service(spec, sandbox, process);
-    service.#pid = await firstPid(process.stdio[3] as Readable);
+    service.#pid = (await readHelperInfo(process.stdio[INFO_FD] as Readable))?.pid ?? 0;
     await service.#waitReady();
     return service;
   }
@@ -102,10 +94,7 @@ export class Service {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.#stopping = true;
-    this.process.kill(this.spec.stopSignal ?? 'SIGTERM');
-    const timer = setTimeout(() => this.process.kill('SIGKILL'), this.spec.stopGraceMs ?? 5000);
-    await this.process;
-    clearTimeout(timer);
+    await stopProcess(this.process, this.spec.stopGraceMs ?? 5000, this.spec.stopSignal ?? 'SIGTERM');
   }
 
   #tailSuffix(): string {

@@ -1,10 +1,10 @@
-import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { workdirMountPoint } from '../helper/args.js';
-import { processAlive } from '../home.js';
+import { removeTree, sweepDeadOwners } from '../process/sweep.js';
 import { inheritedEnv } from '../sandbox/secrets.js';
 import { diskUpperBase, upperPlacement } from '../sandbox/upper-placement.js';
 import { resolveLayers } from '../pool/layers.js';
@@ -47,20 +47,6 @@ const LAYER_PREFIX = 'sandbox-run-vitest-';
 
 
 /**
- * Removes a writable layer's directory. Overlayfs makes its `work/work` mode
- * 000 and may leave entries in it: make it listable first, or a non-root
- * owner cannot remove it.
- */
-function removeLayer(dir: string): void {
-  try {
-    chmodSync(join(dir, 'work', 'work'), 0o700);
-  } catch {
-    // not there
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
-
-/**
  * Where the workers' writable layers go by default: the temporary directory,
  * unless overlayfs cannot keep its marks on tmpfs here (Linux < 6.6) and
  * sandboxes write to disk: then the same disk directory.
@@ -74,21 +60,13 @@ function defaultUpperRoot(): string {
 
 /** Removes the writable layers of runs that were killed before they could (named by their pid). */
 function sweepDeadLayers(dir: string): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = Number(/^sandbox-run-vitest-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || processAlive(pid)) continue;
+  sweepDeadOwners(dir, (name) => Number(/^sandbox-run-vitest-(\d+)-/.exec(name)?.[1]), (layer) => {
     try {
-      removeLayer(join(dir, name));
+      removeTree(layer);
     } catch {
       // another user's: theirs to sweep
     }
-  }
+  });
 }
 
 /** A sandbox lent to one Vitest worker. */
@@ -174,7 +152,7 @@ export class SandboxSource {
         await sb?.dispose();
         return sb ? await writeBack(upper, mount, inRoot) : [];
       } finally {
-        removeLayer(dir);
+        removeTree(dir);
       }
     };
     try {

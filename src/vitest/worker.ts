@@ -1,11 +1,18 @@
+import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { ResultPromise } from 'execa';
 import type { PoolOptions, PoolWorker, WorkerRequest } from 'vitest/node';
+import { stopProcess } from '../process/stop.js';
 import type { Lease, SandboxSource, WorkerSpec } from './sandboxes.js';
 
 /** Like Vitest's forks pool: how long a worker gets after SIGTERM. */
 const SIGKILL_AFTER_MS = 500;
+/** How long a failed write into the worker waits for its exit before it is reported as the worker's error. */
+const PIPE_ERROR_GRACE_MS = 1000;
+/** Errors of a write into a worker that is going away. */
+const PIPE_ERRORS = new Set(['EPIPE', 'ERR_IPC_CHANNEL_CLOSED']);
 
 /** The worker process Vitest's forks pool would start, as a spec to start it in a sandbox. */
 export function workerSpec(options: PoolOptions, env: Readonly<Record<string, string>>): WorkerSpec {
@@ -35,6 +42,9 @@ export class SandboxPoolWorker implements PoolWorker {
   readonly #stderr: Writable;
   #lease: Lease | undefined;
   #child: ResultPromise | undefined;
+  /** Vitest's 'error' listeners: the child's errors reach them through #onError. */
+  readonly #errors = new EventEmitter();
+  #heldError: ReturnType<typeof setTimeout> | undefined;
 
   constructor(name: string, options: PoolOptions, source: SandboxSource, spec: WorkerSpec) {
     this.name = name;
@@ -45,12 +55,14 @@ export class SandboxPoolWorker implements PoolWorker {
   }
 
   on(event: string, callback: (arg: any) => void): void {
-    this.#process.on(event, callback);
+    if (event === 'error') this.#errors.on(event, callback);
+    else this.#process.on(event, callback);
   }
 
   off(event: string, callback: (arg: any) => void): void {
     // Vitest also unsubscribes from a worker whose sandbox failed to start.
-    this.#child?.off(event, callback);
+    if (event === 'error') this.#errors.off(event, callback);
+    else this.#child?.off(event, callback);
   }
 
   send(message: WorkerRequest): void {
@@ -74,6 +86,7 @@ export class SandboxPoolWorker implements PoolWorker {
       throw error;
     }
     this.#child = child;
+    child.on('error', (error: Error) => this.#onError(child, error));
     this.#pipe(child.stdout, this.#stdout);
     this.#pipe(child.stderr, this.#stderr);
   }
@@ -83,17 +96,37 @@ export class SandboxPoolWorker implements PoolWorker {
     const lease = this.#lease;
     this.#child = undefined;
     this.#lease = undefined;
+    clearTimeout(this.#heldError); // a stopped worker's pipe errors are no one's concern
+    this.#heldError = undefined;
     if (child) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const timer = setTimeout(() => child.kill('SIGKILL'), SIGKILL_AFTER_MS);
-        child.kill('SIGTERM');
-        await child;
-        clearTimeout(timer);
-      }
-      this.#unpipe(child.stdout, this.#stdout);
-      this.#unpipe(child.stderr, this.#stderr);
+      await stopProcess(child, SIGKILL_AFTER_MS);
+      // Even a child that has exited may still have output in its pipes:
+      // the tail of a failing test's output must reach the logger.
+      await Promise.all([this.#unpipe(child.stdout, this.#stdout), this.#unpipe(child.stderr, this.#stderr)]);
     }
     await lease?.release();
+  }
+
+  /**
+   * A write into a dying worker (a message on its IPC channel) fails with
+   * EPIPE or a closed channel, often before the worker's 'exit' event, which
+   * says more: its code, its signal, the test files it had. Hold such an
+   * error and report it only if the worker is still running after a grace
+   * period; drop it once the worker stops or exits. (As Vitest's forks pool.)
+   */
+  #onError(child: ResultPromise, error: Error): void {
+    const report = (reported: Error) => {
+      if (this.#errors.listenerCount('error') > 0) this.#errors.emit('error', reported);
+    };
+    if (!PIPE_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) {
+      report(error);
+      return;
+    }
+    if (this.#child !== child || this.#heldError) return;
+    this.#heldError = setTimeout(() => {
+      this.#heldError = undefined;
+      if (this.#child === child && child.exitCode === null && child.signalCode === null) report(error);
+    }, PIPE_ERROR_GRACE_MS).unref();
   }
 
   #pipe(from: NodeJS.ReadableStream | null, to: Writable): void {
@@ -102,8 +135,9 @@ export class SandboxPoolWorker implements PoolWorker {
     from.pipe(to, { end: false });
   }
 
-  #unpipe(from: NodeJS.ReadableStream | null, to: Writable): void {
+  async #unpipe(from: NodeJS.ReadableStream | null, to: Writable): Promise<void> {
     if (!from) return;
+    await finished(from, { writable: false }).catch(() => undefined); // ended, or destroyed
     from.unpipe(to);
     to.setMaxListeners(to.getMaxListeners() - 1);
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, Sandbox } from '../../src/index.js';
-import { removeTree } from '../../src/home.js';
+import { removeTree } from '../../src/process/sweep.js';
 import { upperPlacement } from '../../src/sandbox/upper-placement.js';
 import { eventually, NODE, tempDir, treeDigest } from './support.js';
 

@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, SandboxError, type LayerInfo, type LayerStore } from '../../src/index.js';
-import { removeTree } from '../../src/layers/fs-util.js';
+import { removeTree } from '../../src/process/sweep.js';
 import { treeDigest as layerDigest } from '../../src/layers/tree.js';
 import { markOpaque } from '../../src/layers/xattr.js';
 import { BLOCK, FIELDS, fixChecksum, headerOffsets, readRecords, writeRecords, type TarRecord } from './fuzz-tar.js';
