@@ -8,9 +8,7 @@ import type { Argv } from 'yargs';
 import { runParallel } from '../runner/run-parallel.js';
 import { parseShard, shardFromEnv, ShardError, type Shard } from '../runner/shard.js';
 import type { OutputMode } from '../runner/report.js';
-import { helperArgs } from '../helper/args.js';
-import { normalizeOptions } from '../sandbox/options.js';
-import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
+import { planLaunch } from '../sandbox/launch.js';
 import { spawn } from '../sandbox/run.js';
 import { createSandbox } from '../sandbox/create.js';
 import type { SandboxOptions } from '../sandbox/options.js';
@@ -20,33 +18,7 @@ import { unmappedHint } from '../sandbox/unmapped.js';
 import { optionsFromFlags, type SandboxFlags } from './sandbox-flags.js';
 import { UsageError } from './usage-error.js';
 
-/** The flags every sandbox-starting command takes. */
-export function sandboxFlags<T>(yargs: Argv<T>) {
-  return yargs
-    .option('overlay', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Copy-on-write view of host dir(s) SRC at DST (stack with child+parent:DST)', requiresArg: true })
-    .option('bind', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Read-write bind SRC[:DST] (writes reach the host)', requiresArg: true })
-    .option('ro-bind', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Read-only bind SRC[:DST]', requiresArg: true })
-    .option('tmpfs', { type: 'string', array: true, nargs: 1, group: 'Filesystem:', describe: 'Fresh tmpfs at DST (/tmp and /dev/shm always are)', requiresArg: true })
-    .option('workdir', { type: 'string', choices: ['cow', 'ro', 'rw', 'none'], group: 'Filesystem:', describe: 'How the working directory appears (default: cow)' })
-    .option('cwd', { type: 'string', group: 'Filesystem:', describe: 'Working directory (default: the current one)', requiresArg: true })
-    .option('tmpfs-size', { type: 'string', group: 'Limits:', describe: `Size of /tmp, /dev/shm and --tmpfs mounts (e.g. 512m; default: a quarter of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).tmpfs)} for one sandbox here)`, requiresArg: true })
-    .option('upper-size', { type: 'string', group: 'Limits:', describe: `Size of the tmpfs holding copy-on-write writes (e.g. 2g; default: half of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).upper)} for one sandbox here, split by --parallel)`, requiresArg: true })
-    .option('rlimit', { type: 'string', array: true, nargs: 1, group: 'Limits:', describe: 'NAME=SOFT[:HARD]: nofile fsize cpu core nproc as data stack', requiresArg: true })
-    .option('memory', { type: 'string', group: 'Limits:', describe: 'Memory cap per sandbox, e.g. 512m (needs a delegated cgroup v2 subtree)', requiresArg: true })
-    .option('pids', { type: 'string', group: 'Limits:', describe: 'Most processes and threads per sandbox, or unlimited (default 4096)', requiresArg: true })
-    .option('cpus', { type: 'string', group: 'Limits:', describe: 'CPU share per sandbox in cores, e.g. 1.5 (needs a delegated cgroup v2 subtree)', requiresArg: true })
-    .option('cgroup-parent', { type: 'string', group: 'Limits:', describe: "Delegated cgroup v2 directory for per-sandbox cgroups, or 'self' (default: $SANDBOX_RUN_CGROUP)", requiresArg: true })
-    .option('network', { type: 'string', choices: ['none', 'host'], group: 'Process:', describe: 'none (default): private loopback only; host: share the host network' })
-    .option('env', { alias: 'e', type: 'string', array: true, nargs: 1, group: 'Process:', describe: 'Set NAME=VALUE', requiresArg: true })
-    .option('unset-env', { type: 'string', array: true, nargs: 1, group: 'Process:', describe: 'Remove NAME from the environment', requiresArg: true })
-    .option('clean-env', { type: 'boolean', group: 'Process:', describe: 'Start from an empty environment' })
-    .option('pass-env', { type: 'string', array: true, nargs: 1, group: 'Secrets:', describe: 'Pass NAME although it looks like a credential (…TOKEN, …SECRET, …PASSWORD, …API_KEY)', requiresArg: true })
-    .option('allow-home', { type: 'string', array: true, nargs: 1, group: 'Secrets:', describe: 'Show a masked credential path, e.g. .npmrc (~/.ssh, ~/.aws, ~/.kube, ... are hidden)', requiresArg: true })
-    .option('mask', { type: 'string', array: true, nargs: 1, group: 'Secrets:', describe: 'Hide one more path (relative to home, or absolute)', requiresArg: true })
-    .option('hostname', { type: 'string', group: 'Process:', describe: 'Hostname inside (default: sandbox)', requiresArg: true })
-    .option('uid', { type: 'number', group: 'Process:', describe: 'User id inside (default: yours; 65534 for root)', requiresArg: true })
-    .option('gid', { type: 'number', group: 'Process:', describe: 'Group id inside', requiresArg: true });
-}
+export { sandboxFlags } from './sandbox-flags.js';
 
 /** The flags of the parallel runner (shard and queue modes). */
 export function runnerFlags<T>(yargs: Argv<T>) {
@@ -125,7 +97,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const options = mergeOptions(loaded, flags);
   const config = loaded?.config ?? {};
   if (args.printHelperArgs) {
-    console.log(JSON.stringify(helperArgs(normalizeOptions(options), command)));
+    // The plan's own command: with the copy fallback, disk uppers and --cgroup as they would run.
+    console.log(JSON.stringify(planLaunch({ concurrency: 1, ...options }, command).argv));
     return 0;
   }
   if (args.parallel !== undefined || args.each !== undefined || args.shard !== undefined) {

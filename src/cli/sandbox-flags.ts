@@ -1,112 +1,53 @@
-import { SandboxError } from '../errors.js';
-import type { BindMount, OverlayMount, RlimitName, RlimitValue, SandboxOptions, WorkdirMode } from '../sandbox/options.js';
+import type { Argv, Options } from 'yargs';
+import { SANDBOX_OPTIONS, type FlagValues, type OptionSpec } from '../sandbox/option-table.js';
+import type { SandboxOptions } from '../sandbox/options.js';
+import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 
-/** The sandbox flags shared by every command that starts sandboxes. */
-export interface SandboxFlags {
-  overlay?: string[];
-  bind?: string[];
-  roBind?: string[];
-  tmpfs?: string[];
-  env?: string[];
-  unsetEnv?: string[];
-  cleanEnv?: boolean;
-  network?: string;
-  workdir?: string;
-  cwd?: string;
-  hostname?: string;
-  uid?: number;
-  gid?: number;
-  tmpfsSize?: string;
-  upperSize?: string;
-  rlimit?: string[];
-  memory?: string;
-  pids?: string;
-  cpus?: string;
-  cgroupParent?: string;
-  mask?: string[];
-  allowHome?: string[];
-  passEnv?: string[];
+/*
+ * The sandbox flags of every command that starts sandboxes, made from the
+ * option table: its flags, their help, and how their values become options.
+ */
+
+/** Parsed sandbox flags, as yargs gives them (camelCase). */
+export type SandboxFlags = FlagValues;
+
+const SPECS = Object.entries(SANDBOX_OPTIONS as Record<string, OptionSpec>);
+
+/** Help that needs this host's figures. */
+function hostFigure(option: string): string {
+  if (option === 'tmpfsSize') return ` (default: a quarter of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).tmpfs)} for one sandbox here)`;
+  if (option === 'upperSize') return ` (default: half of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).upper)} for one sandbox here, split by --parallel)`;
+  return '';
 }
 
-function bad(message: string): never {
-  throw new SandboxError('BAD_OPTIONS', message);
-}
-
-/** 'SRC:DST' or, where allowed, 'SRC' (same path inside). */
-function splitPair(value: string, flag: string, targetOptional: boolean): [string, string | undefined] {
-  const colon = value.lastIndexOf(':');
-  if (colon <= 0) {
-    if (targetOptional && value) return [value, undefined];
-    bad(`--${flag} '${value}': expected SRC:DST`);
+/** Declares every sandbox flag on `yargs`. */
+export function sandboxFlags<T>(yargs: Argv<T>): Argv<T> {
+  for (const [option, spec] of SPECS) {
+    if (!Array.isArray(spec.flags)) continue;
+    for (const flag of spec.flags) {
+      const settings: Options = {
+        type: flag.type,
+        group: spec.group ?? 'Process:',
+        describe: `${flag.describe}${hostFigure(option)}`,
+        ...(flag.alias ? { alias: flag.alias } : {}),
+        ...(flag.choices ? { choices: [...flag.choices] } : {}),
+        ...(flag.array ? { array: true, nargs: 1 } : {}),
+        ...(flag.type !== 'boolean' && !flag.choices ? { requiresArg: true } : {}),
+      };
+      yargs.option(flag.name, settings);
+    }
   }
-  const target = value.slice(colon + 1);
-  if (!target) bad(`--${flag} '${value}': expected SRC:DST`);
-  return [value.slice(0, colon), target];
+  return yargs;
 }
 
-function parseRlimit(value: string): [RlimitName, RlimitValue] {
-  const match = /^([a-z]+)=(\d+|unlimited)(?::(\d+|unlimited))?$/.exec(value);
-  if (!match) bad(`--rlimit '${value}': expected NAME=SOFT[:HARD], e.g. nofile=1024 or core=0`);
-  const number = (text: string) => (text === 'unlimited' ? 'unlimited' : Number(text));
-  const soft = number(match[2]!);
-  return [match[1] as RlimitName, match[3] ? [soft, number(match[3])] : soft];
-}
-
-function parsePids(value: string): number | 'unlimited' {
-  if (value === 'unlimited') return value;
-  if (!/^[1-9]\d*$/.test(value)) bad(`--pids '${value}': expected a number of processes such as 256, or unlimited`);
-  return Number(value);
-}
-
-function parseCpus(value: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value) || !(Number(value) > 0)) bad(`--cpus '${value}': expected a number of cores such as 1.5`);
-  return Number(value);
-}
-
-/** Turns CLI flags into library options. Pure; validation of paths happens in normalizeOptions. */
+/** Turns parsed flags into library options. Pure; paths are checked by normalizeOptions. */
 export function optionsFromFlags(flags: SandboxFlags): SandboxOptions {
-  const overlays: OverlayMount[] = (flags.overlay ?? []).map((value) => {
-    const [lowers, target] = splitPair(value, 'overlay', false);
-    // Stacked lowers are given top first, separated by '+': --overlay child+parent:/data
-    return { lower: lowers.split('+'), target: target! };
-  });
-  const binds: BindMount[] = [
-    ...(flags.bind ?? []).map((value) => ({ value, readonly: false, flag: 'bind' })),
-    ...(flags.roBind ?? []).map((value) => ({ value, readonly: true, flag: 'ro-bind' })),
-  ].map(({ value, readonly, flag }) => {
-    const [source, target] = splitPair(value, flag, true);
-    return { source, readonly, ...(target ? { target } : {}) };
-  });
-  const env: Record<string, string | undefined> = {};
-  for (const pair of flags.env ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) bad(`--env '${pair}': expected NAME=VALUE`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  const options: Record<string, unknown> = {};
+  for (const [option, spec] of SPECS) {
+    if (!Array.isArray(spec.flags)) continue;
+    const camel = spec.flags[0]!.name.replace(/-(\w)/g, (_: string, c: string) => c.toUpperCase());
+    const value = spec.fromFlags ? spec.fromFlags(flags) : flags[camel];
+    if (value !== undefined) options[option] = value;
   }
-  for (const name of flags.unsetEnv ?? []) env[name] = undefined;
-  const rlimits = Object.fromEntries((flags.rlimit ?? []).map(parseRlimit));
-
-  return {
-    overlays,
-    binds,
-    tmpfs: flags.tmpfs ?? [],
-    env,
-    ...(flags.cleanEnv ? { inheritEnv: false } : {}),
-    rlimits,
-    ...(flags.mask?.length ? { mask: flags.mask } : {}),
-    ...(flags.allowHome?.length ? { allowHome: flags.allowHome } : {}),
-    ...(flags.passEnv?.length ? { passEnv: flags.passEnv } : {}),
-    ...(flags.network !== undefined ? { network: flags.network as 'none' | 'host' } : {}),
-    ...(flags.workdir !== undefined ? { workdir: flags.workdir as WorkdirMode } : {}),
-    ...(flags.cwd !== undefined ? { cwd: flags.cwd } : {}),
-    ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
-    ...(flags.uid !== undefined ? { uid: flags.uid } : {}),
-    ...(flags.gid !== undefined ? { gid: flags.gid } : {}),
-    ...(flags.tmpfsSize !== undefined ? { tmpfsSize: flags.tmpfsSize } : {}),
-    ...(flags.upperSize !== undefined ? { upperSize: flags.upperSize } : {}),
-    ...(flags.memory !== undefined ? { memory: flags.memory } : {}),
-    ...(flags.pids !== undefined ? { pids: parsePids(flags.pids) } : {}),
-    ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
-    ...(flags.cgroupParent !== undefined ? { cgroupParent: flags.cgroupParent } : {}),
-  };
+  return options as SandboxOptions;
 }

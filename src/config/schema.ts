@@ -1,37 +1,17 @@
 import { z } from 'zod';
+import { SANDBOX_OPTIONS, type OptionSpec } from '../sandbox/option-table.js';
 
-const overlay = z.strictObject({
-  lower: z.union([z.string(), z.array(z.string()).min(1)]),
-  target: z.string().startsWith('/', 'must be an absolute path inside the sandbox'),
-  upper: z.strictObject({ upper: z.string(), work: z.string() }).optional(),
-});
-const bind = z.strictObject({ source: z.string(), target: z.string().optional(), readonly: z.boolean().optional() });
-const size = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*[kmgt]?i?b?$/i, 'expected a size such as 512m')]);
-const rlimit = z.union([z.number().int().nonnegative(), z.literal('unlimited')]);
-
-const sandbox = z.strictObject({
-  workdir: z.enum(['cow', 'ro', 'rw', 'none']).optional(),
-  overlays: z.array(overlay).optional(),
-  binds: z.array(bind).optional(),
-  tmpfs: z.array(z.string()).optional(),
-  network: z.enum(['none', 'host']).optional(),
-  env: z.record(z.string(), z.string().optional()).optional(),
-  inheritEnv: z.boolean().optional(),
-  hostname: z.string().min(1).optional(),
-  uid: z.number().int().nonnegative().optional(),
-  gid: z.number().int().nonnegative().optional(),
-  tmpfsSize: size.optional(),
-  upperSize: size.optional(),
-  rlimits: z.partialRecord(z.enum(['nofile', 'fsize', 'cpu', 'core', 'nproc', 'as', 'data', 'stack']), z.union([rlimit, z.tuple([rlimit, rlimit])])).optional(),
-  keepFds: z.array(z.number().int().min(3)).optional(),
-  mask: z.array(z.string().min(1)).optional(),
-  allowHome: z.array(z.string().min(1)).optional(),
-  passEnv: z.array(z.string().min(1)).optional(),
-  memory: size.optional(),
-  pids: z.union([z.number().int().positive(), z.literal('unlimited')]).optional(),
-  cpus: z.number().positive().optional(),
-  cgroupParent: z.string().min(1).optional(),
-});
+/**
+ * A config file's `sandbox` section: every option of the table that a
+ * config file may set (option-table.ts says which may not, and why).
+ */
+const sandbox = z.strictObject(
+  Object.fromEntries(
+    Object.entries(SANDBOX_OPTIONS as Record<string, OptionSpec>)
+      .filter(([, spec]) => !spec.notInConfig)
+      .map(([name, spec]) => [name, spec.schema.optional()]),
+  ),
+);
 
 const probe = z.union([
   z.strictObject({ tcp: z.number().int().min(1).max(65535) }),

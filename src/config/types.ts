@@ -1,5 +1,5 @@
 import type { Preset } from '../presets/types.js';
-import type { SandboxOptions } from '../sandbox/options.js';
+import type { ConfigSandboxOptions } from '../sandbox/options.js';
 import type { ServiceSpec } from '../services/types.js';
 
 /**
@@ -8,7 +8,7 @@ import type { ServiceSpec } from '../services/types.js';
  */
 export interface SandboxRunConfig {
   /** Options for every sandbox (mounts, network, env, limits); see SandboxOptions. */
-  sandbox?: Omit<SandboxOptions, 'cwd'>;
+  sandbox?: ConfigSandboxOptions;
   /** Ready-made services with their data, e.g. `postgres({ seed: { sql: ['db/seed.sql'] } })`. */
   presets?: Preset[];
   /** Services started in every sandbox before the command, each ready before the next. */

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { workdirMountPoint } from '../helper/args.js';
+import { workdirMountPoint } from '../sandbox/mounts.js';
 import { callerIds, findUnmappedFiles, unmappedMessage } from '../sandbox/unmapped.js';
 import type { DoctorCheck } from './checks.js';
 

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, helperReason } from '../errors.js';
-import { workdirMountPoint } from '../helper/args.js';
+import { workdirMountPoint } from '../sandbox/mounts.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
 import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 import type { ResultPromise } from 'execa';
@@ -36,8 +36,7 @@ function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: Sandbo
   const cwd = workdirMountPoint(options.sandbox.cwd ?? process.cwd());
   // What `sandbox-run diff` compares the kept layer against.
   writeFileSync(join(kept, 'kept.json'), `${JSON.stringify({ lower: [cwd], target: cwd, label: job.label, command: job.command }, null, 2)}\n`);
-  const workdir = { lower: cwd, target: cwd, upper: { upper: join(kept, 'upper'), work: join(kept, 'work') } };
-  return { sandbox: { ...options.sandbox, env, workdir: 'none', overlays: [workdir, ...(options.sandbox.overlays ?? [])] }, kept };
+  return { sandbox: { ...options.sandbox, env, workdirLayer: { upper: join(kept, 'upper'), work: join(kept, 'work') } }, kept };
 }
 
 /**

@@ -142,6 +142,21 @@ function enableControllers(parent: string, limits: ResourceLimits): ResourceLimi
 
 let sequence = 0;
 
+/** Where a sandbox's cgroup will be, and what it will hold: the first half of createSandboxCgroup, for launch plans. */
+export interface CgroupPlan {
+  parent: string;
+  path: string;
+  /** Where the sandbox's processes live (the helper's --cgroup). */
+  leaf: string;
+  limits: ResourceLimits;
+}
+
+export function planSandboxCgroup(setting: string, limits: ResourceLimits): CgroupPlan {
+  const parent = resolveParent(setting);
+  const path = join(parent, `sandbox-run.${process.pid}.${sequence++}`);
+  return { parent, path, leaf: join(path, 'sandbox'), limits };
+}
+
 /**
  * Creates the sandbox's cgroup under `setting` with the limits written in.
  * The processes go into a leaf below it: a sandboxed process that makes a
@@ -149,14 +164,12 @@ let sequence = 0;
  * namespace) sees its own cgroup as the root, so the limits one level up,
  * in files owned by the same user, stay out of its reach.
  */
-export function createSandboxCgroup(setting: string, limits: ResourceLimits): SandboxCgroup {
-  const parent = resolveParent(setting);
+export function createSandboxCgroup(plan: CgroupPlan): SandboxCgroup {
+  const { parent, path, leaf, limits } = plan;
   if (!statSync(parent, { throwIfNoEntry: false })?.isDirectory())
     throw new SandboxError('BAD_OPTIONS', `cgroup parent ${parent} does not exist: create and delegate it, or unset SANDBOX_RUN_CGROUP`);
   sweep(parent);
   const enforced = enableControllers(parent, limits);
-  const path = join(parent, `sandbox-run.${process.pid}.${sequence++}`);
-  const leaf = join(path, 'sandbox');
   try {
     mkdirSync(path);
   } catch (error) {

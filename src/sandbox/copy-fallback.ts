@@ -1,7 +1,7 @@
 import { constants, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { workdirMountPoint } from '../helper/args.js';
-import { processScopedDir } from '../home.js';
+import { workdirMountPoint } from './mounts.js';
+import { makeScopedDir, plannedScopedDir } from '../home.js';
 import { removeTree } from '../process/sweep.js';
 import type { NormalizedOptions } from './options.js';
 
@@ -42,31 +42,47 @@ function materialize(lowers: readonly string[], target: string): void {
   }
 }
 
+/** Directories a launch makes on the host before the helper starts, and removes after it exits. */
+export interface HostDirs {
+  make(): void;
+  remove(): void;
+}
+
 /**
- * Rewrites copy-on-write mounts into read-write binds of private copies.
- * Returns the new options and the function that removes the copies.
+ * Plans private copies for the copy-on-write mounts: the options with those
+ * mounts rewritten into read-write binds of copies in a directory of this
+ * process, and the host work (copying, removing) to do around the helper.
  */
-export function withCopies(options: NormalizedOptions, reason: string): { options: NormalizedOptions; cleanup: () => void } {
-  if (!warned) {
-    warned = true;
-    process.emitWarning(`no copy-on-write overlay here (${reason}): every sandbox gets private copies instead (slower, more disk)`, { code: 'SANDBOX_RUN_COPY_FALLBACK' });
-  }
-  const dir = processScopedDir('copies');
+export function planCopies(options: NormalizedOptions, reason: string): { options: NormalizedOptions; hostDirs: HostDirs } {
+  const dir = plannedScopedDir('copies');
+  const copies: { lowers: string[]; copy: string }[] = [];
   const binds = [...options.binds];
   let workdir = options.workdir;
-  if (workdir === 'cow') {
+  // A writable layer kept on the host needs a real overlay: it stays one.
+  if (workdir === 'cow' && !options.workdirLayer) {
     const point = workdirMountPoint(options.cwd);
-    materialize([point], join(dir, 'workdir'));
+    copies.push({ lowers: [point], copy: join(dir, 'workdir') });
     binds.unshift({ source: join(dir, 'workdir'), target: point, readonly: false });
     workdir = 'none';
   }
   const overlays = options.overlays.filter((overlay, i) => {
-    if (overlay.upper) return true; // a kept writable layer needs a real overlay
-    materialize(overlay.lowers, join(dir, String(i)));
+    if (overlay.upper) return true;
+    copies.push({ lowers: overlay.lowers, copy: join(dir, String(i)) });
     binds.push({ source: join(dir, String(i)), target: overlay.target, readonly: false });
     return false;
   });
   // Sandboxes cannot see each other's copies through the read-only host root.
   const masks = [...options.masks, dirname(dir)];
-  return { options: { ...options, workdir, overlays, binds, masks }, cleanup: () => removeTree(dir) };
+  const hostDirs: HostDirs = {
+    make() {
+      if (!warned) {
+        warned = true;
+        process.emitWarning(`no copy-on-write overlay here (${reason}): every sandbox gets private copies instead (slower, more disk)`, { code: 'SANDBOX_RUN_COPY_FALLBACK' });
+      }
+      makeScopedDir(dir);
+      for (const { lowers, copy } of copies) materialize(lowers, copy);
+    },
+    remove: () => removeTree(dir),
+  };
+  return { options: { ...options, workdir, overlays, binds, masks }, hostDirs };
 }

@@ -1,46 +1,85 @@
 import type { ResultPromise } from 'execa';
-import { helperArgs, sandboxEnv } from '../helper/args.js';
 import { helperPath } from '../helper/locate.js';
-import { createSandboxCgroup, type SandboxCgroup } from './cgroup.js';
-import { withCopies } from './copy-fallback.js';
+import { createSandboxCgroup, planSandboxCgroup, type CgroupPlan, type SandboxCgroup } from './cgroup.js';
+import { planCopies, type HostDirs } from './copy-fallback.js';
+import { sandboxEnv } from './env.js';
+import { helperArgs } from './helper-argv.js';
 import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
 import { startHelper, type ProcessOptions } from './process.js';
-import { upperPlacement, withDiskUppers } from './upper-placement.js';
+import { planDiskUppers, upperPlacement } from './upper-placement.js';
+
+/*
+ * Starting a sandbox is two steps: a plan (options -> what to make on the
+ * host and the exact helper command) and its execution. `sandbox-run
+ * --print-helper-args` prints the plan's command, which is what runs.
+ */
+
+/** Everything a new sandbox needs, decided but not yet done. */
+export interface LaunchPlan {
+  /** The options the sandbox runs with (the copy fallback and disk uppers rewrite its mounts). */
+  options: NormalizedOptions;
+  /** Private copies or writable layers on disk, made before the helper starts and removed when it exits. */
+  hostDirs?: HostDirs;
+  cgroup?: CgroupPlan;
+  helper: string;
+  argv: string[];
+  env: Record<string, string | undefined>;
+}
 
 /** A helper started for a new sandbox, with what it holds on the host. */
 export interface Launched {
   subprocess: ResultPromise;
-  /** The options the sandbox runs with (the copy fallback and disk uppers rewrite its overlays). */
   options: NormalizedOptions;
   cgroup?: SandboxCgroup;
 }
 
 /**
- * Normalises the options, makes what the sandbox needs on the host (private
- * copies where overlayfs is missing, writable layers on disk where tmpfs
- * cannot hold them, its cgroup) and starts the helper; a failure on the way
- * removes what was made. The copies and disk uppers go when the helper
- * exits; the cgroup is the caller's to release after the sandbox's last
- * process, which for a live sandbox may be a joined one.
+ * Decides how the sandbox is made here: where its writable layers go (tmpfs,
+ * disk, or copies, as this machine's probe says), its cgroup, and the
+ * helper's arguments and environment. Touches nothing on the host.
  */
-export function launchSandbox(options: SandboxOptions, command: readonly string[] | null, processOptions: ProcessOptions, extra: { infoFd?: number } = {}): Launched {
+export function planLaunch(options: SandboxOptions, command: readonly string[] | null, extra: { infoFd?: number } = {}): LaunchPlan {
   const normalized = normalizeOptions(options);
   // Only copy-on-write mounts without an upper of their own depend on where writable layers can live.
-  const placement = normalized.workdir === 'cow' || normalized.overlays.some((overlay) => !overlay.upper) ? upperPlacement() : undefined;
-  const hostDirs =
-    placement?.mode === 'copy' ? withCopies(normalized, placement.reason) : placement?.mode === 'disk' ? withDiskUppers(normalized) : undefined;
-  const effective = hostDirs?.options ?? normalized;
+  const needsPlacement = (normalized.workdir === 'cow' && !normalized.workdirLayer) || normalized.overlays.some((overlay) => !overlay.upper);
+  const placement = needsPlacement ? upperPlacement() : undefined;
+  const rewritten = placement?.mode === 'copy' ? planCopies(normalized, placement.reason) : placement?.mode === 'disk' ? planDiskUppers(normalized) : undefined;
+  const effective = rewritten?.options ?? normalized;
+  const cgroup = effective.cgroupParent ? planSandboxCgroup(effective.cgroupParent, effective.limits) : undefined;
+  return {
+    options: effective,
+    ...(rewritten ? { hostDirs: rewritten.hostDirs } : {}),
+    ...(cgroup ? { cgroup } : {}),
+    helper: helperPath(),
+    argv: helperArgs(effective, command, { ...extra, ...(cgroup ? { cgroup: cgroup.leaf } : {}) }),
+    env: sandboxEnv(effective),
+  };
+}
+
+/**
+ * Makes what the plan needs on the host and starts the helper; a failure on
+ * the way removes what was made. The host dirs go when the helper exits;
+ * the cgroup is the caller's to release after the sandbox's last process,
+ * which for a live sandbox may be a joined one.
+ */
+export function startLaunch(plan: LaunchPlan, processOptions: ProcessOptions): Launched {
   let cgroup: SandboxCgroup | undefined;
   let subprocess: ResultPromise;
   try {
-    cgroup = effective.cgroupParent ? createSandboxCgroup(effective.cgroupParent, effective.limits) : undefined;
-    const args = helperArgs(effective, command, { ...extra, ...(cgroup ? { cgroup: cgroup.leaf } : {}) });
-    subprocess = startHelper(helperPath(), args, sandboxEnv(effective), processOptions);
+    plan.hostDirs?.make();
+    cgroup = plan.cgroup ? createSandboxCgroup(plan.cgroup) : undefined;
+    subprocess = startHelper(plan.helper, plan.argv, plan.env, processOptions);
   } catch (error) {
-    hostDirs?.cleanup();
+    plan.hostDirs?.remove();
     void cgroup?.release();
     throw error;
   }
-  if (hostDirs) void subprocess.then(hostDirs.cleanup, hostDirs.cleanup);
-  return { subprocess, options: effective, ...(cgroup ? { cgroup } : {}) };
+  const { hostDirs } = plan;
+  if (hostDirs) void subprocess.then(hostDirs.remove, hostDirs.remove);
+  return { subprocess, options: plan.options, ...(cgroup ? { cgroup } : {}) };
+}
+
+/** Plans and starts a sandbox. */
+export function launchSandbox(options: SandboxOptions, command: readonly string[] | null, processOptions: ProcessOptions, extra: { infoFd?: number } = {}): Launched {
+  return startLaunch(planLaunch(options, command, extra), processOptions);
 }

@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import { SandboxError, setupError } from '../errors.js';
-import { joinArgs, sandboxEnv, startDirectory } from '../helper/args.js';
+import { sandboxEnv } from './env.js';
+import { joinArgs } from './helper-argv.js';
+import { startDirectory } from './mounts.js';
 import { helperPath } from '../helper/locate.js';
 import { INFO_FD, readHelperInfo } from '../process/info-fd.js';
 import { stopProcess } from '../process/stop.js';
@@ -21,6 +23,8 @@ export interface SandboxLifetime {
 }
 
 export interface ExecOptions extends ProcessOptions {
+  /** The environment to inherit instead of this process's (filtered the same way), e.g. the one Vitest gives its workers. */
+  inheritFrom?: Readonly<Record<string, string | undefined>>;
   /** Working directory inside the sandbox. Default: the sandbox's. */
   cwd?: string;
   /** An fd (a pipe in `stdio`) on which the helper reports the process's host pid as `{"pid":N}`. */
@@ -94,12 +98,12 @@ export class Sandbox implements AsyncDisposable {
    */
   spawn(file: string, args: readonly string[] = [], options: ExecOptions = {}): ResultPromise {
     if (!this.alive) throw new SandboxError('SANDBOX_EXITED', `sandbox ${this.pid} has ended; create a new one`);
-    const { cwd, infoFd, ...processOptions } = options;
+    const { cwd, infoFd, inheritFrom, ...processOptions } = options;
     const join = joinArgs(this.pid, { cwd: cwd ?? startDirectory(this.options), rlimits: this.options.rlimits }, [file, ...args], {
       ...(infoFd !== undefined ? { infoFd } : {}),
       ...(this.#cgroup ? { cgroup: this.#cgroup.leaf } : {}),
     });
-    const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, { ...this.env, ...options.env }), processOptions);
+    const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, options.env, this.env, inheritFrom), processOptions);
     this.#processes.add(subprocess);
     void subprocess.finally(() => this.#processes.delete(subprocess));
     return subprocess;

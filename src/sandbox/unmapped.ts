@@ -1,6 +1,6 @@
 import { lstatSync, opendirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { workdirMountPoint } from '../helper/args.js';
+import { workdirMountPoint } from './mounts.js';
 import type { SandboxOptions } from './options.js';
 
 /**

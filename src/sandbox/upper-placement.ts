@@ -2,9 +2,10 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SandboxError, setupError } from '../errors.js';
-import { workdirMountPoint } from '../helper/args.js';
+import { workdirMountPoint } from './mounts.js';
 import { helperPath } from '../helper/locate.js';
-import { processScopedDir, sandboxRunHome } from '../home.js';
+import { makeScopedDir, plannedScopedDir, processScopedDir, sandboxRunHome } from '../home.js';
+import type { HostDirs } from './copy-fallback.js';
 import { removeTree } from '../process/sweep.js';
 import { kernelAtLeast } from '../kernel.js';
 import { warnOnce } from './cgroup.js';
@@ -158,35 +159,34 @@ export function forgetUpperPlacement(env: NodeJS.ProcessEnv = process.env): void
 }
 
 /**
- * Gives every overlay that would have its upper on the helper's tmpfs (the
- * copy-on-write workdir, layers mounted without `upper`) a private upper and
- * work dir on disk instead. Sandboxes cannot see each other's: the base is
- * masked inside. Returns the new options and the function removing the dirs.
+ * Plans a private upper and work dir on disk for every overlay that would
+ * have its upper on the helper's tmpfs (the copy-on-write workdir, layers
+ * mounted without `upper`). Sandboxes cannot see each other's: the base is
+ * masked inside. Returns the new options and the host work around the helper.
  */
-export function withDiskUppers(options: NormalizedOptions, env: NodeJS.ProcessEnv = process.env): { options: NormalizedOptions; cleanup: () => void } {
+export function planDiskUppers(options: NormalizedOptions, env: NodeJS.ProcessEnv = process.env): { options: NormalizedOptions; hostDirs: HostDirs } {
   const base = diskUpperBase(env);
   if (options.upperSize !== undefined)
     warnOnce(`--upper-size is not enforced: the writable layer is on disk under ${base} (tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor`);
-  const dir = processScopedDir('uppers', env);
-  let count = 0;
+  const dir = plannedScopedDir('uppers', env);
+  const layers: string[] = [];
   const upper = () => {
-    const layer = join(dir, String(count++));
-    mkdirSync(join(layer, 'upper'), { recursive: true });
-    mkdirSync(join(layer, 'work'));
+    const layer = join(dir, String(layers.length));
+    layers.push(layer);
     return { upper: join(layer, 'upper'), work: join(layer, 'work') };
   };
-  try {
-    // A kept layer (--keep-failed, builds) already has its own upper on the host.
-    const overlays = options.overlays.map((overlay) => (overlay.upper ? overlay : { ...overlay, upper: upper() }));
-    let workdir = options.workdir;
-    if (workdir === 'cow') {
-      const point = workdirMountPoint(options.cwd);
-      overlays.unshift({ lowers: [point], target: point, upper: upper() });
-      workdir = 'none';
-    }
-    return { options: { ...options, workdir, overlays, masks: [...options.masks, base] }, cleanup: () => removeTree(dir) };
-  } catch (error) {
-    removeTree(dir);
-    throw error;
-  }
+  // A kept layer (--keep-failed, builds, the Vitest pool) already has its own upper on the host.
+  const overlays = options.overlays.map((overlay) => (overlay.upper ? overlay : { ...overlay, upper: upper() }));
+  const workdirLayer = options.workdir === 'cow' ? (options.workdirLayer ?? upper()) : options.workdirLayer;
+  const hostDirs: HostDirs = {
+    make() {
+      makeScopedDir(dir);
+      for (const layer of layers) {
+        mkdirSync(join(layer, 'upper'), { recursive: true });
+        mkdirSync(join(layer, 'work'));
+      }
+    },
+    remove: () => removeTree(dir),
+  };
+  return { options: { ...options, overlays, ...(workdirLayer ? { workdirLayer } : {}), masks: [...options.masks, base] }, hostDirs };
 }

@@ -3,9 +3,8 @@ import { chmod, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
-import { workdirMountPoint } from '../helper/args.js';
+import { workdirMountPoint } from '../sandbox/mounts.js';
 import { removeTree, sweepDeadOwners } from '../process/sweep.js';
-import { inheritedEnv } from '../sandbox/secrets.js';
 import { diskUpperBase, upperPlacement } from '../sandbox/upper-placement.js';
 import { resolveLayers } from '../pool/layers.js';
 import type { OverlayMount } from '../sandbox/options.js';
@@ -19,20 +18,24 @@ export interface WorkerSpec {
   file: string;
   args: readonly string[];
   cwd: string;
+  /** What Vitest gives its workers: inherited, filtered like any sandbox's environment. */
   env: Readonly<Record<string, string | undefined>>;
+  /** The pool's own `env` option: set as given. */
+  extraEnv?: Readonly<Record<string, string>>;
 }
 
-const specKey = (spec: WorkerSpec) => JSON.stringify([spec.file, spec.args, spec.cwd, spec.env]);
+const specKey = (spec: WorkerSpec) => JSON.stringify([spec.file, spec.args, spec.cwd, spec.env, spec.extraEnv]);
 let workerCount = 0;
 
 /** Starts a worker in `sandbox` with Vitest's IPC channel (fd 3, advanced serialization) passed through. */
 function spawnWorker(sandbox: Sandbox, spec: WorkerSpec, env: Readonly<Record<string, string>>): ResultPromise {
   return sandbox.spawn(spec.file, spec.args, {
     cwd: spec.cwd,
-    // Vitest hands its whole environment on: filter it as every sandbox's
-    // inherited environment is. What the sandbox's services export
-    // (DATABASE_URL) wins over the host's variables.
-    env: { ...inheritedEnv(spec.env, sandbox.options.passEnv), ...sandbox.env, ...env, SANDBOX_RUN_WORKER: String(++workerCount) },
+    // Vitest hands its whole environment on: it is what the worker inherits,
+    // filtered as every sandbox's inherited environment is; what services
+    // export (DATABASE_URL) comes on top, and the user's `env` on top of that.
+    inheritFrom: spec.env,
+    env: { ...spec.extraEnv, ...env, SANDBOX_RUN_WORKER: String(++workerCount) },
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -167,10 +170,9 @@ export class SandboxSource {
         presets,
         services,
         cwd: root,
-        // The root is mounted as our own overlay (not 'cow') so that its
-        // writable layer is on the host, where write-back can read it.
-        workdir: 'none',
-        overlays: [{ lower: mount, target: mount, upper: { upper, work } }, ...(sandbox.overlays ?? []), ...layerOverlays],
+        // The root's writable layer on the host, where write-back can read it.
+        workdirLayer: { upper, work },
+        overlays: [...(sandbox.overlays ?? []), ...layerOverlays],
       });
       const env = (await prepare?.(sb)) ?? {};
       const ready = sb;

@@ -20,7 +20,8 @@ export function workerSpec(options: PoolOptions, env: Readonly<Record<string, st
     file: process.execPath,
     args: [...options.execArgv, resolve(options.distPath, 'workers/forks.js')],
     cwd: options.project.config.root,
-    env: { ...options.env, ...env },
+    env: options.env,
+    extraEnv: env,
   };
 }
 

@@ -3,7 +3,7 @@ import { readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { workdirMountPoint } from '../../src/helper/args.js';
+import { workdirMountPoint } from '../../src/sandbox/mounts.js';
 import { CLI, NODE, eventually, mountCount, processesWith, tempDir } from './support.js';
 
 const cli = (args: string[]) => execa(NODE, [CLI, ...args], { reject: false });

@@ -17,6 +17,18 @@ describe('services', () => {
     expect((error as Error).message).toBe('service broken exited with code 3 before it was ready; last lines of /tmp/.sandbox-run/broken.log:\nbooting\nfatal: no config');
   });
 
+  it("lets what the user sets beat what services export, and unsetting remove it", async () => {
+    const service = { name: 'exporter', command: ['/bin/sh', '-c', 'echo up; exec sleep 102'], ready: { log: 'up' }, exports: { DATABASE_URL: 'from-service', OTHER: 'kept' } };
+    const show = 'echo "${DATABASE_URL:-unset} ${OTHER:-unset}"';
+    await using mine = await createSandbox({ workdir: 'none', services: [service], env: { DATABASE_URL: 'mine' } });
+    expect((await mine.exec('/bin/sh', ['-c', show])).stdout).toBe('mine kept');
+    expect(mine.env.DATABASE_URL).toBe('from-service'); // what the service exports, for the host side
+    await using unset = await createSandbox({ workdir: 'none', services: [service], env: { DATABASE_URL: undefined } });
+    expect((await unset.exec('/bin/sh', ['-c', show])).stdout).toBe('unset kept');
+    // A process's own variables come last.
+    expect((await unset.exec('/bin/sh', ['-c', show], { env: { DATABASE_URL: 'per-process' } })).stdout).toBe('per-process kept');
+  });
+
   it('refuses a service name that cannot be a file name', async () => {
     await expect(createSandbox({ workdir: 'none', services: [{ name: 'a b;rm', command: ['true'] }] })).rejects.toMatchObject({ code: 'BAD_OPTIONS' });
   });
