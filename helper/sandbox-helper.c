@@ -101,9 +101,22 @@ enum op_kind {
   OP_SETENV, OP_UNSETENV, OP_CLEARENV, OP_RLIMIT, OP_KEEP_FD,
 };
 
+/* One setup step, applied in argument order (as bubblewrap's SetupOp).
+ * Each kind fills the fields its option names; the rest stay zero:
+ *   --bind, --ro-bind SOURCE DEST     --tmpfs DEST     --mask DEST
+ *   --overlay LOWERS DEST             --overlay-rw UPPER WORK LOWERS DEST
+ *   --setenv NAME VALUE   --unsetenv NAME   --clearenv
+ *   --rlimit NAME SOFT HARD           --keep-fd FD */
 struct op {
   enum op_kind kind;
-  const char *a, *b, *c, *d;
+  const char *source;        /* bind: host path */
+  const char *dest;          /* every mount: path inside the sandbox */
+  const char *lowers;        /* overlays: host dirs, top:...:bottom */
+  const char *upper, *work;  /* overlay-rw: host dirs (--overlay: on the private tmpfs) */
+  const char *name;          /* setenv, unsetenv: variable; rlimit: limit */
+  const char *value;         /* setenv */
+  const char *soft, *hard;   /* rlimit: a number or "unlimited" */
+  int fd;                    /* keep-fd */
 };
 
 static struct op ops[MAX_OPS];
@@ -193,9 +206,9 @@ static long parse_number(const char *s, const char *what, long max) {
   return v;
 }
 
-static void add_op(enum op_kind kind, const char *a, const char *b, const char *c, const char *d) {
+static void add_op(struct op op) {
   if (n_ops == MAX_OPS) die("too many options (at most %d)", MAX_OPS);
-  ops[n_ops++] = (struct op){kind, a, b, c, d};
+  ops[n_ops++] = op;
 }
 
 /* need() checks that an option has its arguments before we read them. */
@@ -223,18 +236,18 @@ static void parse_args(int argc, char **argv) {
       need(argc, i, 1, o); opt_hostname = argv[++i];
     } else if (!strcmp(o, "--bind") || !strcmp(o, "--ro-bind")) {
       need(argc, i, 2, o);
-      add_op(o[2] == 'r' ? OP_RO_BIND : OP_BIND, argv[i + 1], argv[i + 2], NULL, NULL);
+      add_op((struct op){.kind = o[2] == 'r' ? OP_RO_BIND : OP_BIND, .source = argv[i + 1], .dest = argv[i + 2]});
       i += 2;
     } else if (!strcmp(o, "--overlay")) {
-      need(argc, i, 2, o); add_op(OP_OVERLAY, argv[i + 1], argv[i + 2], NULL, NULL); i += 2;
+      need(argc, i, 2, o); add_op((struct op){.kind = OP_OVERLAY, .lowers = argv[i + 1], .dest = argv[i + 2]}); i += 2;
     } else if (!strcmp(o, "--overlay-rw")) {
       need(argc, i, 4, o);
-      add_op(OP_OVERLAY_RW, argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4]);
+      add_op((struct op){.kind = OP_OVERLAY_RW, .upper = argv[i + 1], .work = argv[i + 2], .lowers = argv[i + 3], .dest = argv[i + 4]});
       i += 4;
     } else if (!strcmp(o, "--tmpfs")) {
-      need(argc, i, 1, o); add_op(OP_TMPFS, argv[++i], NULL, NULL, NULL);
+      need(argc, i, 1, o); add_op((struct op){.kind = OP_TMPFS, .dest = argv[++i]});
     } else if (!strcmp(o, "--mask")) {
-      need(argc, i, 1, o); add_op(OP_MASK, argv[++i], NULL, NULL, NULL);
+      need(argc, i, 1, o); add_op((struct op){.kind = OP_MASK, .dest = argv[++i]});
     } else if (!strcmp(o, "--tmpfs-size")) {
       need(argc, i, 1, o); opt_tmpfs_size = argv[++i]; parse_number(opt_tmpfs_size, o, LONG_MAX);
     } else if (!strcmp(o, "--upper-size")) {
@@ -242,16 +255,17 @@ static void parse_args(int argc, char **argv) {
     } else if (!strcmp(o, "--chdir")) {
       need(argc, i, 1, o); opt_chdir = argv[++i];
     } else if (!strcmp(o, "--setenv")) {
-      need(argc, i, 2, o); add_op(OP_SETENV, argv[i + 1], argv[i + 2], NULL, NULL); i += 2;
+      need(argc, i, 2, o); add_op((struct op){.kind = OP_SETENV, .name = argv[i + 1], .value = argv[i + 2]}); i += 2;
     } else if (!strcmp(o, "--unsetenv")) {
-      need(argc, i, 1, o); add_op(OP_UNSETENV, argv[++i], NULL, NULL, NULL);
+      need(argc, i, 1, o); add_op((struct op){.kind = OP_UNSETENV, .name = argv[++i]});
     } else if (!strcmp(o, "--clearenv")) {
-      add_op(OP_CLEARENV, NULL, NULL, NULL, NULL);
+      add_op((struct op){.kind = OP_CLEARENV});
     } else if (!strcmp(o, "--rlimit")) {
-      need(argc, i, 3, o); add_op(OP_RLIMIT, argv[i + 1], argv[i + 2], argv[i + 3], NULL); i += 3;
+      need(argc, i, 3, o);
+      add_op((struct op){.kind = OP_RLIMIT, .name = argv[i + 1], .soft = argv[i + 2], .hard = argv[i + 3]});
+      i += 3;
     } else if (!strcmp(o, "--keep-fd")) {
-      need(argc, i, 1, o); add_op(OP_KEEP_FD, argv[++i], NULL, NULL, NULL);
-      parse_number(argv[i], o, INT_MAX);
+      need(argc, i, 1, o); add_op((struct op){.kind = OP_KEEP_FD, .fd = parse_number(argv[++i], o, INT_MAX)});
     } else if (!strcmp(o, "--info-fd")) {
       need(argc, i, 1, o); opt_info_fd = parse_number(argv[++i], o, INT_MAX);
       if (fcntl(opt_info_fd, F_GETFD) < 0) die("--info-fd %d: not an open file descriptor", opt_info_fd);
@@ -295,48 +309,46 @@ static void validate_ops(void) {
     struct stat st;
     switch (op->kind) {
     case OP_BIND: case OP_RO_BIND:
-      check_sandbox_path("bind source", op->a);
-      check_sandbox_path("bind target", op->b);
-      if (stat(op->a, &st) < 0) die_errno("bind source '%s'", op->a);
+      check_sandbox_path("bind source", op->source);
+      check_sandbox_path("bind target", op->dest);
+      if (stat(op->source, &st) < 0) die_errno("bind source '%s'", op->source);
       break;
     case OP_OVERLAY_RW:
-      check_overlay_path(op->a);
-      check_overlay_path(op->b);
-      if (stat(op->a, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay upper '%s': not a directory", op->a);
-      if (stat(op->b, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay work '%s': not a directory", op->b);
+      check_overlay_path(op->upper);
+      check_overlay_path(op->work);
+      if (stat(op->upper, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay upper '%s': not a directory", op->upper);
+      if (stat(op->work, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay work '%s': not a directory", op->work);
       /* fallthrough */
     case OP_OVERLAY: {
-      const char *lowers = op->kind == OP_OVERLAY ? op->a : op->c;
-      const char *dest = op->kind == OP_OVERLAY ? op->b : op->d;
       char buf[PATH_MAX];
-      if (strlen(lowers) >= sizeof buf) die("overlay lowers too long");
-      strcpy(buf, lowers);
+      if (strlen(op->lowers) >= sizeof buf) die("overlay lowers too long");
+      strcpy(buf, op->lowers);
       for (char *save, *l = strtok_r(buf, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
         check_overlay_path(l);
         if (stat(l, &st) < 0) die_errno("overlay lower '%s'", l);
         if (!S_ISDIR(st.st_mode)) die("overlay lower '%s': not a directory", l);
       }
-      check_sandbox_path("overlay target", dest);
+      check_sandbox_path("overlay target", op->dest);
       break;
     }
     case OP_TMPFS:
-      check_sandbox_path("tmpfs target", op->a);
+      check_sandbox_path("tmpfs target", op->dest);
       break;
     case OP_MASK:
-      check_sandbox_path("mask target", op->a);
+      check_sandbox_path("mask target", op->dest);
       break;
     case OP_KEEP_FD:
-      if (fcntl(atoi(op->a), F_GETFD) < 0) die("--keep-fd %s: not an open file descriptor", op->a);
+      if (fcntl(op->fd, F_GETFD) < 0) die("--keep-fd %d: not an open file descriptor", op->fd);
       break;
     /* Checked here, not first in the command's process once the whole sandbox is built. */
     case OP_RLIMIT:
-      rlimit_resource(op->a);
-      rlimit_value(op->b);
-      rlimit_value(op->c);
+      rlimit_resource(op->name);
+      rlimit_value(op->soft);
+      rlimit_value(op->hard);
       break;
     case OP_SETENV: case OP_UNSETENV:
       /* setenv(3) would refuse such a name, unsetenv(3) silently ignore it. */
-      if (!*op->a || strchr(op->a, '=')) die("--%s '%s': not a variable name", op->kind == OP_SETENV ? "setenv" : "unsetenv", op->a);
+      if (!*op->name || strchr(op->name, '=')) die("--%s '%s': not a variable name", op->kind == OP_SETENV ? "setenv" : "unsetenv", op->name);
       break;
     default:
       break;
@@ -444,8 +456,6 @@ static void bring_up_loopback(void) {
 
 /* Build the overlay options; uppers on the private tmpfs unless given. */
 static void mount_overlay(int root_fd, struct op *op, int index) {
-  const char *lowers = op->kind == OP_OVERLAY ? op->a : op->c;
-  const char *dest = op->kind == OP_OVERLAY ? op->b : op->d;
   char upper[PATH_MAX], work[PATH_MAX], lowerdir[3 * PATH_MAX], data[4 * PATH_MAX], buf[PATH_MAX], target[64];
   struct stat st;
 
@@ -456,12 +466,12 @@ static void mount_overlay(int root_fd, struct op *op, int index) {
     snprintf(work, sizeof work, UPPERS "/%d/work", index);
     if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) die_errno("mkdir %s", upper);
   } else {
-    snprintf(upper, sizeof upper, OLDROOT "%s", op->a);
-    snprintf(work, sizeof work, OLDROOT "%s", op->b);
+    snprintf(upper, sizeof upper, OLDROOT "%s", op->upper);
+    snprintf(work, sizeof work, OLDROOT "%s", op->work);
   }
 
   lowerdir[0] = 0;
-  snprintf(buf, sizeof buf, "%s", lowers);
+  snprintf(buf, sizeof buf, "%s", op->lowers);
   for (char *save, *l = strtok_r(buf, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
     if (strlen(lowerdir) + strlen(l) + sizeof(OLDROOT) + 2 > sizeof lowerdir) die("overlay lowers too long");
     strcat(lowerdir, lowerdir[0] ? ":" OLDROOT : OLDROOT);
@@ -477,25 +487,25 @@ static void mount_overlay(int root_fd, struct op *op, int index) {
 
   if ((size_t)snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lowerdir, upper, work) >= sizeof data)
     die("overlay options too long");
-  resolve_target(root_fd, dest, 1, target, sizeof target);
+  resolve_target(root_fd, op->dest, 1, target, sizeof target);
   if (mount("overlay", target, "overlay", 0, data) < 0) {
     if (errno == EPERM || errno == EINVAL)
-      die_errno("mount overlay on %s (overlayfs in a user namespace needs Linux 5.11+; run 'sandbox-run doctor')", dest);
-    die_errno("mount overlay on %s", dest);
+      die_errno("mount overlay on %s (overlayfs in a user namespace needs Linux 5.11+; run 'sandbox-run doctor')", op->dest);
+    die_errno("mount overlay on %s", op->dest);
   }
 }
 
 static void mount_bind(int root_fd, struct op *op) {
   char source[PATH_MAX], target[64];
   struct stat st;
-  snprintf(source, sizeof source, OLDROOT "%s", op->a);
-  if (stat(source, &st) < 0) die_errno("bind source '%s'", op->a);
-  resolve_target(root_fd, op->b, S_ISDIR(st.st_mode), target, sizeof target);
-  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind %s on %s", op->a, op->b);
+  snprintf(source, sizeof source, OLDROOT "%s", op->source);
+  if (stat(source, &st) < 0) die_errno("bind source '%s'", op->source);
+  resolve_target(root_fd, op->dest, S_ISDIR(st.st_mode), target, sizeof target);
+  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind %s on %s", op->source, op->dest);
   /* The fd behind TARGET still names what was under the new mount: look the
    * path up again to reach the mount itself. */
   if (op->kind == OP_RO_BIND)
-    set_mount_attr(resolve_target(root_fd, op->b, S_ISDIR(st.st_mode), target, sizeof target), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+    set_mount_attr(resolve_target(root_fd, op->dest, S_ISDIR(st.st_mode), target, sizeof target), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
 }
 
 /* Hide a path (credentials) if the sandbox can see it at all: a directory
@@ -613,9 +623,9 @@ static void build_filesystem(uid_t outer_uid) {
     case OP_BIND: case OP_RO_BIND: mount_bind(root_fd, &ops[i]); break;
     case OP_OVERLAY: case OP_OVERLAY_RW: mount_overlay(root_fd, &ops[i], i); break;
     case OP_TMPFS:
-      mount_tmpfs(resolve_target(root_fd, ops[i].a, 1, target, sizeof target), "0755", opt_tmpfs_size);
+      mount_tmpfs(resolve_target(root_fd, ops[i].dest, 1, target, sizeof target), "0755", opt_tmpfs_size);
       break;
-    case OP_MASK: mask_path(root_fd, ops[i].a); break;
+    case OP_MASK: mask_path(root_fd, ops[i].dest); break;
     default: break;
     }
   }
@@ -659,7 +669,7 @@ static rlim_t rlimit_value(const char *s) {
 static void mark_fds_for_exec(void) {
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die_errno("close_range");
   for (int i = 0; i < n_ops; i++)
-    if (ops[i].kind == OP_KEEP_FD) fcntl(atoi(ops[i].a), F_SETFD, 0);
+    if (ops[i].kind == OP_KEEP_FD) fcntl(ops[i].fd, F_SETFD, 0);
   const char *node_fd = getenv("NODE_CHANNEL_FD");
   if (node_fd && *node_fd) fcntl(atoi(node_fd), F_SETFD, 0);
 }
@@ -670,12 +680,12 @@ static void apply_process_options(void) {
     if (op->kind == OP_CLEARENV) {
       clearenv();
     } else if (op->kind == OP_SETENV) {
-      if (setenv(op->a, op->b, 1) < 0) die_errno("setenv %s", op->a);
+      if (setenv(op->name, op->value, 1) < 0) die_errno("setenv %s", op->name);
     } else if (op->kind == OP_UNSETENV) {
-      unsetenv(op->a);
+      unsetenv(op->name);
     } else if (op->kind == OP_RLIMIT) {
-      struct rlimit rl = {rlimit_value(op->b), rlimit_value(op->c)};
-      if (setrlimit(rlimit_resource(op->a), &rl) < 0) die_errno("--rlimit %s %s %s", op->a, op->b, op->c);
+      struct rlimit rl = {rlimit_value(op->soft), rlimit_value(op->hard)};
+      if (setrlimit(rlimit_resource(op->name), &rl) < 0) die_errno("--rlimit %s %s %s", op->name, op->soft, op->hard);
     }
   }
   if (opt_chdir && chdir(opt_chdir) < 0) die_errno("--chdir %s", opt_chdir);

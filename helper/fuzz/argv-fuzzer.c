@@ -108,11 +108,11 @@ static void check_accepted(void) {
   for (int i = 0; i < n_ops; i++) {
     struct op *op = &ops[i];
     switch (op->kind) {
-    case OP_BIND: case OP_RO_BIND: check_host_path(op->a); break;
-    case OP_OVERLAY_RW: check_host_path(op->a); check_host_path(op->b); break;
-    case OP_RLIMIT: rlimit_resource(op->a); rlimit_value(op->b); rlimit_value(op->c); break;
+    case OP_BIND: case OP_RO_BIND: check_host_path(op->source); break;
+    case OP_OVERLAY_RW: check_host_path(op->upper); check_host_path(op->work); break;
+    case OP_RLIMIT: rlimit_resource(op->name); rlimit_value(op->soft); rlimit_value(op->hard); break;
     case OP_SETENV: case OP_UNSETENV:
-      if (!*op->a || strchr(op->a, '=')) fuzz_fail("setenv(3)/unsetenv(3) refuse this name", op->a);
+      if (!*op->name || strchr(op->name, '=')) fuzz_fail("setenv(3)/unsetenv(3) refuse this name", op->name);
       break;
     default: break;
     }

@@ -49,7 +49,8 @@ const source = readFileSync(helperSource, 'utf8');
 const globals = [];
 for (const line of source.split('\n')) {
   if (!line.startsWith('static ') || line.includes('(')) continue;
-  const decl = line.replace(/\/\*.*?\*\//g, '').replace(/=[^,;]*/g, '').replace(/\[[^\]]*\]/g, '');
+  // Initializers go first, braced ones ({-1, -1}) whole: their commas separate no declarations.
+  const decl = line.replace(/\/\*.*?\*\//g, '').replace(/=\s*\{[^}]*\}/g, '').replace(/=[^,;]*/g, '').replace(/\[[^\]]*\]/g, '');
   for (const part of decl.replace(/;.*$/, '').split(',')) globals.push(part.match(/(\w+)\s*$/)[1]);
 }
 writeFileSync(join(genDir, 'globals.h'), `#define HELPER_GLOBALS(X) ${globals.map((g) => `X(${g})`).join(' ')}\n`);
