@@ -46,11 +46,14 @@ interface Contender {
   run: () => Promise<unknown>;
 }
 
-/** Runs every contender once per round, RUNS rounds; median seconds by name. */
+/**
+ * Runs every contender once per round, RUNS rounds, the order rotated each
+ * round (the one after a big write pays for its writeback); median seconds by name.
+ */
 async function rounds(contenders: Contender[]): Promise<Map<string, number>> {
   const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   for (let i = 0; i < RUNS; i++)
-    for (const contender of contenders) {
+    for (const contender of [...contenders.slice(i % contenders.length), ...contenders.slice(0, i % contenders.length)]) {
       await contender.before?.();
       const start = performance.now();
       await contender.run();
