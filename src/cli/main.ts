@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { ExitCode, SandboxError } from '../errors.js';
 import { doctorCommand } from './doctor-command.js';
 import { LAYER_COMMANDS, layerCommands } from './layer-commands.js';
+import { mergeCommand } from './merge-command.js';
 import { runCommand, runnerFlags, sandboxFlags } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
@@ -23,7 +24,7 @@ function fail(error: unknown): number {
 }
 
 /** Words that name a sandbox-run command; anything else is the command to sandbox (use `--` to run a program called e.g. `doctor`). */
-const SUBCOMMANDS = new Set<string>(['doctor', ...LAYER_COMMANDS]);
+const SUBCOMMANDS = new Set<string>(['doctor', 'merge', ...LAYER_COMMANDS]);
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -44,6 +45,11 @@ async function main(argv: string[]): Promise<number> {
       async (args) => {
         code = await doctorCommand(args);
       },
+    )
+    .command(
+      mergeCommand((exitCode) => {
+        code = exitCode;
+      }),
     )
     .command(
       layerCommands((exitCode) => {

@@ -5,7 +5,9 @@ import { mergeOptions } from '../config/apply.js';
 import { findConfig, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { ResultPromise } from 'execa';
 import type { Argv } from 'yargs';
+import { PlanError } from '../runner/plan.js';
 import { runParallel } from '../runner/run-parallel.js';
+import { defaultTimingsPath, TimingsError } from '../runner/timings.js';
 import { parseShard, shardFromEnv, ShardError, type Shard } from '../runner/shard.js';
 import type { OutputMode } from '../runner/report.js';
 import { planLaunch } from '../sandbox/launch.js';
@@ -31,6 +33,13 @@ export function runnerFlags<T>(yargs: Argv<T>) {
     .option('keep-failed', { type: 'boolean', group: 'Parallel:', describe: "Keep failed sandboxes' writable layers for `sandbox-run diff`" })
     .option('timeout', { type: 'string', group: 'Parallel:', describe: 'Stop a sandbox after DURATION (e.g. 90s, 10m)', requiresArg: true })
     .option('fail-fast', { type: 'boolean', group: 'Parallel:', describe: 'Stop everything at the first failure' })
+    .option('timings', { type: 'string', group: 'Parallel:', describe: 'Timings file for longest-first order and timed shards (default .sandbox-run/timings.json at the project root)', requiresArg: true })
+    .option('no-timings', { type: 'boolean', group: 'Parallel:', describe: 'Neither read nor write timings' })
+    .option('retries', { type: 'string', group: 'Parallel:', describe: 'Run a failed item or shard again up to N times, each in a fresh sandbox; passing on a retry is flaky', requiresArg: true })
+    .option('fail-on-flaky', { type: 'boolean', group: 'Parallel:', describe: 'Exit 1 when anything was flaky (default: flaky passes)' })
+    .option('last-failed', { type: 'boolean', group: 'Parallel:', describe: "Run only what failed in this suite's previous run" })
+    .option('junit', { type: 'string', group: 'Parallel:', describe: 'Write JUnit XML to FILE (one test case per item or shard)', requiresArg: true })
+    .option('replicate', { type: 'boolean', group: 'Parallel:', describe: 'Shard mode: run the whole command in every sandbox even though nothing splits it' })
     .option('config', { type: 'string', group: 'Config:', describe: 'Config file (default: sandbox.config.{ts,mts,js,mjs,json} found upward)', requiresArg: true })
     .option('no-config', { type: 'boolean', group: 'Config:', describe: 'Ignore config files' });
 }
@@ -47,6 +56,13 @@ interface RunArgs extends SandboxFlags {
   keepFailed?: boolean;
   timeout?: string;
   failFast?: boolean;
+  timings?: string | false;
+  noTimings?: boolean;
+  retries?: string;
+  failOnFlaky?: boolean;
+  lastFailed?: boolean;
+  junit?: string;
+  replicate?: boolean;
   config?: string | false;
   noConfig?: boolean;
 }
@@ -72,6 +88,19 @@ function parseParallel(text: string | undefined, fromConfig: number | undefined)
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--parallel '${text}': expected a number of sandboxes (use --parallel=N before the command)`);
   return n;
+}
+
+function parseRetries(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--retries '${text}': expected a number of retries such as 2`);
+  return n;
+}
+
+/** The timings file in effect: --timings FILE, none with --no-timings, else the project's. */
+function timingsFileFor(args: RunArgs, cwd: string): string | undefined {
+  if (args.noTimings || args.timings === false) return undefined;
+  return args.timings ? resolve(args.timings) : defaultTimingsPath(cwd);
 }
 
 function machineShard(args: RunArgs): Shard {
@@ -101,7 +130,11 @@ export async function runCommand(args: RunArgs): Promise<number> {
     console.log(JSON.stringify(planLaunch({ concurrency: 1, ...options }, command).argv));
     return 0;
   }
-  if (args.parallel !== undefined || args.each !== undefined || args.shard !== undefined) {
+  const parallel = args.parallel !== undefined || args.each !== undefined || args.shard !== undefined;
+  const runnerOnly = (['retries', 'failOnFlaky', 'lastFailed', 'junit', 'replicate'] as const).find((name) => args[name] !== undefined);
+  if (!parallel && runnerOnly) throw new UsageError(`--${runnerOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --parallel, --each or --shard`);
+  if (parallel) {
+    const timingsFile = timingsFileFor(args, options.cwd ?? process.cwd());
     const { exitCode } = await runParallel({
       command,
       sandbox: options,
@@ -113,9 +146,19 @@ export async function runCommand(args: RunArgs): Promise<number> {
       failFast: Boolean(args.failFast),
       ...(args.each !== undefined ? { each: args.each } : {}),
       ...(args.json !== undefined ? { jsonFile: args.json } : {}),
+      ...(timingsFile ? { timingsFile } : {}),
+      ...(args.junit !== undefined ? { junitFile: resolve(args.junit) } : {}),
+      retries: parseRetries(args.retries),
+      failOnFlaky: Boolean(args.failOnFlaky),
+      lastFailed: Boolean(args.lastFailed),
+      replicate: Boolean(args.replicate),
       ...(config.services ? { services: config.services } : {}),
       ...(config.presets ? { presets: config.presets } : {}),
       ...((args.timeout ?? config.timeout) !== undefined ? { timeoutMs: parseDuration(String(args.timeout ?? config.timeout)) } : {}),
+    }).catch((error: unknown) => {
+      // A command nothing splits and an unreadable timings file are the caller's to fix: one line, exit 2.
+      if (error instanceof PlanError || error instanceof TimingsError) throw new UsageError(error.message);
+      throw error;
     });
     return exitCode;
   }

@@ -29,14 +29,16 @@ export interface ExecuteOptions {
  */
 function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: SandboxOptions; kept?: string } {
   const env = { ...options.sandbox.env, ...job.env };
-  if (!options.keepDir || (options.sandbox.workdir ?? 'cow') !== 'cow') return { sandbox: { ...options.sandbox, env } };
+  // The job's own binds (its runner's report directory) reach its sandbox alone.
+  const binds = job.binds ? { binds: [...(options.sandbox.binds ?? []), ...job.binds] } : {};
+  if (!options.keepDir || (options.sandbox.workdir ?? 'cow') !== 'cow') return { sandbox: { ...options.sandbox, env, ...binds } };
   const kept = join(options.keepDir, String(job.id));
   mkdirSync(join(kept, 'upper'), { recursive: true });
   mkdirSync(join(kept, 'work'), { recursive: true });
   const cwd = workdirMountPoint(options.sandbox.cwd ?? process.cwd());
   // What `sandbox-run diff` compares the kept layer against.
   writeFileSync(join(kept, 'kept.json'), `${JSON.stringify({ lower: [cwd], target: cwd, label: job.label, command: job.command }, null, 2)}\n`);
-  return { sandbox: { ...options.sandbox, env, workdirLayer: { upper: join(kept, 'upper'), work: join(kept, 'work') } }, kept };
+  return { sandbox: { ...options.sandbox, env, ...binds, workdirLayer: { upper: join(kept, 'upper'), work: join(kept, 'work') } }, kept };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { FileResult } from './runner-files.js';
 import type { Shard } from './shard.js';
 
 /** One sandbox's worth of work: a shard (shard mode) or an item (queue mode). */
@@ -10,9 +11,16 @@ export interface Job {
   env: Record<string, string>;
   shard: Shard;
   item?: string;
+  /** Shard mode with timings: the test files this sandbox's runner is given. */
+  files?: string[];
+  /** Host directories bound into this job's sandbox only (the runner's report directory). */
+  binds?: { source: string; target: string; readonly: boolean }[];
+  /** Where, on the host, the runner's JSON report of this job lands. */
+  reportFile?: string;
 }
 
-export type JobStatus = 'passed' | 'failed' | 'timed out' | 'setup failed' | 'cancelled';
+/** `flaky`: failed, then passed on a retry in a fresh sandbox. */
+export type JobStatus = 'passed' | 'flaky' | 'failed' | 'timed out' | 'setup failed' | 'cancelled';
 
 export interface JobResult {
   job: Job;
@@ -25,4 +33,10 @@ export interface JobResult {
   kept?: string;
   /** One line: why the sandbox could not be set up. */
   error?: string;
+  /** Sandboxes it took (1 + retries used). */
+  attempts?: number;
+  /** The first failed attempt of a retried job: what JUnit shows for a flaky one. */
+  firstFailure?: { exitCode: number | null; output: string };
+  /** Per test file, from the runner's report (shard mode with Vitest, Jest or Playwright). */
+  files?: FileResult[];
 }

@@ -8,12 +8,14 @@ export interface Reporter {
   started(job: Job, slot: number): void;
   output(job: Job, chunk: string): void;
   ended(result: JobResult, slot: number): void;
+  /** A failed attempt that will run again in a fresh sandbox (attempt `next` of `of`). */
+  retrying(result: JobResult, next: number, of: number): void;
   /** Stops any live display; later writes are plain. */
   close(): void;
 }
 
 const MARK: Record<JobResult['status'], string> = {
-  passed: 'PASS', failed: 'FAIL', 'timed out': 'TIME', 'setup failed': 'ERR ', cancelled: 'SKIP',
+  passed: 'PASS', flaky: 'FLKY', failed: 'FAIL', 'timed out': 'TIME', 'setup failed': 'ERR ', cancelled: 'SKIP',
 };
 
 
@@ -38,7 +40,7 @@ class StatusPanel {
 
   end(result: JobResult, slot: number) {
     this.#running.delete(slot);
-    if (result.status === 'passed') this.#passed++;
+    if (result.status === 'passed' || result.status === 'flaky') this.#passed++;
     else if (result.status !== 'cancelled') this.#failed++;
     this.draw();
   }
@@ -104,6 +106,16 @@ export function createReporter(mode: OutputMode, total: number, live: boolean): 
       if (mode === 'grouped') {
         const body = result.output.trimEnd();
         print(`── ${head}${body ? `\n${body}` : ''}${result.error ? `\n${result.error}` : ''}`);
+      } else if (mode === 'prefixed') {
+        for (const line of lines.flush(result.job)) print(`${prefix(result.job)}${line}`);
+        print(`${prefix(result.job)}${head}`);
+      }
+    },
+    retrying(result, next, of) {
+      const head = `RTRY [${result.job.id}/${total}] ${result.job.label} ${result.status} in ${formatDuration(result.durationMs)}${result.exitCode !== null ? ` (exit ${result.exitCode})` : ''}: attempt ${next} of ${of} in a fresh sandbox`;
+      if (mode === 'grouped') {
+        const body = result.output.trimEnd();
+        print(`── ${head}${body ? `\n${body}` : ''}`);
       } else if (mode === 'prefixed') {
         for (const line of lines.flush(result.job)) print(`${prefix(result.job)}${line}`);
         print(`${prefix(result.job)}${head}`);

@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { sandboxRunHome } from '../home.js';
 import { join } from 'node:path';
 import type { SandboxOptions } from '../sandbox/options.js';
@@ -6,6 +7,13 @@ import { createPool } from '../pool/pool.js';
 import type { Preset } from '../presets/types.js';
 import type { ServiceSpec } from '../services/types.js';
 import { executeJob } from './execute.js';
+import { withFileResults } from './file-results.js';
+import { writeJUnit } from './junit.js';
+import { learnFrom } from './learn.js';
+import { lastFailedPath, readLastFailed } from './last-failed.js';
+import { listTestFiles } from './list-files.js';
+import { withRetries } from './retries.js';
+import { defaultTimingsPath, readTimings, suiteTimings } from './timings.js';
 import { planJobs } from './plan.js';
 import { createReporter, type OutputMode } from './report.js';
 import { schedule } from './schedule.js';
@@ -28,6 +36,17 @@ export interface ParallelRunOptions {
   /** Services for every sandbox: then sandboxes come warm from a pool. */
   services?: ServiceSpec[];
   presets?: Preset[];
+  /** The timings file; undefined with --no-timings. */
+  timingsFile?: string;
+  /** Run only what failed last time. */
+  lastFailed?: boolean;
+  /** Run a failed job again, each time in a fresh sandbox, up to this many times. */
+  retries?: number;
+  /** A flaky job fails the run. */
+  failOnFlaky?: boolean;
+  junitFile?: string;
+  /** Shard mode: run the whole command in every sandbox even though nothing splits it. */
+  replicate?: boolean;
 }
 
 /** Kept runs live in the store (`sandbox-run prune` removes them). */
@@ -43,7 +62,23 @@ export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
 export async function runParallel(options: ParallelRunOptions): Promise<{ exitCode: number; summary: RunSummary }> {
   const cwd = options.sandbox.cwd ?? process.cwd();
   const started = Date.now();
-  const plan = await planJobs({ command: options.command, cwd, parallel: options.parallel, machine: options.machine, ...(options.each ? { each: options.each } : {}) });
+  const withServices = Boolean(options.services?.length || options.presets?.length);
+  const timings = options.timingsFile ? readTimings(options.timingsFile) : undefined;
+  const lastFailedFile = lastFailedPath(options.timingsFile ?? defaultTimingsPath(cwd));
+  // Runners' per-file reports need a bind per sandbox, which warm pooled sandboxes cannot take.
+  const reportDir = withServices ? undefined : mkdtempSync(join(tmpdir(), 'sandbox-run-reports-'));
+  const plan = await planJobs({
+    command: options.command, cwd, parallel: options.parallel, machine: options.machine,
+    ...(options.each ? { each: options.each } : {}),
+    ...(timings ? { timingsFor: (suite: string) => suiteTimings(timings, suite) } : {}),
+    ...(options.lastFailed ? { lastFailedFor: (suite: string) => readLastFailed(lastFailedFile, suite) } : {}),
+    ...(options.replicate ? { replicate: true } : {}),
+    ...(reportDir ? { reportDir } : {}),
+    listFiles: (detection) => listTestFiles(detection, { concurrency: options.parallel, ...options.sandbox }, new AbortController().signal),
+  }).catch((error: unknown) => {
+    if (reportDir) rmSync(reportDir, { recursive: true, force: true });
+    throw error;
+  });
   for (const note of plan.notes) console.error(`sandbox-run: ${note}`);
 
   const keepDir = options.keepFailed ? join(runsDir(), `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`) : undefined;
@@ -60,7 +95,6 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
 
   // The default tmpfs sizes split the memory budget between the sandboxes that run at once.
   const sandbox = { concurrency: options.parallel, ...options.sandbox };
-  const withServices = Boolean(options.services?.length || options.presets?.length);
   if (withServices && options.keepFailed) console.error('sandbox-run: --keep-failed keeps nothing for sandboxes with services (their writable layers live on tmpfs)');
   const pool = withServices
     ? await createPool({
@@ -78,15 +112,23 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
       parallel: options.parallel,
       failFast: options.failFast,
       controller,
-      run: (job) =>
-        executeJob(job, {
-          sandbox,
-          signal: controller.signal,
-          onOutput: (j, chunk) => reporter.output(j, chunk),
-          ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-          ...(keepDir && !pool ? { keepDir } : {}),
-          ...(pool ? { pool } : {}),
-        }),
+      run: withRetries(
+        async (job) =>
+          withFileResults(
+            await executeJob(job, {
+              sandbox,
+              signal: controller.signal,
+              onOutput: (j, chunk) => reporter.output(j, chunk),
+              ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+              ...(keepDir && !pool ? { keepDir } : {}),
+              ...(pool ? { pool } : {}),
+            }),
+            plan.runner,
+            cwd,
+          ),
+        options.retries ?? 0,
+        { signal: controller.signal, onRetry: (failed, next) => reporter.retrying(failed, next, (options.retries ?? 0) + 1) },
+      ),
       onStart: (job, slot) => reporter.started(job, slot),
       onEnd: (result, slot) => reporter.ended(result, slot),
     });
@@ -97,6 +139,7 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
     process.off('SIGTERM', onSignal);
     // Nothing failed: no run directory worth keeping.
     if (keepDir && readdirSync(keepDir).length === 0) rmdirSync(keepDir);
+    if (reportDir) rmSync(reportDir, { recursive: true, force: true });
   }
 
   const summary = summarize(results, {
@@ -104,10 +147,15 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
     durationMs: Date.now() - started,
     parallel: options.parallel,
     machine: formatShard(options.machine),
+    suite: plan.suite,
+    ...(plan.universe ? { universe: plan.universe } : {}),
   });
   console.log(`\n${formatSummary(summary)}`);
   if (options.jsonFile) writeFileSync(options.jsonFile, `${JSON.stringify(summary, null, 2)}\n`);
-  return { exitCode: interrupted ? 130 : exitCodeOf(results), summary };
+  if (options.junitFile) writeJUnit(options.junitFile, summary);
+  // An interrupted run measured nothing worth averaging in.
+  if (!interrupted) learnFrom([summary], { ...(options.timingsFile ? { timings: options.timingsFile } : {}), lastFailed: lastFailedFile });
+  return { exitCode: interrupted ? 130 : exitCodeOf(results, options.failOnFlaky), summary };
 }
 
 /** Removes kept runs; `prune` calls it. Returns what it removed. */
