@@ -8,7 +8,7 @@
 // exit by a --import hook), and with children (helper, sh, sleep) as wait4
 // reports them. BENCH_RUNS (default 3) rounds; medians printed.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -60,6 +60,8 @@ function once(checkout: string, dir: string): Promise<Sample> {
     });
   });
 }
+
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
 const median = (values: number[]) => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const checkouts = [ROOT, ...(process.env.VS ? [resolve(process.env.VS)] : [])];
