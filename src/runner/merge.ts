@@ -27,7 +27,7 @@ export function mergeSummaries(summaries: readonly RunSummary[], names: readonly
   const seen = new Map<string, string>();
   summaries.forEach((s, i) => {
     const key = `${s.suite ?? ''}\0${s.machine}`;
-    if (s.machine !== '1/1' && seen.has(key)) throw new MergeError(`${names[i]} and ${seen.get(key)} are both machine ${s.machine} of one suite: pass each machine's summary once`);
+    if (s.machine !== '1/1' && seen.has(key)) throw new MergeError(`${seen.get(key)} and ${names[i]} are both machine ${s.machine} of one suite: pass each machine's summary once`);
     seen.set(key, names[i]!);
   });
   const ordered = [...summaries].sort((a, b) => Number(a.machine.split('/')[0]) - Number(b.machine.split('/')[0]));

@@ -59,7 +59,7 @@ describe('test runner detection', () => {
     expect(withShardFlag(command, detection!, '2/4')).toEqual(sharded);
   });
 
-  it.each([[['npm', 'run', 'both']], [['make', 'test']], [['npm', 'run', 'missing']]])('leaves %j alone', (command) => {
+  it.each([[['make', 'test']], [['npm', 'run', 'missing']]])('leaves %j alone', (command) => {
     expect(detectTestRunner(command, project.path)).toBeUndefined();
   });
 
