@@ -32,7 +32,8 @@ export class SandboxError extends Error {
   constructor(
     readonly code: SandboxErrorCode,
     message: string,
-    readonly details: { command?: readonly string[]; stderr?: string; exitCode?: number } = {},
+    /** `log`: a failed service's whole log, read before its sandbox went away. */
+    readonly details: { command?: readonly string[]; stderr?: string; exitCode?: number; log?: { service: string; text: string } } = {},
   ) {
     super(message);
   }

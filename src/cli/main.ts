@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { ExitCode, SandboxError } from '../errors.js';
 import { doctorCommand } from './doctor-command.js';
 import { LAYER_COMMANDS, layerCommands } from './layer-commands.js';
+import { OPEN_COMMAND, openCommand } from './open-command.js';
 import { mergeCommand } from './merge-command.js';
 import { runCommand, runnerFlags, sandboxFlags } from './run-command.js';
 import { UsageError } from './usage-error.js';
@@ -53,6 +54,11 @@ async function main(argv: string[]): Promise<number> {
     )
     .command(
       layerCommands((exitCode) => {
+        code = exitCode;
+      }),
+    )
+    .command(
+      openCommand((exitCode) => {
         code = exitCode;
       }),
     )

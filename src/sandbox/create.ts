@@ -1,13 +1,22 @@
+import { processScopedDir } from '../home.js';
+import { removeTree } from '../process/sweep.js';
 import { Service } from '../services/service.js';
 import type { ServiceSpec } from '../services/types.js';
 import type { Preset } from '../presets/types.js';
 import type { SandboxOptions } from './options.js';
+import { keepableOptions, keepSandbox } from './keep.js';
 import { Sandbox } from './sandbox.js';
 
 /** A sandbox with its services (and the presets that bring them). */
 export interface CreateSandboxOptions extends SandboxOptions {
   services?: readonly ServiceSpec[];
   presets?: readonly Preset[];
+  /**
+   * Every writable layer (the working directory's, each overlay's, a
+   * preset's database) on disk, so that `sb.keep()` can keep a failed
+   * test's state for `sandbox-run open`. Costs disk writes instead of tmpfs.
+   */
+  keepable?: boolean;
 }
 
 /**
@@ -21,22 +30,39 @@ export interface CreateSandboxOptions extends SandboxOptions {
  * ```
  */
 export async function createSandbox(options: CreateSandboxOptions = {}): Promise<Sandbox> {
-  const { services = [], presets = [], ...sandboxOptions } = options;
+  const { services = [], presets = [], keepable = false, ...sandboxOptions } = options;
   await Promise.all(presets.map((preset) => preset.prepare()));
   const parts = presets.map((preset) => preset.forSandbox());
   const cleanup = () => parts.forEach((part) => part.cleanup?.());
   let sandbox: Sandbox;
+  // Swept by the next process if this one dies (its pid is in the name).
+  const pending = keepable ? processScopedDir('keeping') : undefined;
+  let keeping = false;
   try {
-    sandbox = await Sandbox.create({
+    const merged = {
       ...sandboxOptions,
       overlays: [...(sandboxOptions.overlays ?? []), ...parts.flatMap((part) => part.overlays ?? [])],
       binds: [...(sandboxOptions.binds ?? []), ...parts.flatMap((part) => part.binds ?? [])],
-    });
+    };
+    sandbox = await Sandbox.create(pending ? keepableOptions(merged, pending) : merged);
   } catch (error) {
     cleanup();
+    if (pending) removeTree(pending);
     throw error;
   }
   sandbox.onDispose(cleanup);
+  if (pending) {
+    const sb = sandbox;
+    sb.onDispose(() => keeping || removeTree(pending));
+    sb.setKeeper((keep) => {
+      keeping = true;
+      return keepSandbox(sb, pending, keep).catch(async (error: unknown) => {
+        await sb.dispose();
+        removeTree(pending);
+        throw error;
+      });
+    });
+  }
   Object.assign(sandbox.env, ...parts.map((part) => part.env ?? {}));
   try {
     for (const spec of [...parts.flatMap((part) => part.services ?? []), ...services]) sandbox.addService(await Service.start(sandbox, spec));

@@ -12,6 +12,7 @@ import { launchSandbox } from './launch.js';
 import type { NormalizedOptions, SandboxOptions } from './options.js';
 import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
 import type { Service } from '../services/service.js';
+import type { KeepOptions, KeptSandbox } from './keep.js';
 
 /** How long dispose() waits after SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 5000;
@@ -54,6 +55,8 @@ export class Sandbox implements AsyncDisposable {
   readonly #processes = new Set<ResultPromise>();
   readonly #cgroup: SandboxCgroup | undefined;
   #disposed: Promise<void> | undefined;
+  #keeper: ((options: KeepOptions) => Promise<KeptSandbox>) | undefined;
+  #kept: Promise<KeptSandbox> | undefined;
   #exited = false;
   #oomKills = 0;
 
@@ -135,6 +138,24 @@ export class Sandbox implements AsyncDisposable {
   /** Runs `cleanup` once the sandbox is gone (host-side resources such as socket directories). */
   onDispose(cleanup: () => void): void {
     this.#cleanups.push(cleanup);
+  }
+
+  /** Set by createSandbox for a `keepable` sandbox. */
+  setKeeper(keeper: (options: KeepOptions) => Promise<KeptSandbox>): void {
+    this.#keeper = keeper;
+  }
+
+  /**
+   * Ends the sandbox but keeps its state on disk under
+   * $SANDBOX_RUN_HOME/runs/: every writable layer (a preset's database
+   * too), its services' logs and a manifest, so that `sandbox-run open DIR`
+   * starts a sandbox on exactly that state. Needs `keepable: true`.
+   */
+  keep(options: KeepOptions = {}): Promise<KeptSandbox> {
+    if (!this.#keeper) return Promise.reject(new SandboxError('BAD_OPTIONS', 'keep(): this sandbox was created without keepable: true; pass { keepable: true } to createSandbox or createPool'));
+    if (this.#disposed && !this.#kept) return Promise.reject(new SandboxError('SANDBOX_EXITED', 'keep(): the sandbox was already disposed; call keep() instead of dispose()'));
+    this.#kept ??= this.#keeper(options);
+    return this.#kept;
   }
 
   /** Stops every process in the sandbox and waits until it is gone. Idempotent. */

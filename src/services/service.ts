@@ -83,6 +83,11 @@ export class Service {
     return tailOf(this.sandbox.pid, this.logFile, lines);
   }
 
+  /** Its whole output so far ('' once the sandbox is gone): what a kept run and a failure save on the host. */
+  log(): string {
+    return readInside(this.sandbox.pid, this.logFile);
+  }
+
   /** One line saying that it died, with the log tail; undefined while it runs or after an orderly stop. */
   failure(): string | undefined {
     if (this.running || this.#stopping) return undefined;
@@ -100,6 +105,11 @@ export class Service {
   #tailSuffix(): string {
     const tail = this.logTail();
     return tail ? `; last lines of ${this.logFile}:\n${tail}` : '';
+  }
+
+  /** The whole log, read while the sandbox lives, for whoever reports the failure to put on the host. */
+  #logDetails(): { log: { service: string; text: string } } {
+    return { log: { service: this.spec.name, text: this.log() } };
   }
 
   async #isReady(): Promise<boolean> {
@@ -121,11 +131,11 @@ export class Service {
     for (;;) {
       if (!this.running) {
         await this.process; // its exit code, for the message
-        throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} exited with code ${this.#exitCode} before it was ready${this.#tailSuffix()}`);
+        throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} exited with code ${this.#exitCode} before it was ready${this.#tailSuffix()}`, this.#logDetails());
       }
       if (await this.#isReady()) return;
       if (Date.now() > deadline) {
-        throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} was not ready after ${timeout} ms${this.#tailSuffix()}`);
+        throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} was not ready after ${timeout} ms${this.#tailSuffix()}`, this.#logDetails());
       }
       await new Promise((resolve) => setTimeout(resolve, this.spec.ready && 'command' in this.spec.ready ? COMMAND_POLL_MS : POLL_MS));
     }
