@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { ExitCode } from '../errors.js';
 import { exportOci } from '../layers/oci.js';
+import { isImage } from '../layers/image-source.js';
 import { openStore, type LayerStore } from '../layers/store.js';
 import type { LayerInfo } from '../layers/types.js';
 import { findConfig, loadConfig } from '../config/load.js';
-import { removeKeptRuns } from '../runner/run-parallel.js';
+import { keptDiff } from '../kept/diff.js';
+import { removeKeptRuns } from '../kept/runs.js';
 import { UsageError } from './usage-error.js';
 
 /** The names `main.ts` treats as sandbox-run commands rather than programs to sandbox. */
@@ -216,6 +218,14 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
           .option('json', { type: 'boolean', describe: 'Print as JSON' }),
       handler: async (args: StoreArgs & { path: string; lower?: string[]; json?: boolean }) => {
         const s = await store(args);
+        // A kept sandbox with several layers (its database's too): each one's changes, under its mount point.
+        const layered = !args.lower ? keptDiff(args.path) : undefined;
+        if (layered) {
+          const entries = (await Promise.all(layered.map(async (layer) => (await s.diff(layer.upper, layer.lowers)).map((e) => ({ ...e, path: `${layer.target}${e.path}` }))))).flat();
+          if (args.json) console.log(JSON.stringify(entries, null, 2));
+          else for (const entry of entries) console.log(`${entry.kind} ${entry.path}`);
+          return ok();
+        }
         let upper: string;
         let lowers = args.lower ?? [];
         if (existsSync(args.path) && statSync(args.path).isDirectory()) {
@@ -254,11 +264,24 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
     }),
     command({
       command: 'import <file>',
-      describe: 'Restore layers from an archive made by export, verifying their digests',
-      builder: (y: Argv) => withStore(y).positional('file', { type: 'string', demandOption: true }),
-      handler: async (args: StoreArgs & { file: string }) => {
-        const layers = await (await store(args)).import(args.file);
-        for (const info of layers) console.log(layerLine('imported', info));
+      describe: 'Restore layers from an archive made by export, or import an OCI image layout (dir or tar) or a docker save archive, verifying every digest',
+      builder: (y: Argv) =>
+        withStore(y)
+          .positional('file', { type: 'string', demandOption: true })
+          .option('platform', { type: 'string', requiresArg: true, describe: 'Image: OS/ARCH[/VARIANT] to take from a multi-platform index (default: this host)' })
+          .option('ref', { type: 'string', requiresArg: true, describe: 'Image: which image of a layout or archive holding several' })
+          .option('name', { type: 'string', requiresArg: true, describe: 'Image: the name of its top layer (default: the image reference, e.g. postgres:16)' }),
+      handler: async (args: StoreArgs & { file: string; platform?: string; ref?: string; name?: string }) => {
+        const s = await store(args);
+        const options = { ...(args.platform ? { platform: args.platform } : {}), ...(args.ref ? { ref: args.ref } : {}), ...(args.name ? { name: args.name } : {}) };
+        if (await isImage(args.file)) {
+          const result = await s.importImage(args.file, options);
+          for (const info of result.layers) console.log(layerLine('imported', info));
+          if (result.setuidDropped) console.log(`dropped the setuid/setgid bits of ${result.setuidDropped} files`);
+        } else {
+          if (Object.keys(options).length) throw new UsageError('import: --platform, --ref and --name apply to images, not to sandbox-run layer archives');
+          for (const info of await s.import(args.file)) console.log(layerLine('imported', info));
+        }
         ok();
       },
     }),

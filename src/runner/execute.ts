@@ -9,14 +9,17 @@ import type { SandboxPool } from '../pool/pool.js';
 import { sandboxReport, spawn } from '../sandbox/run.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { unmappedHint } from '../sandbox/unmapped.js';
+import { processRunDir } from '../kept/runs.js';
 import type { Job, JobResult } from './job.js';
+import { jobSignal } from './job-signal.js';
+import { keepPooled, reportDeath, serviceDeath, startFailure } from './keep.js';
 
 export interface ExecuteOptions {
   sandbox: SandboxOptions;
   /** With services or presets: warm sandboxes with services ready come from this pool. */
   pool?: SandboxPool;
   timeoutMs?: number;
-  /** With --keep-failed: where each job's writable layer lives until it passes. */
+  /** With --keep-failed: where each job's writable layer lives until it passes (with a pool: where failed sandboxes are kept). */
   keepDir?: string;
   signal: AbortSignal;
   onOutput?: (job: Job, chunk: string) => void;
@@ -74,17 +77,18 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
   });
   let kept: string | undefined;
   let pooled: Sandbox | undefined;
+  const signal = jobSignal(options.signal);
   try {
     const processOptions = {
       stdin: 'ignore',
       all: true,
       ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
-      cancelSignal: options.signal,
+      cancelSignal: signal.signal,
       forceKillAfterDelay: 2000,
     } as const;
     let subprocess: ResultPromise<{ all: true }>;
     if (options.pool) {
-      pooled = await options.pool.acquire({ signal: options.signal });
+      pooled = await options.pool.acquire({ signal: signal.signal });
       subprocess = pooled.spawn(job.command[0]!, job.command.slice(1), { ...processOptions, env: job.env }) as ResultPromise<{ all: true }>;
     } else {
       const prepared = sandboxOptionsFor(job, options);
@@ -96,13 +100,15 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
     const oomKilled = !pooled && (await sandboxReport(subprocess)).oomKills > 0;
     const output = typeof done.all === 'string' ? done.all : '';
     const setupFailed = done.exitCode === ExitCode.setup && /^sandbox-run: /m.test(output);
+    // A service that died under the test fails it, with its log tail (the whole log on the host).
+    const death = pooled && !done.isCanceled ? serviceDeath(pooled) : undefined;
     const status: JobResult['status'] = done.isCanceled
       ? 'cancelled'
       : done.timedOut
         ? 'timed out'
         : setupFailed
           ? 'setup failed'
-          : done.exitCode === 0
+          : done.exitCode === 0 && !death
             ? 'passed'
             : 'failed';
     const keep = kept && (status === 'failed' || status === 'timed out');
@@ -110,9 +116,13 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
       status !== 'failed' ? undefined : oomKilled ? oomHint(options.sandbox) : (noSpaceHint(output, options.sandbox) ?? unmappedHint(options.sandbox, output));
     if (kept) removeOverlayWork(kept);
     if (kept && !keep) rmSync(kept, { recursive: true, force: true });
+    let keptPooled: { dir: string; note?: string } | undefined;
+    if (pooled && options.keepDir && (status === 'failed' || status === 'timed out')) keptPooled = await keepPooled(pooled, job, options.keepDir, status, done.exitCode ?? null);
+    const deathError = death && pooled ? reportDeath(pooled, death, options.keepDir ?? processRunDir(), job, keptPooled?.dir) : undefined;
+    if (keptPooled?.note) console.error(`sandbox-run: ${keptPooled.note}`);
     return result(status, done.exitCode ?? null, output, {
-      ...(keep ? { kept } : {}),
-      ...(setupFailed ? { error: helperReason(output) } : hint ? { error: hint } : {}),
+      ...(keep ? { kept } : keptPooled ? { kept: keptPooled.dir } : {}),
+      ...(setupFailed ? { error: helperReason(output) } : deathError ? { error: deathError } : hint ? { error: hint } : {}),
     });
   } catch (error) {
     if (kept) {
@@ -120,8 +130,10 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
       rmSync(kept, { recursive: true, force: true });
     }
     if (options.signal.aborted) return result('cancelled', null, '');
-    return result('setup failed', null, '', { error: (error as Error).message.split('\n')[0]!, output: (error as Error).message });
+    const serviceLog = startFailure(error, options.keepDir ?? processRunDir(), job);
+    return result('setup failed', null, '', { error: serviceLog ?? (error as Error).message.split('\n')[0]!, output: (error as Error).message });
   } finally {
+    signal.done();
     await pooled?.dispose();
   }
 }

@@ -95,7 +95,6 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
 
   // The default tmpfs sizes split the memory budget between the sandboxes that run at once.
   const sandbox = { concurrency: options.parallel, ...options.sandbox };
-  if (withServices && options.keepFailed) console.error('sandbox-run: --keep-failed keeps nothing for sandboxes with services (their writable layers live on tmpfs)');
   const pool = withServices
     ? await createPool({
         ...sandbox,
@@ -103,6 +102,8 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
         presets: options.presets ?? [],
         size: Math.min(options.parallel, plan.jobs.length),
         max: options.parallel,
+        // --keep-failed: every writable layer on disk, so a failed sandbox can be kept whole (its database too).
+        keepable: options.keepFailed,
       })
     : undefined;
   const reporter = createReporter(options.output, plan.jobs.length, options.live);
@@ -120,7 +121,7 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
               signal: controller.signal,
               onOutput: (j, chunk) => reporter.output(j, chunk),
               ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-              ...(keepDir && !pool ? { keepDir } : {}),
+              ...(keepDir ? { keepDir } : {}),
               ...(pool ? { pool } : {}),
             }),
             plan.runner,

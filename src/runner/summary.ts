@@ -33,6 +33,8 @@ export interface RunSummary {
   passed: number;
   flaky: number;
   failed: number;
+  /** Not counted as failed (Ctrl-C, --fail-fast). */
+  cancelled?: number;
   results: SummaryResult[];
 }
 
@@ -46,7 +48,9 @@ export function summarize(
     ...meta,
     passed: results.filter((r) => r.status === 'passed').length,
     flaky: results.filter((r) => r.status === 'flaky').length,
-    failed: results.filter((r) => r.status !== 'passed' && r.status !== 'flaky').length,
+    // Cancelled (Ctrl-C, --fail-fast) did not fail: counted apart.
+    failed: results.filter((r) => r.status !== 'passed' && r.status !== 'flaky' && r.status !== 'cancelled').length,
+    cancelled: results.filter((r) => r.status === 'cancelled').length,
     results: results.map((r) => {
       const failedOutput = r.status === 'flaky' ? r.firstFailure?.output : r.status !== 'passed' && r.status !== 'cancelled' ? r.output : undefined;
       return {
@@ -92,13 +96,16 @@ export function formatSummary(summary: RunSummary): string {
   const line = (cells: string[]) => cells.slice(0, header.length).map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
   const lines = [line(header), ...rows.map(line)];
   for (const r of summary.results) {
-    if (r.kept) lines.push(`kept #${r.id}: sandbox-run diff ${r.kept}`);
+    if (r.kept) lines.push(`kept #${r.id}: ${r.kept}: open it with sandbox-run open ${r.kept} (or diff)`);
     if (r.error) lines.push(r.status === 'setup failed' ? `#${r.id} could not start: ${r.error}` : `#${r.id}: ${r.error}`);
     for (const f of r.files ?? []) if (f.status !== 'passed') lines.push(`#${r.id}: ${f.file} ${f.status}`);
   }
   const flaky = summary.flaky ? `, ${summary.flaky} flaky` : '';
+  const cancelled = summary.cancelled ? `, ${summary.cancelled} cancelled` : '';
+  // No more ran at once than there were items.
+  const atATime = Math.max(1, Math.min(summary.parallel, summary.results.length));
   lines.push(
-    `${summary.passed} passed${flaky}, ${summary.failed} failed, ${summary.results.length} total in ${formatDuration(summary.durationMs)} (${summary.parallel} at a time${summary.machine !== '1/1' ? `, machine ${summary.machine}` : ''})`,
+    `${summary.passed} passed${flaky}, ${summary.failed} failed${cancelled}, ${summary.results.length} total in ${formatDuration(summary.durationMs)} (${atATime} at a time${summary.machine !== '1/1' ? `, machine ${summary.machine}` : ''})`,
   );
   return lines.join('\n');
 }
