@@ -29,3 +29,4 @@ export {
 export { createPool, SandboxPool, type PoolOptions, type AcquireOptions, type LayerMount, type LayerSource } from './pool/index.js';
 export { openStore, defaultStoreDir, LayerStore, STORE_VERSION, type LayerLease, type PruneResult, type BuildOptions, type ExportOptions, type ArchiveManifest, type DiffEntry, type LayerInfo, type LayerRecipe } from './layers/index.js';
 export { exportOci, type OciDescriptor } from './layers/index.js';
+export { importImage, storeName, type ImageImport, type ImageImportOptions, type ImageConfig } from './layers/index.js';

@@ -80,7 +80,7 @@ export function climbsOut(from: string, target: string): boolean {
 }
 
 /** Why an archive entry is unsafe, or undefined. Paths are checked before anything is written. */
-function unsafe(entry: ReadEntry): string | undefined {
+export function unsafe(entry: ReadEntry): string | undefined {
   const path = entry.path.replace(/\/+$/, '');
   if (path.startsWith('/')) return `absolute path '${entry.path}'`;
   if (path.split('/').some((part) => part === '..')) return `path '${entry.path}' climbs out with '..'`;
@@ -109,7 +109,7 @@ function unsafe(entry: ReadEntry): string | undefined {
 }
 
 /** Turns `.wh.NAME` files into 0/0 character devices and `.wh..wh..opq` into the opaque xattr. */
-async function restoreWhiteouts(tree: string, file: string): Promise<void> {
+export async function restoreWhiteouts(tree: string, file: string): Promise<void> {
   const whiteouts: string[] = [];
   const opaque: string[] = [];
   // The extraction set modes already: a read-only dir holding markers is opened for the restore, then closed again.

@@ -19,3 +19,5 @@ export type { ExportOptions, ArchiveManifest } from './archive.js';
 export type { DiffEntry } from './diff.js';
 export { exportOci, OCI_MEDIA, LAYER_DIGEST_ANNOTATION, type OciDescriptor } from './oci.js';
 export type { LayerInfo, LayerRecipe } from './types.js';
+export { importImage, type ImageImport, type ImageImportOptions } from './oci-import.js';
+export { storeName, hostPlatform, type ImageConfig, type Platform } from './oci-index.js';

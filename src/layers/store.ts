@@ -10,6 +10,8 @@ import { orDiskFull } from './disk-full.js';
 import { corruptLayerError, mountProblem, readMeta, verifyLayer, type Verdict } from './integrity.js';
 import { writeSeal } from './seal.js';
 import { exportLayers, importLayers, type ExportOptions } from './archive.js';
+import { isImage } from './image-source.js';
+import { importImage, type ImageImport, type ImageImportOptions } from './oci-import.js';
 import { processAlive } from '../process/alive.js';
 import { ownedName, ownerPid, removeTree, sweepDeadOwners } from '../process/sweep.js';
 import { syncDir, syncTree, writable, writeFileAtomic } from './fs-util.js';
@@ -333,7 +335,7 @@ export class LayerStore {
     const hex = digest.slice('sha256:'.length);
     if (options.expectDigest && options.expectDigest !== digest)
       throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${options.expectDigest}, the content is ${digest}`);
-    const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source };
+    const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source, ...(meta.image ? { image: meta.image } : {}) };
     await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
     // The tree is final: record what it looks like, so that a change after commit is seen at mount.
     await writeSeal(staging.dir);
@@ -447,9 +449,18 @@ export class LayerStore {
     return exportLayers(this, nameOrDigest, file, options);
   }
 
-  /** Restores layers from an archive made by {@link export}, verifying every digest. */
-  import(file: string): Promise<LayerInfo[]> {
-    return orDiskFull(this.dir, () => importLayers(this, file));
+  /**
+   * Restores layers from an archive made by {@link export}, or imports an
+   * image (an OCI layout directory or tar, a `docker save` archive: see
+   * {@link importImage}), verifying every digest. Top layer first.
+   */
+  import(file: string, options: ImageImportOptions = {}): Promise<LayerInfo[]> {
+    return orDiskFull(this.dir, async () => ((await isImage(file)) ? (await importImage(this, file, options)).layers : importLayers(this, file)));
+  }
+
+  /** Imports an OCI image layout or a `docker save` archive as a stack of layers, the top one tagged and keeping the image config. */
+  importImage(file: string, options: ImageImportOptions = {}): Promise<ImageImport> {
+    return orDiskFull(this.dir, () => importImage(this, file, options));
   }
 
   /** What a writable layer added, changed and deleted relative to its lower dirs. */

@@ -21,7 +21,7 @@ interface Made {
 export class ArchiveRefused extends Error {}
 
 /**
- * Extracts a tar (gzip detected by content) into `dest`, which must be an
+ * Extracts a tar (a file, gzip detected by content, or a stream) into `dest`, which must be an
  * empty directory, for an untrusted archive: `check` vets every entry before
  * anything is written (and its first refusal ends the extraction); besides,
  * no entry may go through a symlink of the archive, appear twice, or hard-link
@@ -31,7 +31,7 @@ export class ArchiveRefused extends Error {}
  * sha256 is computed as it streams by, so the layer digest need not read the
  * tree again.
  */
-export async function extractChecked(file: string, dest: string, check: (entry: ReadEntry) => string | undefined): Promise<Extracted> {
+export async function extractChecked(file: string | NodeJS.ReadableStream, dest: string, check: (entry: ReadEntry) => string | undefined): Promise<Extracted> {
   const hashes = new Map<string, string>();
   const made: Made[] = [];
   const symlinks = new Set<string>();
@@ -82,7 +82,8 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
       refuse(why);
       return entry.resume();
     }
-    const path = posix.normalize(entry.path).replace(/\/+$/, '');
+    // './' (tar -C DIR .) is the destination itself.
+    const path = posix.normalize(entry.path).replace(/\/+$/, '').replace(/^\.$/, '');
     try {
       if (!parents(path)) return entry.resume();
       const target = join(dest, path);
@@ -167,7 +168,7 @@ export async function extractChecked(file: string, dest: string, check: (entry: 
     await new Promise<void>((resolve, reject) => {
       parser.on('error', reject);
       parser.on('end', resolve);
-      const input = createReadStream(file, { highWaterMark: 1 << 20 });
+      const input: NodeJS.ReadableStream = typeof file === 'string' ? createReadStream(file, { highWaterMark: 1 << 20 }) : file;
       input.on('error', reject);
       input.pipe(parser as unknown as NodeJS.WritableStream);
     });

@@ -1,4 +1,5 @@
 import type { Sandbox } from '../sandbox/sandbox.js';
+import type { ImageConfig } from './oci-index.js';
 
 /** What the store knows about one committed layer. */
 export interface LayerInfo {
@@ -17,10 +18,14 @@ export interface LayerInfo {
     | { kind: 'snapshot'; path: string; method: 'reflink' | 'copy' }
     | { kind: 'build'; recipe: string; cacheKey: string }
     | { kind: 'import'; file: string }
+    /** One layer of an OCI or docker image (`sandbox-run import`): its uncompressed digest. */
+    | { kind: 'image'; file: string; diffId: string }
     /** A corrupt layer whose meta.json cannot be read. */
     | { kind: 'unknown' };
   /** Host directory holding the layer's tree (read-only by convention; only ever seen through overlays). */
   path: string;
+  /** The top layer of an imported image: the image's run settings (Env, Entrypoint, Cmd, ...). */
+  image?: ImageConfig;
   /** Set by `list()` and `check()` when the layer no longer matches what was committed: what is wrong. It is never mounted. */
   corrupt?: string;
 }
