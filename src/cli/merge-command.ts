@@ -42,7 +42,10 @@ export function mergeCommand(done: (exitCode: number) => void): CommandModule<ob
         const summaries = files.map(readSummaryFile);
         const merged = mergeSummaries(summaries, files);
         const cwd = resolve(args.cwd ?? process.cwd());
-        const timings = args.noTimings || args.timings === false ? undefined : args.timings ? resolve(args.timings) : defaultTimingsPath(cwd);
+        // yargs gives [FILE, false] for `--timings FILE --no-timings`: the opt-out wins.
+        const given = [args.timings ?? []].flat();
+        const file = given.filter((v): v is string => typeof v === 'string').at(-1);
+        const timings = args.noTimings || given.includes(false) ? undefined : file ? resolve(file) : defaultTimingsPath(cwd);
         console.log(formatSummary(merged));
         if (args.json) writeFileSync(args.json, `${JSON.stringify(merged, null, 2)}\n`);
         if (args.junit) writeJUnit(args.junit, merged);

@@ -99,8 +99,11 @@ function parseRetries(text: string | undefined): number {
 
 /** The timings file in effect: --timings FILE, none with --no-timings, else the project's. */
 function timingsFileFor(args: RunArgs, cwd: string): string | undefined {
-  if (args.noTimings || args.timings === false) return undefined;
-  return args.timings ? resolve(args.timings) : defaultTimingsPath(cwd);
+  // yargs gives [FILE, false] for `--timings FILE --no-timings`: the opt-out wins.
+  const given = [args.timings ?? []].flat();
+  if (args.noTimings || given.includes(false)) return undefined;
+  const file = given.filter((v): v is string => typeof v === 'string').at(-1);
+  return file ? resolve(file) : defaultTimingsPath(cwd);
 }
 
 function machineShard(args: RunArgs): Shard {

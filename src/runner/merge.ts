@@ -44,7 +44,8 @@ export function mergeSummaries(summaries: readonly RunSummary[], names: readonly
     ...(universes && suites.length === 1 ? { universe: universes } : {}),
     passed: results.filter((r) => r.status === 'passed').length,
     flaky: results.filter((r) => r.status === 'flaky').length,
-    failed: results.filter((r) => r.status !== 'passed' && r.status !== 'flaky').length,
+    failed: results.filter((r) => r.status !== 'passed' && r.status !== 'flaky' && r.status !== 'cancelled').length,
+    cancelled: results.filter((r) => r.status === 'cancelled').length,
     results,
   };
 }

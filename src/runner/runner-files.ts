@@ -78,7 +78,7 @@ export function readReport(runner: TestRunner, path: string, cwd: string): FileR
       suites?: PlaywrightSuite[];
     };
     if (runner !== 'playwright')
-      return (report.testResults ?? []).map((t) => ({ file: relativeTo(cwd, t.name), status: t.status === 'passed' ? 'passed' : 'failed', durationMs: Math.max(0, t.endTime - t.startTime) }));
+      return (report.testResults ?? []).map((t) => ({ file: relativeTo(cwd, t.name), status: t.status === 'passed' ? 'passed' : 'failed', durationMs: Math.max(0, Math.round(t.endTime - t.startTime)) }));
     return (report.suites ?? []).map((suite) => {
       let ms = 0;
       let failed = false;
@@ -91,7 +91,7 @@ export function readReport(runner: TestRunner, path: string, cwd: string): FileR
         for (const child of s.suites ?? []) walk(child);
       };
       walk(suite);
-      return { file: relativeTo(cwd, suite.file ?? ''), status: failed ? 'failed' : 'passed', durationMs: ms };
+      return { file: relativeTo(cwd, suite.file ?? ''), status: failed ? 'failed' : 'passed', durationMs: Math.round(ms) };
     });
   } catch {
     return undefined;

@@ -134,7 +134,7 @@ describe('failures', () => {
 
 describe('interruption', () => {
   const startRunner = (marker: string) => {
-    const runner = execa(NODE, [CLI, '--parallel', '3', '--output', 'prefixed', '--', 'sh', '-c', `echo ready; sleep 100; : ${marker}`], {
+    const runner = execa(NODE, [CLI, '--parallel', '3', '--replicate', '--output', 'prefixed', '--', 'sh', '-c', `echo ready; sleep 100; : ${marker}`], {
       cwd: ROOT,
       reject: false,
       env: { SANDBOX_RUN_HOME: home.path, CI: '1' },
@@ -165,7 +165,7 @@ describe('interruption', () => {
       // Each sandbox runs a service (readiness by its log line) and a job that says when it runs.
       const service = { name: 'svc', command: ['/bin/sh', '-c', `echo up; sleep 1000; : ${marker}`], ready: { log: 'up' } };
       writeFileSync(join(project.path, 'sandbox.config.json'), JSON.stringify({ services: [service] }));
-      const runner = execa(NODE, [CLI, '--parallel', '10', '--output', 'prefixed', '--', 'sh', '-c', `echo ready; sleep 1000; : ${marker}`], {
+      const runner = execa(NODE, [CLI, '--parallel', '10', '--replicate', '--output', 'prefixed', '--', 'sh', '-c', `echo ready; sleep 1000; : ${marker}`], {
         cwd: project.path, reject: false, env: { SANDBOX_RUN_HOME: home.path, CI: '1' },
       });
       let ready = 0;
