@@ -25,7 +25,7 @@ function fail(error: unknown): number {
 }
 
 /** Words that name a sandbox-run command; anything else is the command to sandbox (use `--` to run a program called e.g. `doctor`). */
-const SUBCOMMANDS = new Set<string>(['doctor', 'merge', ...LAYER_COMMANDS]);
+const SUBCOMMANDS = new Set<string>(['doctor', 'merge', OPEN_COMMAND, ...LAYER_COMMANDS]);
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;

@@ -25,10 +25,13 @@ export async function schedule(jobs: readonly Job[], options: ScheduleOptions): 
   // Slot numbers only label the live display: "slot 3: shard 3/8".
   const free = Array.from({ length: options.parallel }, (_, i) => i + 1);
   const { signal } = options.controller;
+  // One listener for all waiting jobs (a listener per waiting take made Node warn past 10 items).
+  const closeSlots = () => slots.close();
+  signal.addEventListener('abort', closeSlots, { once: true });
   try {
     return await Promise.all(
       jobs.map(async (job) => {
-        const release = await slots.take(signal).catch(() => undefined);
+        const release = await slots.take().catch(() => undefined);
         if (!release || signal.aborted) {
           release?.();
           return cancelled(job);
@@ -47,6 +50,7 @@ export async function schedule(jobs: readonly Job[], options: ScheduleOptions): 
       }),
     );
   } finally {
+    signal.removeEventListener('abort', closeSlots);
     slots.close();
   }
 }

@@ -96,7 +96,7 @@ export function formatSummary(summary: RunSummary): string {
   const line = (cells: string[]) => cells.slice(0, header.length).map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
   const lines = [line(header), ...rows.map(line)];
   for (const r of summary.results) {
-    if (r.kept) lines.push(`kept #${r.id}: ${r.kept}: open it with sandbox-run open ${r.kept} (or diff)`);
+    if (r.kept) lines.push(`kept #${r.id}: sandbox-run open ${r.kept}   (what it changed: sandbox-run diff ${r.kept})`);
     if (r.error) lines.push(r.status === 'setup failed' ? `#${r.id} could not start: ${r.error}` : `#${r.id}: ${r.error}`);
     for (const f of r.files ?? []) if (f.status !== 'passed') lines.push(`#${r.id}: ${f.file} ${f.status}`);
   }

@@ -106,7 +106,7 @@ describe('summary', () => {
       '#  SHARD      STATUS  TIME  EXIT',
       '1  shard 1/2  passed  1.5s  0',
       '2  shard 2/2  failed  1.5s  1',
-      'kept #2: sandbox-run diff /runs/2',
+      'kept #2: sandbox-run open /runs/2   (what it changed: sandbox-run diff /runs/2)',
       '1 passed, 1 failed, 2 total in 3.0s (2 at a time)',
     ]);
   });
