@@ -23,9 +23,20 @@ export function learnFrom(summaries: readonly RunSummary[], paths: { timings?: s
   for (const [suite, group] of suites) {
     const universe = group.every((s) => s.universe) ? [...new Set(group.flatMap((s) => s.universe!))] : undefined;
     if (timings) timings = updateSuite(timings, suite, group.flatMap(measurements), universe);
-    recordLastFailed(paths.lastFailed, suite, group);
+    unwritable(paths.lastFailed, () => recordLastFailed(paths.lastFailed, suite, group));
   }
-  if (timings && paths.timings) writeTimings(paths.timings, timings);
+  if (timings && paths.timings) unwritable(paths.timings, () => writeTimings(paths.timings!, timings!));
+}
+
+/** A read-only timings location (a ConfigMap, a read-only checkout) is read but not written: one line says so, the run's result stands. */
+function unwritable(path: string, write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw error;
+    console.error(`sandbox-run: cannot write ${path} (${code}): not updated; pass --timings FILE somewhere writable, or --no-timings`);
+  }
 }
 
 export { lastFailedPath };
