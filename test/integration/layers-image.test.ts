@@ -219,3 +219,17 @@ describe('hostile images', () => {
     await expectRefused(await freshStore(), make(), message);
   });
 });
+
+describe('sandbox-run import (CLI)', () => {
+  it('imports a layout, prints the layers and the dropped setuid bits; inspect shows the image config', async () => {
+    const { execFileSync: exec } = await import('node:child_process');
+    const { CLI, NODE } = await import('./support.js');
+    const dir = fresh('cli-store');
+    const layout = ociLayout(fresh('pg'), [{ layers: [tarOf(base), tarOf(top)], config }], 'docker.io/library/postgres:16');
+    const out = exec(NODE, [CLI, 'import', layout, '--store', dir], { encoding: 'utf8' });
+    expect(out).toMatch(/^imported postgres:16 sha256:[0-9a-f]{64} /m);
+    expect(out).toMatch(/dropped the setuid\/setgid bits of 1 files/);
+    const info = JSON.parse(exec(NODE, [CLI, 'inspect', 'postgres:16', '--store', dir], { encoding: 'utf8' }));
+    expect(info.image).toMatchObject({ reference: 'docker.io/library/postgres:16', Cmd: ['serve'], ExposedPorts: ['5432/tcp'] });
+  });
+});
