@@ -155,7 +155,11 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
   if (options.jsonFile) writeFileSync(options.jsonFile, `${JSON.stringify(summary, null, 2)}\n`);
   if (options.junitFile) writeJUnit(options.junitFile, summary);
   // An interrupted run measured nothing worth averaging in.
-  if (!interrupted) learnFrom([summary], { ...(options.timingsFile ? { timings: options.timingsFile } : {}), lastFailed: lastFailedFile });
+  // --no-timings writes nothing into the project. One machine of M leaves the timings to `merge`: every
+  // machine must split from the same file, and one that rewrote it after its slice would split differently.
+  if (!interrupted && options.timingsFile)
+    learnFrom([summary], { ...(options.machine.count === 1 ? { timings: options.timingsFile } : {}), lastFailed: lastFailedFile });
+  if (options.timingsFile && options.machine.count > 1) console.error(`sandbox-run: machine ${formatShard(options.machine)} of a split run: timings not updated here; \`sandbox-run merge\` of every machine's --json updates them`);
   return { exitCode: interrupted ? 130 : exitCodeOf(results, options.failOnFlaky), summary };
 }
 

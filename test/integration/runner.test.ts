@@ -84,7 +84,8 @@ describe('failures', () => {
       writeFileSync(join(project.path, 'original.txt'), 'x');
       const json = join(project.path, 'summary.json');
       const script = 'echo "written by $SANDBOX_SHARD" > written.txt; rm original.txt; test "$SANDBOX_SHARD_INDEX" = 1';
-      const result = await cli(['--parallel', '2', '--keep-failed', '--json', json, '--', 'sh', '-c', script], project.path);
+      // --no-timings: nothing of sandbox-run's own (.sandbox-run/) lands in the project either.
+      const result = await cli(['--parallel', '2', '--keep-failed', '--no-timings', '--json', json, '--', 'sh', '-c', script], project.path);
       expect(result.exitCode).toBe(1);
       const summary = readSummary(json);
       const failed = summary.results.find((r) => r.status === 'failed')!;
