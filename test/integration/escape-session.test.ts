@@ -72,7 +72,7 @@ describe('escape matrix: terminal, process group, keyring', () => {
   it('cannot signal or stop the runner, the caller or its siblings through the process group', async () => {
     // The shell stands for the caller: it shares the runner's process group
     // (detached: a group of its own, so the test runner is not at stake).
-    const script = `${cli('--parallel=3', '--output', 'quiet', '--', probe, 'group-attack', '$$').map((a) => (a === '$$' ? a : `'${a}'`)).join(' ')} >/dev/null; echo "runner exit $?"; echo caller-alive`;
+    const script = `${cli('--parallel=3', '--replicate', '--output', 'quiet', '--', probe, 'group-attack', '$$').map((a) => (a === '$$' ? a : `'${a}'`)).join(' ')} >/dev/null; echo "runner exit $?"; echo caller-alive`;
     const each = await capture(['/bin/sh', '-c', script]);
     expect(each.stdout).toBe('runner exit 0\ncaller-alive\n');
     const single = await capture(['/bin/sh', '-c', `${cli('--', probe, 'group-attack', '$$').map((a) => (a === '$$' ? a : `'${a}'`)).join(' ')}; echo "exit $?"`]);
