@@ -10,8 +10,8 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
-import { openStore as ourOpenStore, run } from '../src/index.js';
 import { sandboxRunHome } from '../src/home.js';
+import { openStore as ourOpenStore, run } from '../src/index.js';
 import { findPostgresBindir } from '../src/presets/index.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -37,7 +37,8 @@ async function cluster(): Promise<string> {
 
 type OpenStore = typeof ourOpenStore;
 const sides: { name: string; openStore: OpenStore }[] = [{ name: 'sandbox-run', openStore: ourOpenStore }];
-if (process.env.VS) sides.push({ name: `VS ${process.env.VS}`, openStore: ((await import(join(resolve(process.env.VS), 'index.ts'))) as { openStore: OpenStore }).openStore });
+if (process.env.VS)
+  sides.push({ name: `VS ${process.env.VS}`, openStore: ((await import(join(resolve(process.env.VS), 'index.ts'))) as { openStore: OpenStore }).openStore });
 
 interface Contender {
   name: string;
@@ -94,30 +95,45 @@ try {
   const method = (await stores[0]!.store.require('pg')).source;
 
   const timed = {
-    ...Object.fromEntries(
-      [
-        ...(await rounds([
-          { name: 'cp -a', before: clean, run: () => execa('cp', ['-a', data, dest]) },
-          { name: 'cp -a + fsync', before: clean, run: async () => (await execa('cp', ['-a', data, dest]), await fsyncTree(dest)) },
-          ...stores.map(({ side }) => ({ name: `snapshot ${side.name}`, run: async () => (await freshStore(side)).snapshot(data, { name: 'pg' }) })),
-        ])),
-        ...(await rounds([
-          { name: 'tar -c', run: () => execa('tar', ['-cf', gnuTar, '-C', data, '.']) },
-          ...stores.map(({ side, store }) => ({ name: `export ${side.name}`, run: () => store.export('pg', join(work, 'again.tar')) })),
-        ])),
-        ...(await rounds([
-          { name: 'tar -x', before: emptyDest, run: () => execa('tar', ['-xf', gnuTar, '-C', dest]) },
-          { name: 'tar -x + fsync', before: emptyDest, run: async () => (await execa('tar', ['-xf', gnuTar, '-C', dest]), await fsyncTree(dest)) },
-          ...stores.map(({ side, archive }) => ({ name: `import ${side.name}`, run: async () => (await freshStore(side)).import(archive) })),
-        ])),
-        ...(await rounds([
-          // What a verify does: read every file and hash it.
-          { name: 'sha256sum of tar -c', run: () => execa('sh', ['-c', `tar -cf - -C ${data} . | sha256sum`]) },
-          { name: 'sha256sum per file, 2 procs', run: () => execa('sh', ['-c', `cd ${data} && find . -type f -print0 | xargs -0 -P2 -n64 sha256sum >/dev/null`]) },
-          ...stores.map(({ side, store }) => ({ name: `verify ${side.name}`, run: () => store.verify('pg') })),
-        ])),
-      ],
-    ),
+    ...Object.fromEntries([
+      ...(await rounds([
+        { name: 'cp -a', before: clean, run: () => execa('cp', ['-a', data, dest]) },
+        {
+          name: 'cp -a + fsync',
+          before: clean,
+          run: async () => {
+            await execa('cp', ['-a', data, dest]);
+            await fsyncTree(dest);
+          },
+        },
+        ...stores.map(({ side }) => ({ name: `snapshot ${side.name}`, run: async () => (await freshStore(side)).snapshot(data, { name: 'pg' }) })),
+      ])),
+      ...(await rounds([
+        { name: 'tar -c', run: () => execa('tar', ['-cf', gnuTar, '-C', data, '.']) },
+        ...stores.map(({ side, store }) => ({ name: `export ${side.name}`, run: () => store.export('pg', join(work, 'again.tar')) })),
+      ])),
+      ...(await rounds([
+        { name: 'tar -x', before: emptyDest, run: () => execa('tar', ['-xf', gnuTar, '-C', dest]) },
+        {
+          name: 'tar -x + fsync',
+          before: emptyDest,
+          run: async () => {
+            await execa('tar', ['-xf', gnuTar, '-C', dest]);
+            await fsyncTree(dest);
+          },
+        },
+        ...stores.map(({ side, archive }) => ({ name: `import ${side.name}`, run: async () => (await freshStore(side)).import(archive) })),
+      ])),
+      ...(await rounds([
+        // What a verify does: read every file and hash it.
+        { name: 'sha256sum of tar -c', run: () => execa('sh', ['-c', `tar -cf - -C ${data} . | sha256sum`]) },
+        {
+          name: 'sha256sum per file, 2 procs',
+          run: () => execa('sh', ['-c', `cd ${data} && find . -type f -print0 | xargs -0 -P2 -n64 sha256sum >/dev/null`]),
+        },
+        ...stores.map(({ side, store }) => ({ name: `verify ${side.name}`, run: () => store.verify('pg') })),
+      ])),
+    ]),
   } as Record<string, number>;
 
   const mb = bytes / 1e6;
@@ -127,7 +143,9 @@ try {
   console.log(`|---|${sides.map(() => '---|').join('')}---|---|`);
   const row = (op: string, reference: string) => {
     const ours = sides.map((side) => timed[`${op} ${side.name}`]!);
-    console.log(`| ${op} | ${ours.map(cell).join(' | ')} | ${reference} ${cell(timed[reference]!)} | ${ours.map((t) => `${(t / timed[reference]!).toFixed(2)}x`).join(' / ')} |`);
+    console.log(
+      `| ${op} | ${ours.map(cell).join(' | ')} | ${reference} ${cell(timed[reference]!)} | ${ours.map((t) => `${(t / timed[reference]!).toFixed(2)}x`).join(' / ')} |`,
+    );
   };
   row('snapshot', 'cp -a');
   row('snapshot', 'cp -a + fsync');
@@ -136,7 +154,9 @@ try {
   row('import', 'tar -x + fsync');
   row('verify', 'sha256sum of tar -c');
   row('verify', 'sha256sum per file, 2 procs');
-  console.log(`load average during the run: ${(await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ')} on ${availableParallelism()} CPUs`);
+  console.log(
+    `load average during the run: ${(await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ')} on ${availableParallelism()} CPUs`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -5,7 +5,7 @@
 //   node --import tsx bench/postgres-tls.ts      (BENCH_SCALE=1 BENCH_BUILDS=3 BENCH_RUNS=15)
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { createSandbox, openStore, postgres, type Preset } from '../src/index.js';
+import { createSandbox, openStore, type Preset, postgres } from '../src/index.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const BUILDS = Number(process.env.BENCH_BUILDS ?? 3);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { createPool, createSandbox, findPostgresBindir, postgres, Service, type Sandbox } from '../src/index.js';
+import { createPool, createSandbox, findPostgresBindir, postgres, type Sandbox, Service } from '../src/index.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);

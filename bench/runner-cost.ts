@@ -15,7 +15,10 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const scratch = mkdtempSync('/tmp/sandbox-run-cost-');
-for (const [dir, count] of [['many', ITEMS], ['one', 1]] as const) {
+for (const [dir, count] of [
+  ['many', ITEMS],
+  ['one', 1],
+] as const) {
   mkdirSync(join(scratch, dir, 't'), { recursive: true });
   for (let i = 1; i <= count; i++) writeFileSync(join(scratch, dir, 't', `${i}.sh`), 'true\n');
 }
@@ -48,7 +51,11 @@ function once(checkout: string, dir: string): Promise<Sample> {
     child.on('close', () => {
       const usage = /USAGE (\d+) (\d+)/.exec(err);
       // bash `times`: second line = children's user and system time, e.g. "0m1.040s 0m0.350s".
-      const children = out.trim().split('\n').at(-1)!.match(/(\d+)m([\d.]+)s/g);
+      const children = out
+        .trim()
+        .split('\n')
+        .at(-1)!
+        .match(/(\d+)m([\d.]+)s/g);
       if (!usage || !children) return fail(new Error(`no figures from ${checkout}:\n${err}\n${out}`));
       const seconds = (t: string) => Number(t.split('m')[0]) * 60 + Number(t.split('m')[1]!.slice(0, -1));
       done({
@@ -68,8 +75,7 @@ const checkouts = [ROOT, ...(process.env.VS ? [resolve(process.env.VS)] : [])];
 const samples = new Map(checkouts.map((c) => [c, { many: [] as Sample[], one: [] as Sample[] }]));
 // Interleaved: each round runs every checkout once, so drift hits all alike.
 for (let round = 0; round < RUNS; round++)
-  for (const checkout of checkouts)
-    for (const dir of ['one', 'many'] as const) samples.get(checkout)![dir].push(await once(checkout, dir));
+  for (const checkout of checkouts) for (const dir of ['one', 'many'] as const) samples.get(checkout)![dir].push(await once(checkout, dir));
 
 console.log(`${ITEMS} items, --parallel ${ITEMS}, sh -c 'sleep 2' each; medians of ${RUNS} interleaved rounds`);
 console.log('checkout'.padEnd(28), 'wall s', ' runner RSS MB', ' runner CPU s', ' total CPU s', ' runner ms/sandbox', ' total ms/sandbox', ' total/N ms');
@@ -79,11 +85,17 @@ for (const [checkout, { many, one }] of samples) {
   console.log(
     checkout.slice(-28).padEnd(28),
     (m((s) => s.wallMs, many) / 1000).toFixed(2).padStart(6),
-    m((s) => s.selfRssMb, many).toFixed(0).padStart(14),
+    m((s) => s.selfRssMb, many)
+      .toFixed(0)
+      .padStart(14),
     (m((s) => s.selfCpuMs, many) / 1000).toFixed(2).padStart(13),
     (m((s) => s.totalCpuMs, many) / 1000).toFixed(2).padStart(12),
-    perSandbox((s) => s.selfCpuMs).toFixed(1).padStart(18),
-    perSandbox((s) => s.totalCpuMs).toFixed(1).padStart(17),
+    perSandbox((s) => s.selfCpuMs)
+      .toFixed(1)
+      .padStart(18),
+    perSandbox((s) => s.totalCpuMs)
+      .toFixed(1)
+      .padStart(17),
     (m((s) => s.totalCpuMs, many) / ITEMS).toFixed(1).padStart(11),
   );
 }

@@ -50,13 +50,34 @@ let conventional: number;
 
 // sandbox-run: a sandbox with its own PostgreSQL per file, PARALLEL at a time.
 const config = join(scratch, 'sandbox.config.ts');
-writeFileSync(config, `import { defineConfig, postgres } from 'sandbox-run';\nexport default defineConfig({ presets: [postgres({ seed: { sql: ${JSON.stringify(seed)} } })] });\n`);
+writeFileSync(
+  config,
+  `import { defineConfig, postgres } from 'sandbox-run';\nexport default defineConfig({ presets: [postgres({ seed: { sql: ${JSON.stringify(seed)} } })] });\n`,
+);
 t = performance.now();
-const run = await execa('node', [join(ROOT, 'dist/cli/main.js'), '--config', config, '--each', 'tests/*.test.mjs', '--parallel', String(PARALLEL), '--output', 'quiet', '--', 'node', '--test', '{}'], {
-  cwd: EXAMPLE,
-  reject: false,
-  env: { CI: '1' },
-});
+const run = await execa(
+  'node',
+  [
+    join(ROOT, 'dist/cli/main.js'),
+    '--config',
+    config,
+    '--each',
+    'tests/*.test.mjs',
+    '--parallel',
+    String(PARALLEL),
+    '--output',
+    'quiet',
+    '--',
+    'node',
+    '--test',
+    '{}',
+  ],
+  {
+    cwd: EXAMPLE,
+    reject: false,
+    env: { CI: '1' },
+  },
+);
 const sandboxed = performance.now() - t;
 if (run.exitCode !== 0) throw new Error(`sandbox-run failed:\n${run.stdout}\n${run.stderr}`);
 

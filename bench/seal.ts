@@ -30,7 +30,15 @@ try {
   const first = await time(() => store.lowerDirs('bench'), 1); // memoized after this
   const memo = await time(() => store.lowerDirs('bench'), 9);
   const full = await time(() => verifyLayer(layerDir, info.digest.slice('sha256:'.length)), 3);
-  console.log(JSON.stringify({ bytes: info.size, seal_ms: +seal.toFixed(1), first_lowerDirs_ms: +first.toFixed(1), memoized_lowerDirs_ms: +memo.toFixed(2), full_verify_ms: +full.toFixed(0) }));
+  console.log(
+    JSON.stringify({
+      bytes: info.size,
+      seal_ms: +seal.toFixed(1),
+      first_lowerDirs_ms: +first.toFixed(1),
+      memoized_lowerDirs_ms: +memo.toFixed(2),
+      full_verify_ms: +full.toFixed(0),
+    }),
+  );
 } finally {
   rmSync(storeDir, { recursive: true, force: true });
 }

@@ -2,13 +2,12 @@
 //   npm run bench            (as the user you care about; root and non-root both work)
 // Process-level rows are timed around spawnSync (fork+exec+wait, as a shell
 // would); library rows around an async spawn to exit, as a test runner would.
-import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { type StdioOptions, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../src/index.js';
+import { performance } from 'node:perf_hooks';
 import { helperPath } from '../src/helper/locate.js';
+import { run } from '../src/index.js';
 import { cgroup2Mount } from '../src/sandbox/cgroup.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 400);
@@ -48,7 +47,9 @@ async function timeAsync(name: string, once: () => Promise<void>): Promise<Row> 
 }
 
 function nodeSpawnTrue(): Promise<void> {
-  return new Promise((resolve, reject) => spawn('/bin/true', { stdio: 'ignore' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`)))));
+  return new Promise((resolve, reject) =>
+    spawn('/bin/true', { stdio: 'ignore' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`)))),
+  );
 }
 
 async function libraryTrue(): Promise<void> {
@@ -59,9 +60,11 @@ async function libraryTrue(): Promise<void> {
 async function throughput(concurrency: number, total: number): Promise<number> {
   const start = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next++ < total) await libraryTrue();
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) await libraryTrue();
+    }),
+  );
   return total / ((performance.now() - start) / 1000);
 }
 
@@ -71,12 +74,38 @@ const rows: Row[] = [];
 rows.push(timeSync('fork+exec /bin/true', '/bin/true', []));
 rows.push(timeSync('unshare -Urmpfn --mount-proc', 'unshare', ['-Urmpfn', '--mount-proc', '/bin/true']));
 const bwrapRow = bwrap
-  ? timeSync('bwrap --unshare-all (no overlay)', bwrap, ['--unshare-all', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '/bin/true'])
+  ? timeSync('bwrap --unshare-all (no overlay)', bwrap, [
+      '--unshare-all',
+      '--ro-bind',
+      '/',
+      '/',
+      '--dev',
+      '/dev',
+      '--proc',
+      '/proc',
+      '--tmpfs',
+      '/tmp',
+      '/bin/true',
+    ])
   : undefined;
 if (bwrapRow) rows.push(bwrapRow);
 // bubblewrap's answer to CVE-2017-5226 (a session of its own); sandbox-helper always does that.
 const bwrapSessionRow = bwrap
-  ? timeSync('bwrap --unshare-all --new-session', bwrap, ['--unshare-all', '--new-session', '--die-with-parent', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '/bin/true'])
+  ? timeSync('bwrap --unshare-all --new-session', bwrap, [
+      '--unshare-all',
+      '--new-session',
+      '--die-with-parent',
+      '--ro-bind',
+      '/',
+      '/',
+      '--dev',
+      '/dev',
+      '--proc',
+      '/proc',
+      '--tmpfs',
+      '/tmp',
+      '/bin/true',
+    ])
   : undefined;
 if (bwrapSessionRow) rows.push(bwrapSessionRow);
 const helperArgv = ['--overlay', process.cwd(), process.cwd(), '--', '/bin/true'];
@@ -96,7 +125,8 @@ rows.push(libraryRow);
 
 // A cgroup per sandbox (mkdir, limits, clone3 into it, kill, rmdir): under
 // $SANDBOX_RUN_CGROUP, or a scratch cgroup when root can make one.
-const scratchCgroup = !process.env.SANDBOX_RUN_CGROUP && process.getuid!() === 0 && cgroup2Mount() ? join(cgroup2Mount()!, `sandbox-run-bench.${process.pid}`) : undefined;
+const scratchCgroup =
+  !process.env.SANDBOX_RUN_CGROUP && process.getuid!() === 0 && cgroup2Mount() ? join(cgroup2Mount()!, `sandbox-run-bench.${process.pid}`) : undefined;
 if (scratchCgroup) mkdirSync(scratchCgroup);
 const cgroupParent = process.env.SANDBOX_RUN_CGROUP ?? scratchCgroup;
 let cgroupRow: Row | undefined;

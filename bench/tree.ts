@@ -5,11 +5,12 @@
 //   VS=/tmp/old/src node --import tsx bench/tree.ts      also another checkout's sources, run in turn
 //                                                        with these, and the median of the pairwise ratios
 // Warm page cache: it measures the code, not the disk.
+
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { randomBytes } from 'node:crypto';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 type Tree = typeof import('../src/layers/tree.js');
@@ -26,7 +27,11 @@ const sides = other ? [ours, other] : [ours];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Times `what` for each side in turn, RUNS rounds; prints medians and the median ratio ours/other. */
-async function row<T>(label: string, what: (side: (typeof sides)[number], prepared: T) => Promise<unknown>, prepare?: (side: (typeof sides)[number]) => Promise<T>): Promise<void> {
+async function row<T>(
+  label: string,
+  what: (side: (typeof sides)[number], prepared: T) => Promise<unknown>,
+  prepare?: (side: (typeof sides)[number]) => Promise<T>,
+): Promise<void> {
   const samples = sides.map(() => [] as number[]);
   for (let i = 0; i < RUNS; i++)
     for (const [k, side] of sides.entries()) {

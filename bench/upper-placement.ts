@@ -11,9 +11,9 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { createSandbox, postgres, run } from '../src/index.js';
 import { helperPath } from '../src/helper/locate.js';
 import { processScopedDir } from '../src/home.js';
+import { createSandbox, postgres, run } from '../src/index.js';
 import { probeOverlay } from '../src/sandbox/overlay-probe.js';
 import { upperPlacement } from '../src/sandbox/upper-placement.js';
 
@@ -44,7 +44,9 @@ async function interleaved(runs: number, body: () => Promise<number | void>): Pr
 
 function row(name: string, samples: Record<Mode, number[]>): void {
   const [t, d] = [median(samples.tmpfs), median(samples.disk)];
-  console.log(`${name.padEnd(46)}${ms(t).padStart(10)}${ms(d).padStart(10)}${`${(d / t).toFixed(2)}x`.padStart(8)}   p90 ${ms(p90(samples.tmpfs))} / ${ms(p90(samples.disk))}`);
+  console.log(
+    `${name.padEnd(46)}${ms(t).padStart(10)}${ms(d).padStart(10)}${`${(d / t).toFixed(2)}x`.padStart(8)}   p90 ${ms(p90(samples.tmpfs))} / ${ms(p90(samples.disk))}`,
+  );
 }
 
 console.log(`Linux ${release()}; this machine's own mode: ${upperPlacement().mode}`);

@@ -53,21 +53,22 @@ await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'in
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const dir = process.env.BENCH_TRIVIAL === '0' ? undefined : makeSuite();
-if (dir) try {
-  const times: Record<string, number[]> = { forks: [], sandbox: [] };
-  await runOnce(dir, 'forks'); // warm Vite's and the OS's caches
-  await runOnce(dir, 'sandbox');
-  for (let round = 0; round < ROUNDS; round++) for (const pool of ['forks', 'sandbox']) times[pool]!.push(await runOnce(dir, pool));
-  const forks = median(times.forks!);
-  const sandbox = median(times.sandbox!);
-  const perFile = (sandbox - forks) / FILES;
-  console.log(`Vitest ${FILES} trivial files, ${ROUNDS} rounds, maxWorkers ${WORKERS ?? 'default'} (median wall time of the CLI run)`);
-  console.log(`  forks        ${forks.toFixed(0).padStart(6)} ms   ${(forks / FILES).toFixed(1)} ms/file`);
-  console.log(`  sandboxPool  ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / FILES).toFixed(1)} ms/file   x${(sandbox / forks).toFixed(2)}`);
-  console.log(`  overhead     ${perFile >= 0 ? '+' : ''}${perFile.toFixed(1)} ms per file (target <= +15 ms)`);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+if (dir)
+  try {
+    const times: Record<string, number[]> = { forks: [], sandbox: [] };
+    await runOnce(dir, 'forks'); // warm Vite's and the OS's caches
+    await runOnce(dir, 'sandbox');
+    for (let round = 0; round < ROUNDS; round++) for (const pool of ['forks', 'sandbox']) times[pool]!.push(await runOnce(dir, pool));
+    const forks = median(times.forks!);
+    const sandbox = median(times.sandbox!);
+    const perFile = (sandbox - forks) / FILES;
+    console.log(`Vitest ${FILES} trivial files, ${ROUNDS} rounds, maxWorkers ${WORKERS ?? 'default'} (median wall time of the CLI run)`);
+    console.log(`  forks        ${forks.toFixed(0).padStart(6)} ms   ${(forks / FILES).toFixed(1)} ms/file`);
+    console.log(`  sandboxPool  ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / FILES).toFixed(1)} ms/file   x${(sandbox / forks).toFixed(2)}`);
+    console.log(`  overhead     ${perFile >= 0 ? '+' : ''}${perFile.toFixed(1)} ms per file (target <= +15 ms)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 
 // The PostgreSQL example: forks + one shared server + CREATE DATABASE ..
 // TEMPLATE per file, versus sandboxPool (a PostgreSQL per file on a
@@ -93,16 +94,19 @@ if (process.env.BENCH_PG !== '0') {
   await runExample('sandbox'); // builds the seeded cluster once (not timed)
   const pgRounds = Number(process.env.BENCH_PG_ROUNDS ?? 3);
   const times: Record<string, number[]> = { shared: [], template: [], sandbox: [] };
-  for (let round = 0; round < pgRounds; round++)
-    for (const mode of ['shared', 'template', 'sandbox']) times[mode]!.push(await runExample(mode));
+  for (let round = 0; round < pgRounds; round++) for (const mode of ['shared', 'template', 'sandbox']) times[mode]!.push(await runExample(mode));
   const floor = median(times.shared!);
   const template = median(times.template!);
   const sandbox = median(times.sandbox!);
   const isolation = (total: number) => ((total - floor) / 40).toFixed(0).padStart(4);
   console.log(`PostgreSQL example, 40 files, seed + ${fillerMb} MB filler, ${pgRounds} rounds (median wall time)`);
   console.log(`  forks, one shared database (red; floor) ${floor.toFixed(0).padStart(6)} ms   ${(floor / 40).toFixed(0)} ms/file`);
-  console.log(`  forks + CREATE DATABASE .. TEMPLATE     ${template.toFixed(0).padStart(6)} ms   ${(template / 40).toFixed(0)} ms/file   isolation ${isolation(template)} ms/file`);
-  console.log(`  sandboxPool + PostgreSQL per file       ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / 40).toFixed(0)} ms/file   isolation ${isolation(sandbox)} ms/file`);
+  console.log(
+    `  forks + CREATE DATABASE .. TEMPLATE     ${template.toFixed(0).padStart(6)} ms   ${(template / 40).toFixed(0)} ms/file   isolation ${isolation(template)} ms/file`,
+  );
+  console.log(
+    `  sandboxPool + PostgreSQL per file       ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / 40).toFixed(0)} ms/file   isolation ${isolation(sandbox)} ms/file`,
+  );
   const cost = (sandbox - floor) / 40;
   console.log(
     `  sandboxPool vs template: ${(template / sandbox).toFixed(2)}x faster overall; isolation per file ${cost < 5 ? 'within noise of the floor' : `${((template - floor) / (sandbox - floor)).toFixed(1)}x cheaper`}`,

@@ -6,7 +6,7 @@
 //   node helper/build.mjs              -> helper/build/sandbox-helper
 //   node helper/build.mjs --sanitize   -> helper/build/sandbox-helper-sanitized (ASan + UBSan)
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,11 +27,12 @@ const common = ['-std=gnu11', '-O2', ...warnings, '-o', `${output}.tmp`, source]
 // (about 0.3 ms); fall back to a dynamic binary where libc.a is missing.
 const attempts = sanitize
   ? [['-g', '-fno-omit-frame-pointer', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', ...common]]
-  : [['-static', '-D_FORTIFY_SOURCE=2', ...common], ['-D_FORTIFY_SOURCE=2', ...common]];
+  : [
+      ['-static', '-D_FORTIFY_SOURCE=2', ...common],
+      ['-D_FORTIFY_SOURCE=2', ...common],
+    ];
 
-const compiler = [process.env.CC, 'cc', 'gcc', 'clang'].find(
-  (cc) => cc && spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0,
-);
+const compiler = [process.env.CC, 'cc', 'gcc', 'clang'].find((cc) => cc && spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0);
 if (!compiler) {
   console.error(
     'sandbox-run: no C compiler found (tried $CC, cc, gcc, clang): install one, e.g. `apt-get install gcc` or `dnf install gcc`, then run `npm rebuild sandbox-run`.',

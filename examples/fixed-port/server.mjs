@@ -4,7 +4,7 @@
 import { createServer, get } from 'node:http';
 
 export async function checkOwnServer(name) {
-  const server = createServer((req, res) => res.end(name));
+  const server = createServer((_req, res) => res.end(name));
   await new Promise((resolve, reject) => server.once('error', reject).listen(3000, '127.0.0.1', resolve));
   try {
     for (let i = 0; i < 50; i++) {

@@ -50,7 +50,11 @@ const globals = [];
 for (const line of source.split('\n')) {
   if (!line.startsWith('static ') || line.includes('(')) continue;
   // Initializers go first, braced ones ({-1, -1}) whole: their commas separate no declarations.
-  const decl = line.replace(/\/\*.*?\*\//g, '').replace(/=\s*\{[^}]*\}/g, '').replace(/=[^,;]*/g, '').replace(/\[[^\]]*\]/g, '');
+  const decl = line
+    .replace(/\/\*.*?\*\//g, '')
+    .replace(/=\s*\{[^}]*\}/g, '')
+    .replace(/=[^,;]*/g, '')
+    .replace(/\[[^\]]*\]/g, '');
   for (const part of decl.replace(/;.*$/, '').split(',')) globals.push(part.match(/(\w+)\s*$/)[1]);
 }
 writeFileSync(join(genDir, 'globals.h'), `#define HELPER_GLOBALS(X) ${globals.map((g) => `X(${g})`).join(' ')}\n`);
@@ -62,8 +66,19 @@ writeFileSync(join(genDir, 'argv.dict'), options.map((o) => `${o}\n`).join(''));
 const warnings = ['-Wall', '-Wextra', '-Werror', '-Wshadow', '-Wformat=2', '-Wno-format-nonliteral'];
 const compile = spawnSync(
   clang,
-  ['-std=gnu11', '-g', '-O1', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=all', ...warnings,
-    '-I', genDir, '-o', binary, join(here, 'argv-fuzzer.c')],
+  [
+    '-std=gnu11',
+    '-g',
+    '-O1',
+    '-fsanitize=fuzzer,address,undefined',
+    '-fno-sanitize-recover=all',
+    ...warnings,
+    '-I',
+    genDir,
+    '-o',
+    binary,
+    join(here, 'argv-fuzzer.c'),
+  ],
   { stdio: 'inherit' },
 );
 if (compile.status !== 0) fail('building the harness failed');

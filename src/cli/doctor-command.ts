@@ -1,4 +1,4 @@
-import { runDoctor, type DoctorCheck } from '../doctor/checks.js';
+import { type DoctorCheck, runDoctor } from '../doctor/checks.js';
 import { UNMAPPED_CHECK } from '../doctor/unmapped-check.js';
 
 const MARK: Record<DoctorCheck['status'], string> = { pass: 'ok  ', warn: 'warn', fail: 'FAIL' };
@@ -16,6 +16,12 @@ export async function doctorCommand(args: { json?: boolean; cwd?: string }): Pro
   // A tree with files it cannot map (--cwd) breaks writes in sandboxes, not sandboxes.
   const machineFailed = checks.some((check) => check.status === 'fail' && check.name !== UNMAPPED_CHECK);
   if (!args.json)
-    console.log(machineFailed ? '\nsandboxes cannot run here; apply the fixes above.' : failed ? '\nsandboxes can run here, but not write every file in that tree; apply the fix above.' : '\nsandboxes can run here.');
+    console.log(
+      machineFailed
+        ? '\nsandboxes cannot run here; apply the fixes above.'
+        : failed
+          ? '\nsandboxes can run here, but not write every file in that tree; apply the fix above.'
+          : '\nsandboxes can run here.',
+    );
   return failed ? 1 : 0;
 }

@@ -1,14 +1,14 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { ExitCode } from '../errors.js';
-import { exportOci } from '../layers/oci.js';
-import { isImage } from '../layers/image-source.js';
-import { openStore, type LayerStore } from '../layers/store.js';
-import type { LayerInfo } from '../layers/types.js';
 import { findConfig, loadConfig } from '../config/load.js';
+import { ExitCode } from '../errors.js';
 import { keptDiff } from '../kept/diff.js';
 import { removeKeptRuns } from '../kept/runs.js';
+import { isImage } from '../layers/image-source.js';
+import { exportOci } from '../layers/oci.js';
+import { type LayerStore, openStore } from '../layers/store.js';
+import type { LayerInfo } from '../layers/types.js';
 import { UsageError } from './usage-error.js';
 
 /** The names `main.ts` treats as sandbox-run commands rather than programs to sandbox. */
@@ -40,7 +40,14 @@ const short = (digest: string | undefined) => (digest ? digest.slice('sha256:'.l
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  return rows.map((row) => row.map((cell, col) => cell.padEnd(widths[col]!)).join('   ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, col) => cell.padEnd(widths[col]!))
+        .join('   ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function layerLine(verb: string, info: LayerInfo): string {
@@ -48,7 +55,14 @@ function layerLine(verb: string, info: LayerInfo): string {
 }
 
 /** A command module whose handler states the arguments it reads (yargs' inferred types stop at the builder). */
-function command<A>(spec: { command: string; describe: string; builder: (y: Argv) => Argv<any>; handler: (args: A) => Promise<void> }): CommandModule<object, any> {
+function command<A>(spec: {
+  command: string;
+  describe: string;
+  // biome-ignore lint/suspicious/noExplicitAny: each command's builder adds its own flags; yargs types them per command
+  builder: (y: Argv) => Argv<any>;
+  handler: (args: A) => Promise<void>;
+  // biome-ignore lint/suspicious/noExplicitAny: see builder above
+}): CommandModule<object, any> {
   return {
     ...spec,
     handler: async (args) => {
@@ -82,6 +96,7 @@ function keptLowers(file: string): string[] {
  * The layer commands as yargs command modules. `done` receives the exit
  * code (always 0: failures throw and main.ts prints them).
  */
+// biome-ignore lint/suspicious/noExplicitAny: commands with different flags in one list
 export function layerCommands(done: (code: number) => void): CommandModule<object, any>[] {
   const ok = () => done(0);
   return [
@@ -98,7 +113,14 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
           const rows = [['NAME', 'DIGEST', 'SIZE', 'PARENT', 'CREATED', ...(anyCorrupt ? ['STATUS'] : [])]];
           for (const info of layers)
             for (const name of info.names.length ? info.names : ['<none>'])
-              rows.push([name, short(info.digest), humanSize(info.size), short(info.parent), info.created, ...(anyCorrupt ? [info.corrupt ? `corrupt: ${info.corrupt}` : 'ok'] : [])]);
+              rows.push([
+                name,
+                short(info.digest),
+                humanSize(info.size),
+                short(info.parent),
+                info.created,
+                ...(anyCorrupt ? [info.corrupt ? `corrupt: ${info.corrupt}` : 'ok'] : []),
+              ]);
           console.log(table(rows));
         }
         ok();
@@ -175,20 +197,24 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       describe: 'Run a command in a sandbox on top of a parent layer and commit its writes as a layer (cached)',
       builder: (y: Argv) =>
         withStore(y)
-          .usage('$0 build --name NAME [--parent P] --mount /PATH [--input GLOB...] -- CMD [ARGS...]\n$0 build   (no arguments: every preset of the config file)')
+          .usage(
+            '$0 build --name NAME [--parent P] --mount /PATH [--input GLOB...] -- CMD [ARGS...]\n$0 build   (no arguments: every preset of the config file)',
+          )
           .option('name', { type: 'string', requiresArg: true, describe: 'Name of the layer it makes' })
           .option('parent', { type: 'string', requiresArg: true, describe: 'Layer to build on (default: an empty one)' })
           .option('mount', { type: 'string', requiresArg: true, describe: 'Where the layer appears in the build sandbox' })
           .option('input', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Files or globs whose content is part of the cache key' })
           .option('cache-key', { type: 'string', requiresArg: true, describe: 'Extra text in the cache key' })
           .option('force', { type: 'boolean', describe: 'Rebuild even if cached' }),
-      handler: async (args: StoreArgs & { name?: string; parent?: string; mount?: string; input?: string[]; cacheKey?: string; force?: boolean; '--'?: (string | number)[] }) => {
+      handler: async (
+        args: StoreArgs & { name?: string; parent?: string; mount?: string; input?: string[]; cacheKey?: string; force?: boolean; '--'?: (string | number)[] },
+      ) => {
         const command = (args['--'] ?? []).map(String);
         if (!args.name && !command.length) {
           await buildConfigPresets(!!args.force);
           return ok();
         }
-        if (!args.name || !args.mount) throw new UsageError('build: give --name and --mount (or nothing, to build the config file\'s presets)');
+        if (!args.name || !args.mount) throw new UsageError("build: give --name and --mount (or nothing, to build the config file's presets)");
         if (!command.length) throw new UsageError('build: give the command after --');
         const s = await store(args);
         const started = new Date().toISOString();
@@ -214,14 +240,22 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       builder: (y: Argv) =>
         withStore(y)
           .positional('path', { type: 'string', demandOption: true, describe: 'A writable layer dir, a kept job dir (with upper/), or a layer name' })
-          .option('lower', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: "Lower dir(s), top first (default: a kept run's kept.json, else none: all is added)" })
+          .option('lower', {
+            type: 'string',
+            array: true,
+            nargs: 1,
+            requiresArg: true,
+            describe: "Lower dir(s), top first (default: a kept run's kept.json, else none: all is added)",
+          })
           .option('json', { type: 'boolean', describe: 'Print as JSON' }),
       handler: async (args: StoreArgs & { path: string; lower?: string[]; json?: boolean }) => {
         const s = await store(args);
         // A kept sandbox with several layers (its database's too): each one's changes, under its mount point.
         const layered = !args.lower ? keptDiff(args.path) : undefined;
         if (layered) {
-          const entries = (await Promise.all(layered.map(async (layer) => (await s.diff(layer.upper, layer.lowers)).map((e) => ({ ...e, path: `${layer.target}${e.path}` }))))).flat();
+          const entries = (
+            await Promise.all(layered.map(async (layer) => (await s.diff(layer.upper, layer.lowers)).map((e) => ({ ...e, path: `${layer.target}${e.path}` }))))
+          ).flat();
           if (args.json) console.log(JSON.stringify(entries, null, 2));
           else for (const entry of entries) console.log(`${entry.kind} ${entry.path}`);
           return ok();
@@ -251,13 +285,25 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       builder: (y: Argv) =>
         withStore(y)
           .positional('name', { type: 'string', demandOption: true })
-          .option('output', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'FILE.tar or FILE.tar.gz (--format oci: a new directory)' })
-          .option('format', { choices: ['tar', 'oci'] as const, default: 'tar' as const, describe: 'tar: for sandbox-run import; oci: an OCI image layout directory for skopeo, crane or oras' })
+          .option('output', {
+            alias: 'o',
+            type: 'string',
+            demandOption: true,
+            requiresArg: true,
+            describe: 'FILE.tar or FILE.tar.gz (--format oci: a new directory)',
+          })
+          .option('format', {
+            choices: ['tar', 'oci'] as const,
+            default: 'tar' as const,
+            describe: 'tar: for sandbox-run import; oci: an OCI image layout directory for skopeo, crane or oras',
+          })
           .option('single', { type: 'boolean', describe: 'Only this layer, not its parents' }),
       handler: async (args: StoreArgs & { name: string; output: string; format?: 'tar' | 'oci'; single?: boolean }) => {
         const s = await store(args);
         const layers =
-          args.format === 'oci' ? await exportOci(s, args.name, args.output, { single: !!args.single }) : await s.export(args.name, args.output, { single: !!args.single });
+          args.format === 'oci'
+            ? await exportOci(s, args.name, args.output, { single: !!args.single })
+            : await s.export(args.name, args.output, { single: !!args.single });
         for (const info of layers) console.log(layerLine('exported', info));
         ok();
       },
@@ -268,12 +314,20 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
       builder: (y: Argv) =>
         withStore(y)
           .positional('file', { type: 'string', demandOption: true })
-          .option('platform', { type: 'string', requiresArg: true, describe: 'Image: OS/ARCH[/VARIANT] to take from a multi-platform index (default: this host)' })
+          .option('platform', {
+            type: 'string',
+            requiresArg: true,
+            describe: 'Image: OS/ARCH[/VARIANT] to take from a multi-platform index (default: this host)',
+          })
           .option('ref', { type: 'string', requiresArg: true, describe: 'Image: which image of a layout or archive holding several' })
           .option('name', { type: 'string', requiresArg: true, describe: 'Image: the name of its top layer (default: the image reference, e.g. postgres:16)' }),
       handler: async (args: StoreArgs & { file: string; platform?: string; ref?: string; name?: string }) => {
         const s = await store(args);
-        const options = { ...(args.platform ? { platform: args.platform } : {}), ...(args.ref ? { ref: args.ref } : {}), ...(args.name ? { name: args.name } : {}) };
+        const options = {
+          ...(args.platform ? { platform: args.platform } : {}),
+          ...(args.ref ? { ref: args.ref } : {}),
+          ...(args.name ? { name: args.name } : {}),
+        };
         if (await isImage(args.file)) {
           const result = await s.importImage(args.file, options);
           for (const info of result.layers) console.log(layerLine('imported', info));

@@ -4,8 +4,8 @@ import { hideBin } from 'yargs/helpers';
 import { ExitCode, SandboxError } from '../errors.js';
 import { doctorCommand } from './doctor-command.js';
 import { LAYER_COMMANDS, layerCommands } from './layer-commands.js';
-import { OPEN_COMMAND, openCommand } from './open-command.js';
 import { mergeCommand } from './merge-command.js';
+import { OPEN_COMMAND, openCommand } from './open-command.js';
 import { runCommand, runnerFlags, sandboxFlags } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
@@ -34,7 +34,9 @@ async function main(argv: string[]): Promise<number> {
   const runsCommand = !SUBCOMMANDS.has(argv.find((arg) => !arg.startsWith('-')) ?? '');
   const cli = yargs(argv)
     .scriptName('sandbox-run')
-    .usage('$0 [options] -- CMD [ARGS...]\n\nRun CMD in a rootless sandbox: its own processes, loopback network, /tmp and a copy-on-write view of the working directory.')
+    .usage(
+      '$0 [options] -- CMD [ARGS...]\n\nRun CMD in a rootless sandbox: its own processes, loopback network, /tmp and a copy-on-write view of the working directory.',
+    )
     .parserConfiguration({ 'populate--': true, 'halt-at-non-option': runsCommand })
     .command(
       'doctor',

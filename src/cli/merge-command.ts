@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { writeJUnit } from '../runner/junit.js';
-import { learnFrom, lastFailedPath } from '../runner/learn.js';
+import { lastFailedPath, learnFrom } from '../runner/learn.js';
 import { MergeError, mergeSummaries, readSummaryFile } from '../runner/merge.js';
 import { exitCodeOf, formatSummary } from '../runner/summary.js';
 import { defaultTimingsPath, TimingsError } from '../runner/timings.js';

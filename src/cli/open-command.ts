@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { planOpen } from '../kept/open.js';
 import { createSandbox } from '../sandbox/create.js';
-import { toSandboxResult } from '../sandbox/process.js';
 import { parseEnvPair } from '../sandbox/option-parsers.js';
+import { toSandboxResult } from '../sandbox/process.js';
 import { UsageError } from './usage-error.js';
 
 interface OpenArgs {
@@ -41,7 +41,7 @@ async function openKept(args: OpenArgs): Promise<number> {
     const names = sb.services.map((service) => service.spec.name).join(', ');
     const { label, droppedEnv } = plan.manifest;
     console.error(
-      `sandbox-run: opened ${label || plan.manifest.layers.length + ' layer(s)'} from ${args.kept}${names ? ` with ${names} running` : ''}; ${args.rw ? 'read-write: changes stay in the kept run' : 'copy-on-write: changes are thrown away (--rw keeps them)'}` +
+      `sandbox-run: opened ${label || `${plan.manifest.layers.length} layer(s)`} from ${args.kept}${names ? ` with ${names} running` : ''}; ${args.rw ? 'read-write: changes stay in the kept run' : 'copy-on-write: changes are thrown away (--rw keeps them)'}` +
         (droppedEnv.length ? `; not restored (they look like credentials): ${droppedEnv.join(' ')}, give them with -e NAME=VALUE` : ''),
     );
     const [file, ...rest] = command.length ? command : shell();
@@ -61,6 +61,7 @@ async function openKept(args: OpenArgs): Promise<number> {
 
 export const OPEN_COMMAND = 'open';
 
+// biome-ignore lint/suspicious/noExplicitAny: listed with the layer commands, whose flags differ
 export function openCommand(done: (code: number) => void): CommandModule<object, any> {
   return {
     command: 'open <kept>',
@@ -71,7 +72,14 @@ export function openCommand(done: (code: number) => void): CommandModule<object,
         .positional('kept', { type: 'string', demandOption: true, describe: 'A kept run directory, as the summary prints it' })
         .option('rw', { type: 'boolean', describe: 'Write to the kept state itself (default: copy-on-write over it, thrown away)' })
         .option('services', { type: 'boolean', default: true, describe: 'Start its services (--no-services: only the files)' })
-        .option('env', { alias: 'e', type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Set NAME=VALUE (e.g. a credential the kept run left out)' })
+        .option('env', {
+          alias: 'e',
+          type: 'string',
+          array: true,
+          nargs: 1,
+          requiresArg: true,
+          describe: 'Set NAME=VALUE (e.g. a credential the kept run left out)',
+        })
         .example('$0 open ~/.cache/sandbox-run/runs/2026-…-4242/3', 'a shell in the failed sandbox, PostgreSQL running')
         .example("$0 open KEPT -- psql -c 'select * from accounts'", 'one query against the kept database'),
     handler: async (args) => {

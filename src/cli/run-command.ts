@@ -1,21 +1,21 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { mergeOptions } from '../config/apply.js';
-import { findConfig, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { ResultPromise } from 'execa';
 import type { Argv } from 'yargs';
-import { PlanError } from '../runner/plan.js';
-import { runParallel } from '../runner/run-parallel.js';
-import { defaultTimingsPath, TimingsError } from '../runner/timings.js';
-import { parseShard, shardFromEnv, ShardError, type Shard } from '../runner/shard.js';
-import type { OutputMode } from '../runner/report.js';
-import { planLaunch } from '../sandbox/launch.js';
-import { spawn } from '../sandbox/run.js';
-import { createSandbox } from '../sandbox/create.js';
-import type { SandboxOptions } from '../sandbox/options.js';
+import { mergeOptions } from '../config/apply.js';
+import { findConfig, type LoadedConfig, loadConfig } from '../config/load.js';
 import type { SandboxRunConfig } from '../config/types.js';
+import { PlanError } from '../runner/plan.js';
+import type { OutputMode } from '../runner/report.js';
+import { runParallel } from '../runner/run-parallel.js';
+import { parseShard, type Shard, ShardError, shardFromEnv } from '../runner/shard.js';
+import { defaultTimingsPath, TimingsError } from '../runner/timings.js';
+import { createSandbox } from '../sandbox/create.js';
+import { planLaunch } from '../sandbox/launch.js';
+import type { SandboxOptions } from '../sandbox/options.js';
 import { toSandboxResult } from '../sandbox/process.js';
+import { spawn } from '../sandbox/run.js';
 import { unmappedHint } from '../sandbox/unmapped.js';
 import { optionsFromFlags, type SandboxFlags } from './sandbox-flags.js';
 import { UsageError } from './usage-error.js';
@@ -25,22 +25,57 @@ export { sandboxFlags } from './sandbox-flags.js';
 /** The flags of the parallel runner (shard and queue modes). */
 export function runnerFlags<T>(yargs: Argv<T>) {
   return yargs
-    .option('parallel', { alias: 'p', type: 'string', group: 'Parallel:', describe: 'Run N sandboxes at once, each with its shard (N defaults to the number of cores)' })
-    .option('each', { type: 'string', group: 'Parallel:', describe: 'Queue mode: one fresh sandbox per file matching GLOB ({} in CMD is the file)', requiresArg: true })
-    .option('shard', { type: 'string', group: 'Parallel:', describe: "This machine's slice k/M (also from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX)", requiresArg: true })
-    .option('output', { type: 'string', choices: ['grouped', 'prefixed', 'quiet'], group: 'Parallel:', describe: 'grouped (default): whole output per sandbox when it ends; prefixed: live lines; quiet: summary only' })
+    .option('parallel', {
+      alias: 'p',
+      type: 'string',
+      group: 'Parallel:',
+      describe: 'Run N sandboxes at once, each with its shard (N defaults to the number of cores)',
+    })
+    .option('each', {
+      type: 'string',
+      group: 'Parallel:',
+      describe: 'Queue mode: one fresh sandbox per file matching GLOB ({} in CMD is the file)',
+      requiresArg: true,
+    })
+    .option('shard', {
+      type: 'string',
+      group: 'Parallel:',
+      describe: "This machine's slice k/M (also from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX)",
+      requiresArg: true,
+    })
+    .option('output', {
+      type: 'string',
+      choices: ['grouped', 'prefixed', 'quiet'],
+      group: 'Parallel:',
+      describe: 'grouped (default): whole output per sandbox when it ends; prefixed: live lines; quiet: summary only',
+    })
     .option('json', { type: 'string', group: 'Parallel:', describe: 'Write the summary as JSON to FILE', requiresArg: true })
     .option('keep-failed', { type: 'boolean', group: 'Parallel:', describe: "Keep failed sandboxes' writable layers for `sandbox-run diff`" })
     .option('timeout', { type: 'string', group: 'Parallel:', describe: 'Stop a sandbox after DURATION (e.g. 90s, 10m)', requiresArg: true })
     .option('fail-fast', { type: 'boolean', group: 'Parallel:', describe: 'Stop everything at the first failure' })
-    .option('timings', { type: 'string', group: 'Parallel:', describe: 'Timings file for longest-first order and timed shards (default .sandbox-run/timings.json at the project root)', requiresArg: true })
+    .option('timings', {
+      type: 'string',
+      group: 'Parallel:',
+      describe: 'Timings file for longest-first order and timed shards (default .sandbox-run/timings.json at the project root)',
+      requiresArg: true,
+    })
     .option('no-timings', { type: 'boolean', group: 'Parallel:', describe: 'Neither read nor write timings' })
-    .option('retries', { type: 'string', group: 'Parallel:', describe: 'Run a failed item or shard again up to N times, each in a fresh sandbox; passing on a retry is flaky', requiresArg: true })
+    .option('retries', {
+      type: 'string',
+      group: 'Parallel:',
+      describe: 'Run a failed item or shard again up to N times, each in a fresh sandbox; passing on a retry is flaky',
+      requiresArg: true,
+    })
     .option('fail-on-flaky', { type: 'boolean', group: 'Parallel:', describe: 'Exit 1 when anything was flaky (default: flaky passes)' })
     .option('last-failed', { type: 'boolean', group: 'Parallel:', describe: "Run only what failed in this suite's previous run" })
     .option('junit', { type: 'string', group: 'Parallel:', describe: 'Write JUnit XML to FILE (one test case per item or shard)', requiresArg: true })
     .option('replicate', { type: 'boolean', group: 'Parallel:', describe: 'Shard mode: run the whole command in every sandbox even though nothing splits it' })
-    .option('config', { type: 'string', group: 'Config:', describe: 'Config file (default: sandbox.config.{ts,mts,js,mjs,json} found upward)', requiresArg: true })
+    .option('config', {
+      type: 'string',
+      group: 'Config:',
+      describe: 'Config file (default: sandbox.config.{ts,mts,js,mjs,json} found upward)',
+      requiresArg: true,
+    })
     .option('no-config', { type: 'boolean', group: 'Config:', describe: 'Ignore config files' });
 }
 

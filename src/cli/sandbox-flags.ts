@@ -1,5 +1,5 @@
 import type { Argv, Options } from 'yargs';
-import { SANDBOX_OPTIONS, type FlagValues, type OptionSpec } from '../sandbox/option-table.js';
+import { type FlagValues, type OptionSpec, SANDBOX_OPTIONS } from '../sandbox/option-table.js';
 import type { SandboxOptions } from '../sandbox/options.js';
 import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 
@@ -16,7 +16,8 @@ const SPECS = Object.entries(SANDBOX_OPTIONS as Record<string, OptionSpec>);
 /** Help that needs this host's figures. */
 function hostFigure(option: string): string {
   if (option === 'tmpfsSize') return ` (default: a quarter of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).tmpfs)} for one sandbox here)`;
-  if (option === 'upperSize') return ` (default: half of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).upper)} for one sandbox here, split by --parallel)`;
+  if (option === 'upperSize')
+    return ` (default: half of each sandbox's share of half the RAM, ${formatSize(defaultSizes(1).upper)} for one sandbox here, split by --parallel)`;
   return '';
 }
 

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { postgres, type PostgresOptions } from '../presets/postgres/index.js';
+import { type PostgresOptions, postgres } from '../presets/postgres/index.js';
 import type { Preset } from '../presets/types.js';
 
 const role = z.strictObject({
@@ -44,7 +44,11 @@ const postgresOptions = z.strictObject({
 });
 
 const instance = z.custom<Preset>(
-  (value) => typeof value === 'object' && value !== null && typeof (value as { prepare?: unknown }).prepare === 'function' && typeof (value as { forSandbox?: unknown }).forSandbox === 'function',
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { prepare?: unknown }).prepare === 'function' &&
+    typeof (value as { forSandbox?: unknown }).forSandbox === 'function',
   'expected a preset such as postgres({ ... }) or { "postgres": { ... } }',
 );
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SANDBOX_OPTIONS, type OptionSpec } from '../sandbox/option-table.js';
+import { type OptionSpec, SANDBOX_OPTIONS } from '../sandbox/option-table.js';
 
 /**
  * A config file's `sandbox` section: every option of the table that a
@@ -31,7 +31,11 @@ const service = z.strictObject({
   exports: z.record(z.string(), z.string()).optional(),
 });
 const preset = z.custom<object>(
-  (value) => typeof value === 'object' && value !== null && typeof (value as { prepare?: unknown }).prepare === 'function' && typeof (value as { forSandbox?: unknown }).forSandbox === 'function',
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { prepare?: unknown }).prepare === 'function' &&
+    typeof (value as { forSandbox?: unknown }).forSandbox === 'function',
   'expected a preset such as postgres({ ... })',
 );
 
@@ -49,7 +53,5 @@ export const configSchema = z.strictObject({
 
 /** One line per problem: `sandbox.network: expected one of "none"|"host"`. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`).join('; ');
 }

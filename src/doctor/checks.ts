@@ -2,13 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release, totalmem } from 'node:os';
 import { execa } from 'execa';
 import { helperReason } from '../errors.js';
-import { kernelAtLeast } from '../kernel.js';
 import { helperPath } from '../helper/locate.js';
-import { unmappedCheck } from './unmapped-check.js';
-import { layerToolsCheck, postgresCheck } from './tools-check.js';
+import { kernelAtLeast } from '../kernel.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
-import { forgetUpperPlacement, upperPlacement } from '../sandbox/upper-placement.js';
 import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
+import { forgetUpperPlacement, upperPlacement } from '../sandbox/upper-placement.js';
+import { layerToolsCheck, postgresCheck } from './tools-check.js';
+import { unmappedCheck } from './unmapped-check.js';
 
 export interface DoctorCheck {
   name: string;
@@ -70,8 +70,7 @@ function userNamespaceChecks(): DoctorCheck[] {
             name: 'AppArmor user namespace restriction',
             status: 'warn',
             detail: 'kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): unconfined programs lose capabilities in new user namespaces',
-            remedy:
-              'sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or install an AppArmor profile for the helper (README, Troubleshooting)',
+            remedy: 'sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or install an AppArmor profile for the helper (README, Troubleshooting)',
           }
         : { name: 'AppArmor user namespace restriction', status: 'pass', detail: 'not restricted' },
     );
@@ -127,7 +126,11 @@ function overlayCheck(): DoctorCheck {
     const placement = upperPlacement();
     if (placement.mode === 'tmpfs') return { name, status: 'pass', detail: `copy-on-write, writable layers on tmpfs: ${placement.reason}` };
     if (placement.mode === 'disk')
-      return { name, status: 'pass', detail: `copy-on-write, writable layers on disk under ${placement.dir} (removed with each sandbox; --upper-size is not enforced there): ${placement.reason}` };
+      return {
+        name,
+        status: 'pass',
+        detail: `copy-on-write, writable layers on disk under ${placement.dir} (removed with each sandbox; --upper-size is not enforced there): ${placement.reason}`,
+      };
     return {
       name,
       status: 'warn',
@@ -168,13 +171,20 @@ function limitsCheck(): DoctorCheck {
   const offered = dir ? availableControllers(dir) : [];
   const missing = ['memory', 'pids', 'cpu'].filter((name) => !offered.includes(name));
   if (!dir || !existsSync(dir))
-    return { name: 'resource limits', status: 'fail', detail: `SANDBOX_RUN_CGROUP=${setting}: no such cgroup directory`, remedy: 'create it and give it to your user (chown), or unset SANDBOX_RUN_CGROUP' };
+    return {
+      name: 'resource limits',
+      status: 'fail',
+      detail: `SANDBOX_RUN_CGROUP=${setting}: no such cgroup directory`,
+      remedy: 'create it and give it to your user (chown), or unset SANDBOX_RUN_CGROUP',
+    };
   return {
     name: 'resource limits',
     status: missing.length ? 'warn' : 'pass',
     detail: `a cgroup per sandbox under ${dir}; controllers offered: ${offered.join(' ') || 'none'}; enforced also: ${always}`,
     ...(missing.length
-      ? { remedy: `${missing.join(', ')} not offered by ${dir}: enable them in its parent's cgroup.subtree_control (on a hybrid cgroup v1/v2 host they belong to v1 and cannot be used)` }
+      ? {
+          remedy: `${missing.join(', ')} not offered by ${dir}: enable them in its parent's cgroup.subtree_control (on a hybrid cgroup v1/v2 host they belong to v1 and cannot be used)`,
+        }
       : {}),
   };
 }
@@ -190,7 +200,12 @@ async function isolationCheck(helper: string): Promise<DoctorCheck> {
   const [sid, eff, bnd, run] = String(result.stdout).split('\n');
   const held = sid !== '1' && eff === 'CapEff:0000000000000000' && bnd === 'CapBnd:0000000000000000' && run === '0';
   const lsms = readSysctl('/sys/kernel/security/lsm');
-  const landlock = lsms === undefined ? 'Landlock may or may not be active (securityfs is not mounted), and' : /\blandlock\b/.test(lsms) ? 'Landlock is active, but' : 'Landlock is not active here, and';
+  const landlock =
+    lsms === undefined
+      ? 'Landlock may or may not be active (securityfs is not mounted), and'
+      : /\blandlock\b/.test(lsms)
+        ? 'Landlock is active, but'
+        : 'Landlock is not active here, and';
   return {
     name,
     status: held ? 'pass' : 'fail',

@@ -32,6 +32,11 @@ export function postgresCheck(): DoctorCheck {
   try {
     return { name: 'PostgreSQL server', status: 'pass', detail: findPostgresBindir() };
   } catch (error) {
-    return { name: 'PostgreSQL server', status: 'warn', detail: `${(error as Error).message} (needed by the postgres preset only)`, remedy: 'apt-get install postgresql' };
+    return {
+      name: 'PostgreSQL server',
+      status: 'warn',
+      detail: `${(error as Error).message} (needed by the postgres preset only)`,
+      remedy: 'apt-get install postgresql',
+    };
   }
 }

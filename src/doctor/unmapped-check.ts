@@ -13,7 +13,12 @@ export function unmappedCheck(dir: string, budget = { found: 20, entries: 2_000_
   try {
     if (!statSync(cwd).isDirectory()) throw new Error('not a directory');
   } catch (error) {
-    return { name, status: 'fail', detail: `--cwd ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, remedy: 'give an existing directory' };
+    return {
+      name,
+      status: 'fail',
+      detail: `--cwd ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      remedy: 'give an existing directory',
+    };
   }
   // The sandbox shows the tree its working directory is mounted from (for /tmp/a/b, /tmp/a).
   const tree = workdirMountPoint(cwd);

@@ -5,7 +5,7 @@ import { removeTree } from '../process/sweep.js';
 import type { CreateSandboxOptions } from '../sandbox/create.js';
 import type { OverlayMount } from '../sandbox/options.js';
 import type { ServiceSpec } from '../services/types.js';
-import { readManifest, type KeptManifest } from './manifest.js';
+import { type KeptManifest, readManifest } from './manifest.js';
 
 /*
  * `sandbox-run open KEPT`: a sandbox on exactly the kept state. Each kept
@@ -25,8 +25,7 @@ export interface OpenPlan {
 
 /** Replaces every mention of the old per-sandbox dirs (also URL-encoded, as in DATABASE_URL). */
 function relocator(moves: [string, string][]): <T>(value: T) => T {
-  const swap = (text: string) =>
-    moves.reduce((t, [from, to]) => t.split(from).join(to).split(encodeURIComponent(from)).join(encodeURIComponent(to)), text);
+  const swap = (text: string) => moves.reduce((t, [from, to]) => t.split(from).join(to).split(encodeURIComponent(from)).join(encodeURIComponent(to)), text);
   const walk = (value: unknown): unknown => {
     if (typeof value === 'string') return swap(value);
     if (Array.isArray(value)) return value.map(walk);
@@ -41,9 +40,11 @@ export function planOpen(dir: string, options: { rw?: boolean; services?: boolea
   const manifest = readManifest(kept);
   const upperOf = (upper: string) => (isAbsolute(upper) ? upper : join(kept, upper));
   for (const layer of manifest.layers) {
-    if (!existsSync(upperOf(layer.upper))) throw new Error(`${kept}: its layer for ${layer.target} (${upperOf(layer.upper)}) is gone; the kept run is incomplete, remove it with sandbox-run prune`);
+    if (!existsSync(upperOf(layer.upper)))
+      throw new Error(`${kept}: its layer for ${layer.target} (${upperOf(layer.upper)}) is gone; the kept run is incomplete, remove it with sandbox-run prune`);
     for (const lower of layer.lowers)
-      if (!existsSync(lower)) throw new Error(`${kept}: ${layer.target} was a layer over ${lower}, which is gone (a pruned or rebuilt layer); the state cannot be opened without it`);
+      if (!existsSync(lower))
+        throw new Error(`${kept}: ${layer.target} was a layer over ${lower}, which is gone (a pruned or rebuilt layer); the state cannot be opened without it`);
   }
   // Fresh per-sandbox host dirs (the socket directory) with the kept files in them.
   const fresh: string[] = [];
@@ -70,10 +71,11 @@ export function planOpen(dir: string, options: { rw?: boolean; services?: boolea
       overlays.push({ lower: [upper, ...layer.lowers], target: layer.target });
     }
   }
-  const rwWorkdir = options.rw && workdirLayer ? { workdirLayer: { upper: upperOf(workdirLayer.upper), work: join(upperOf(workdirLayer.upper), '..', 'work') } } : {};
+  const rwWorkdir =
+    options.rw && workdirLayer ? { workdirLayer: { upper: upperOf(workdirLayer.upper), work: join(upperOf(workdirLayer.upper), '..', 'work') } } : {};
   const s = manifest.sandbox;
   const cwd = existsSync(manifest.cwd) && statSync(manifest.cwd).isDirectory() ? manifest.cwd : '/';
-  const services = options.services === false ? [] : relocate(manifest.services) as ServiceSpec[];
+  const services = options.services === false ? [] : (relocate(manifest.services) as ServiceSpec[]);
   const sandbox: CreateSandboxOptions = {
     cwd,
     // Copy-on-write opening mounts the kept working directory as an overlay of its own, over a read-only view.

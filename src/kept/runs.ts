@@ -66,7 +66,9 @@ export function listKept(env: NodeJS.ProcessEnv = process.env): KeptEntry[] {
   const entries: KeptEntry[] = [];
   const dirs = (path: string) => {
     try {
-      return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(path, e.name));
+      return readdirSync(path, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => join(path, e.name));
     } catch {
       return [];
     }

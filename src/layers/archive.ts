@@ -2,17 +2,17 @@ import { existsSync, lstatSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { chmod, lstat, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import type { ReadEntry } from 'tar';
-import { extractChecked } from './tar-reader.js';
-import { symlinkLeaves } from './confine.js';
-import { addLayerTree, OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-tar.js';
-import { TarWriter } from './tar-writer.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from '../process/sweep.js';
+import { symlinkLeaves } from './confine.js';
+import { addLayerTree, OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-tar.js';
 import { checkName, type LayerMeta, type LayerStore, type Staging } from './store.js';
+import { extractChecked } from './tar-reader.js';
+import { TarWriter } from './tar-writer.js';
 import { treeDigest } from './tree.js';
+import type { LayerInfo } from './types.js';
 import { makeWhiteouts } from './whiteout.js';
 import { markOpaque } from './xattr.js';
-import type { LayerInfo } from './types.js';
 
 export interface ExportOptions {
   /** Only this layer, not its parents (the importing store must have them). */
@@ -36,7 +36,10 @@ const HEX_TREE = /^([0-9a-f]{64})\/tree(?:\/(.*))?$/;
 export async function exportLayers(store: LayerStore, nameOrDigest: string, file: string, options: ExportOptions): Promise<LayerInfo[]> {
   const top = await store.require(nameOrDigest);
   const chain: LayerInfo[] = [top];
-  if (!options.single) for (let info = top; info.parent; ) chain.push((info = await store.require(info.parent)));
+  for (let info = top; !options.single && info.parent; ) {
+    info = await store.require(info.parent);
+    chain.push(info);
+  }
   await using lease = await store.lease(top.digest);
   void lease;
   const manifest: ArchiveManifest = {
@@ -91,7 +94,8 @@ export function unsafe(entry: ReadEntry): string | undefined {
     return `'${entry.path}' is a ${entry.type} (device nodes, fifos and other special files are refused)`;
   if ((entry.mode ?? 0) & 0o6000) return `'${entry.path}' has the setuid or setgid bit`;
   // As a snapshot would: a tree its owner cannot walk cannot be verified (nor exported) by a non-root user.
-  if (entry.type === 'Directory' && ((entry.mode ?? 0) & 0o500) !== 0o500) return `directory '${entry.path}' is not readable by its owner (mode ${((entry.mode ?? 0) & 0o7777).toString(8)})`;
+  if (entry.type === 'Directory' && ((entry.mode ?? 0) & 0o500) !== 0o500)
+    return `directory '${entry.path}' is not readable by its owner (mode ${((entry.mode ?? 0) & 0o7777).toString(8)})`;
   const inTree = match[2] ?? '';
   if (posix.normalize(inTree || '.') === '.' && entry.type !== 'Directory') return `'${entry.path}' is a ${entry.type}: a layer's tree is a directory`;
   if (entry.type === 'SymbolicLink') {
@@ -167,9 +171,16 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
     } catch {
       reject(source, 'no readable manifest.json');
     }
-    if (typeof manifest !== 'object' || manifest === null || manifest.format !== 'sandbox-run-layers' || manifest.version !== 1 || !Array.isArray(manifest.layers))
+    if (
+      typeof manifest !== 'object' ||
+      manifest === null ||
+      manifest.format !== 'sandbox-run-layers' ||
+      manifest.version !== 1 ||
+      !Array.isArray(manifest.layers)
+    )
       reject(source, 'manifest.json is not a sandbox-run layer manifest (version 1)');
-    if (!manifest.layers.every((layer) => typeof layer === 'object' && layer !== null && !Array.isArray(layer))) reject(source, 'manifest.json lists a layer that is not an object');
+    if (!manifest.layers.every((layer) => typeof layer === 'object' && layer !== null && !Array.isArray(layer)))
+      reject(source, 'manifest.json lists a layer that is not an object');
     const listed = new Set(manifest.layers.map((layer) => String(layer.digest).replace(/^sha256:/, '')));
     // Layers are committed one by one: anything that would fail halfway must be refused before the first.
     if (listed.size !== manifest.layers.length) reject(source, 'manifest.json lists a layer twice');
@@ -180,7 +191,8 @@ export async function importLayers(store: LayerStore, file: string): Promise<Lay
     for (const layer of [...manifest.layers].reverse()) {
       const hex = String(layer.digest).replace(/^sha256:/, '');
       if (!/^[0-9a-f]{64}$/.test(hex)) reject(source, `bad digest '${layer.digest}' in the manifest`);
-      if (layer.parent !== undefined && !/^sha256:[0-9a-f]{64}$/.test(String(layer.parent))) reject(source, `bad parent digest '${layer.parent}' in the manifest`);
+      if (layer.parent !== undefined && !/^sha256:[0-9a-f]{64}$/.test(String(layer.parent)))
+        reject(source, `bad parent digest '${layer.parent}' in the manifest`);
       const dir = join(staging.dir, hex);
       if (!existsSync(join(dir, 'tree'))) reject(source, `layer ${layer.digest} has no files in the archive`);
       if (layer.parent && listed.has(layer.parent.replace(/^sha256:/, '')) && !checked.some((done) => done.digested.digest === layer.parent))

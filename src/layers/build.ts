@@ -3,14 +3,14 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { glob } from 'tinyglobby';
 import { SandboxError } from '../errors.js';
+import { removeTree } from '../process/sweep.js';
+import type { SandboxOptions } from '../sandbox/options.js';
 import { run } from '../sandbox/run.js';
 import { Sandbox } from '../sandbox/sandbox.js';
-import type { SandboxOptions } from '../sandbox/options.js';
 import { diskFullError, outputSaysStoreFull } from './disk-full.js';
-import { removeTree } from '../process/sweep.js';
+import { fileHash } from './hash.js';
 import { withLock } from './lock.js';
 import type { LayerStore } from './store.js';
-import { fileHash } from './hash.js';
 import type { LayerInfo, LayerRecipe } from './types.js';
 
 export interface BuildOptions {
@@ -36,7 +36,13 @@ export async function buildKey(recipe: LayerRecipe, parentDigest: string | undef
   if (recipe.inputs?.length && files.length === 0)
     throw new SandboxError('BAD_OPTIONS', `build ${recipe.name}: no file matches the inputs ${recipe.inputs.join(' ')}`);
   const inputs = await Promise.all(files.map(async (file) => [file, await fileHash(join(cwd, file))]));
-  const text = JSON.stringify({ parent: parentDigest ?? null, run: recipeText(recipe), mountPoint: recipe.mountPoint, cacheKey: recipe.cacheKey ?? '', inputs });
+  const text = JSON.stringify({
+    parent: parentDigest ?? null,
+    run: recipeText(recipe),
+    mountPoint: recipe.mountPoint,
+    cacheKey: recipe.cacheKey ?? '',
+    inputs,
+  });
   return createHash('sha256').update(text).digest('hex');
 }
 

@@ -11,7 +11,10 @@ const MAX_HOPS = 40;
  * a check of one entry at a time cannot see. Missing parts count lexically.
  */
 export async function symlinkLeaves(root: string, path: string): Promise<boolean> {
-  const at = posix.dirname(path).split('/').filter((part) => part && part !== '.');
+  const at = posix
+    .dirname(path)
+    .split('/')
+    .filter((part) => part && part !== '.');
   const target = await readlink(join(root, path));
   if (target.startsWith('/')) return true;
   const rest = target.split('/');

@@ -3,7 +3,7 @@ import { access, chmod, copyFile, link, lstat, lutimes, mkdir, open, symlink, ut
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { hashFiles } from './hash.js';
-import { walkTree, type TreeEntry } from './tree.js';
+import { type TreeEntry, walkTree } from './tree.js';
 
 /** Copies in flight at once (libuv's thread pool has four threads). */
 const COPY_CONCURRENCY = 4;
@@ -67,7 +67,10 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
   const entries = await walkTree(source, { xattrs: false });
   const problems = await refusals(source, entries);
   if (problems.length)
-    throw new SandboxError('BAD_OPTIONS', `cannot snapshot ${source}: ${problems.length} path(s) cannot be copied: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', ...' : ''}`);
+    throw new SandboxError(
+      'BAD_OPTIONS',
+      `cannot snapshot ${source}: ${problems.length} path(s) cannot be copied: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', ...' : ''}`,
+    );
 
   // Directories and symlinks first (walk order puts parents first), files in parallel after.
   const files: TreeEntry[] = [];
@@ -110,7 +113,10 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
   // The source is hashed on worker threads (other cores) while the copy
   // runs in libuv's pool; a file that changes meanwhile is
   // caught below by its ctime, so the digest always describes the copy.
-  const hashing = hashFiles(source, unique.map((entry) => entry.path));
+  const hashing = hashFiles(
+    source,
+    unique.map((entry) => entry.path),
+  );
   // On the first failure (e.g. a full disk) every copy in flight is let
   // finish and no new one starts, so the caller's cleanup has nothing racing it.
   let failure: { error: unknown } | undefined;
@@ -142,7 +148,11 @@ export async function copyTree(source: string, dest: string): Promise<{ method: 
     const now = await lstat(join(source, entry.path));
     if (now.size !== entry.stats.size || now.mtimeMs !== entry.stats.mtimeMs || now.ctimeMs !== entry.stats.ctimeMs) changed.push(entry.path);
   }
-  if (changed.length) throw new SandboxError('BAD_OPTIONS', `cannot snapshot ${source}: it changed while being copied (${changed.slice(0, 5).join(', ')}); stop its writers first`);
+  if (changed.length)
+    throw new SandboxError(
+      'BAD_OPTIONS',
+      `cannot snapshot ${source}: it changed while being copied (${changed.slice(0, 5).join(', ')}); stop its writers first`,
+    );
 
   // Modes (copyFile and mkdir obey the umask) and times, deepest first so
   // that setting a directory's time is not undone by writing into it.

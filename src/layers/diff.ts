@@ -22,7 +22,10 @@ export async function diffTree(upperDir: string, lowerDirs: readonly string[] = 
   // An opaque directory there hides everything deeper below it.
   const lowerOpaque = await Promise.all(lowerDirs.map((lower) => opaqueDirs(lower)));
   const inLower = async (rel: string) => {
-    const ancestors = rel.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    const ancestors = rel
+      .split('/')
+      .slice(0, -1)
+      .map((_, i, parts) => parts.slice(0, i + 1).join('/'));
     for (const [i, lower] of lowerDirs.entries()) {
       const st = await lstat(join(lower, rel)).catch(() => undefined);
       if (st) return !isWhiteout(st);
@@ -44,7 +47,8 @@ export async function diffTree(upperDir: string, lowerDirs: readonly string[] = 
       if (existed && opaque.has(path)) {
         const kept = new Set(await readdir(join(upperDir, path)));
         const hidden = new Set<string>();
-        for (const lower of lowerDirs) for (const child of await readdir(join(lower, path)).catch(() => [] as string[])) if (!kept.has(child)) hidden.add(child);
+        for (const lower of lowerDirs)
+          for (const child of await readdir(join(lower, path)).catch(() => [] as string[])) if (!kept.has(child)) hidden.add(child);
         for (const child of [...hidden].sort()) out.push({ kind: 'D', path: `/${path}/${child}` });
       }
       await visit(path);

@@ -4,21 +4,21 @@ import { basename, join, posix, sep } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { climbsOut } from './archive.js';
 import { LAYER_DIGEST_ANNOTATION } from './oci.js';
-import { extractChecked } from './tar-reader.js';
 import {
   checkDescriptor,
+  type Descriptor,
+  type ImageConfig,
   ImageRefused,
   INDEX_TYPES,
   MANIFEST_TYPES,
+  type Platform,
   readConfig,
   refName,
   selectByRef,
   selectPlatform,
   shortReference,
-  type Descriptor,
-  type ImageConfig,
-  type Platform,
 } from './oci-index.js';
+import { extractChecked } from './tar-reader.js';
 
 /** One layer blob of an image, located and (where the format says it) with its expected digest. */
 export interface LayerBlob {
@@ -61,7 +61,8 @@ const LAYER_TYPES = [
  * and a regular file. Everything the image's JSON names is opened through here.
  */
 export function confinedFile(root: string, rel: string, what: string): string {
-  if (typeof rel !== 'string' || !rel || rel.startsWith('/') || rel.split('/').includes('..')) throw new ImageRefused(`${what} points outside the image ('${String(rel)}')`);
+  if (typeof rel !== 'string' || !rel || rel.startsWith('/') || rel.split('/').includes('..'))
+    throw new ImageRefused(`${what} points outside the image ('${String(rel)}')`);
   const path = join(root, rel);
   let real: string;
   try {
@@ -81,7 +82,8 @@ function readJson(file: string, what: string, expect?: { digest: string; size?: 
   if (expect) {
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
     if (digest !== expect.digest) throw new ImageRefused(`digest mismatch: ${what} should be ${expect.digest}, its content is ${digest}`);
-    if (expect.size !== undefined && data.length !== expect.size) throw new ImageRefused(`size mismatch: ${what} should be ${expect.size} bytes, it is ${data.length}`);
+    if (expect.size !== undefined && data.length !== expect.size)
+      throw new ImageRefused(`size mismatch: ${what} should be ${expect.size} bytes, it is ${data.length}`);
   }
   try {
     return JSON.parse(data.toString('utf8'));
@@ -98,7 +100,9 @@ function withConfig(configJson: unknown, configDigest: string, layers: Omit<Laye
   if (diffIds.length !== layers.length) throw new ImageRefused(`the manifest lists ${layers.length} layers, the config's rootfs.diff_ids ${diffIds.length}`);
   // A single-image layout has no platform in its index: the config says what it is for.
   if (platform.os !== 'unknown' && (platform.os !== want.os || platform.architecture !== want.architecture))
-    throw new ImageRefused(`the image is for ${image.platform}, not ${want.os}/${want.architecture}${asked ? '' : ' (this host)'}: pass --platform ${image.platform} to import it anyway`);
+    throw new ImageRefused(
+      `the image is for ${image.platform}, not ${want.os}/${want.architecture}${asked ? '' : ' (this host)'}: pass --platform ${image.platform} to import it anyway`,
+    );
   return { image, platform, layers: layers.map((layer, i) => ({ ...layer, diffId: diffIds[i]! })) };
 }
 
@@ -117,19 +121,30 @@ function planOci(root: string, ref: string | undefined, want: Platform, asked: b
     entries = nested.manifests.map((d, i) => checkDescriptor(d, `index ${entries[0]!.digest} manifest ${i}`));
   }
   const chosen = selectPlatform(entries, want, asked);
-  if (chosen.mediaType && !MANIFEST_TYPES.includes(chosen.mediaType)) throw new ImageRefused(`manifest ${chosen.digest} has media type ${chosen.mediaType}, not an image manifest`);
-  const manifest = readJson(blobFile(root, chosen, `manifest ${chosen.digest}`), `manifest ${chosen.digest}`, chosen) as { config?: unknown; layers?: unknown; annotations?: Record<string, unknown> };
+  if (chosen.mediaType && !MANIFEST_TYPES.includes(chosen.mediaType))
+    throw new ImageRefused(`manifest ${chosen.digest} has media type ${chosen.mediaType}, not an image manifest`);
+  const manifest = readJson(blobFile(root, chosen, `manifest ${chosen.digest}`), `manifest ${chosen.digest}`, chosen) as {
+    config?: unknown;
+    layers?: unknown;
+    annotations?: Record<string, unknown>;
+  };
   if (!manifest || typeof manifest !== 'object' || !Array.isArray(manifest.layers)) throw new ImageRefused(`manifest ${chosen.digest} has no layers list`);
   const config = checkDescriptor(manifest.config, 'the manifest config');
   const layers = manifest.layers.map((value, i) => {
     const d = checkDescriptor(value, `layer ${i}`);
-    if (d.mediaType && !LAYER_TYPES.includes(d.mediaType)) throw new ImageRefused(`layer ${i} has media type ${d.mediaType} (foreign or unknown layers are not imported)`);
+    if (d.mediaType && !LAYER_TYPES.includes(d.mediaType))
+      throw new ImageRefused(`layer ${i} has media type ${d.mediaType} (foreign or unknown layers are not imported)`);
     return { file: blobFile(root, d, `layer ${d.digest}`), digest: d.digest, size: d.size, ...(d.mediaType ? { mediaType: d.mediaType } : {}) };
   });
   const configJson = readJson(blobFile(root, config, `config ${config.digest}`), `config ${config.digest}`, config);
   reference ??= refName(chosen);
   const ownExport = typeof manifest.annotations?.[LAYER_DIGEST_ANNOTATION] === 'string';
-  return { format: 'oci', ...(ownExport ? { ownExport } : {}), ...(reference ? { reference } : {}), ...withConfig(configJson, config.digest, layers, want, asked) };
+  return {
+    format: 'oci',
+    ...(ownExport ? { ownExport } : {}),
+    ...(reference ? { reference } : {}),
+    ...withConfig(configJson, config.digest, layers, want, asked),
+  };
 }
 
 /** `docker save`: manifest.json lists Config and Layers by path (`<hex>.json` + `<id>/layer.tar`, or blobs/sha256/ since Docker 25). */

@@ -13,11 +13,22 @@
  * and `prune` skip a layer with a lease whose process is alive (a SIGKILLed
  * holder's lease is swept). Release with `lease.release()` or `await using`.
  */
-export { openStore, defaultStoreDir, checkName, LayerStore, STORE_VERSION, type LayerLease, type PruneResult, type CommitOptions, type Staging } from './store.js';
-export { buildKey, type BuildOptions } from './build.js';
-export type { ExportOptions, ArchiveManifest } from './archive.js';
+
+export type { ArchiveManifest, ExportOptions } from './archive.js';
+export { type BuildOptions, buildKey } from './build.js';
 export type { DiffEntry } from './diff.js';
-export { exportOci, OCI_MEDIA, LAYER_DIGEST_ANNOTATION, type OciDescriptor } from './oci.js';
+export { exportOci, LAYER_DIGEST_ANNOTATION, OCI_MEDIA, type OciDescriptor } from './oci.js';
+export { type ImageImport, type ImageImportOptions, importImage } from './oci-import.js';
+export { hostPlatform, type ImageConfig, type Platform, storeName } from './oci-index.js';
+export {
+  type CommitOptions,
+  checkName,
+  defaultStoreDir,
+  type LayerLease,
+  LayerStore,
+  openStore,
+  type PruneResult,
+  STORE_VERSION,
+  type Staging,
+} from './store.js';
 export type { LayerInfo, LayerRecipe } from './types.js';
-export { importImage, type ImageImport, type ImageImportOptions } from './oci-import.js';
-export { storeName, hostPlatform, type ImageConfig, type Platform } from './oci-index.js';

@@ -1,10 +1,10 @@
 import { lstatSync, readFileSync } from 'node:fs';
-import { writable } from './fs-util.js';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
+import { writable } from './fs-util.js';
 import { checkSeal, SEAL_FILE, writeSeal } from './seal.js';
-import { treeDigest } from './tree.js';
 import type { LayerMeta } from './store.js';
+import { treeDigest } from './tree.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -25,7 +25,8 @@ export function readMeta(layerDir: string, hex: string): LayerMeta | string {
   if (!meta || typeof meta !== 'object' || typeof meta.digest !== 'string' || !DIGEST.test(meta.digest)) return 'meta.json has no valid digest';
   if (meta.digest !== `sha256:${hex}`) return `meta.json says ${meta.digest}, not the digest its directory is named after`;
   if (meta.parent !== undefined && (typeof meta.parent !== 'string' || !DIGEST.test(meta.parent))) return 'meta.json has an invalid parent';
-  if (typeof meta.size !== 'number' || typeof meta.created !== 'string' || !meta.source || typeof meta.source !== 'object') return 'meta.json lacks size, created or source';
+  if (typeof meta.size !== 'number' || typeof meta.created !== 'string' || !meta.source || typeof meta.source !== 'object')
+    return 'meta.json lacks size, created or source';
   return meta as LayerMeta;
 }
 
@@ -118,5 +119,8 @@ export async function mountProblem(layerDir: string, hex: string, options: { uns
 
 /** The one-line error for a corrupt layer: which, what is wrong, what to do. */
 export function corruptLayerError(label: string, reason: string, ref: string): SandboxError {
-  return new SandboxError('CORRUPT_LAYER', `layer ${label} is corrupt: ${reason}; run \`sandbox-run verify ${ref}\` or remove it with \`sandbox-run rm ${ref}\` and rebuild`);
+  return new SandboxError(
+    'CORRUPT_LAYER',
+    `layer ${label} is corrupt: ${reason}; run \`sandbox-run verify ${ref}\` or remove it with \`sandbox-run rm ${ref}\` and rebuild`,
+  );
 }

@@ -7,7 +7,7 @@ import type { ReadEntry } from 'tar';
 import { SandboxError } from '../errors.js';
 import { removeTree } from '../process/sweep.js';
 import { restoreWhiteouts, unsafe } from './archive.js';
-import { compressionOf, layoutName, planImage, unpackImageArchive, type LayerBlob } from './image-source.js';
+import { compressionOf, type LayerBlob, layoutName, planImage, unpackImageArchive } from './image-source.js';
 import { hostPlatform, ImageRefused, parsePlatform, storeName } from './oci-index.js';
 import { checkName, type LayerStore, type Staging } from './store.js';
 import { ArchiveRefused, extractChecked } from './tar-reader.js';
@@ -54,7 +54,11 @@ function tap(): { stream: Transform; digest: () => string; size: () => number } 
     },
   });
   let hex: string | undefined;
-  return { stream, digest: () => `sha256:${(hex ??= hash.digest('hex'))}`, size: () => size };
+  const digest = () => {
+    hex ??= hash.digest('hex'); // a Hash can be digested once
+    return `sha256:${hex}`;
+  };
+  return { stream, digest, size: () => size };
 }
 
 /**
@@ -103,7 +107,8 @@ async function extractLayer(source: string, blob: LayerBlob, index: number, dir:
   // The digests settle only once every byte went through: after the extraction, before anything is kept.
   if (blob.digest && outer.digest() !== blob.digest) reject(source, `digest mismatch: ${what} should be ${blob.digest}, its content is ${outer.digest()}`);
   if (blob.size !== undefined && outer.size() !== blob.size) reject(source, `size mismatch: ${what} should be ${blob.size} bytes, it is ${outer.size()}`);
-  if (inner.digest() !== blob.diffId) reject(source, `diff_id mismatch: the config says layer ${index + 1} is ${blob.diffId}, its uncompressed content is ${inner.digest()}`);
+  if (inner.digest() !== blob.diffId)
+    reject(source, `diff_id mismatch: the config says layer ${index + 1} is ${blob.diffId}, its uncompressed content is ${inner.digest()}`);
   const tree = join(dir, TREE);
   // A layer tar with no entries (an empty layer) is an empty tree.
   if (!existsSync(tree)) mkdirSync(tree, { recursive: true, mode: 0o755 });
@@ -125,13 +130,15 @@ async function extractLayer(source: string, blob: LayerBlob, index: number, dir:
 export async function importImage(store: LayerStore, file: string, options: ImageImportOptions = {}): Promise<ImageImport> {
   const source = resolve(file);
   if (!existsSync(source)) throw new SandboxError('BAD_OPTIONS', `no such file or directory: ${file}`);
-  const want = options.platform ? (() => {
-    try {
-      return parsePlatform(options.platform!);
-    } catch (error) {
-      throw new SandboxError('BAD_OPTIONS', (error as Error).message);
-    }
-  })() : hostPlatform();
+  const want = options.platform
+    ? (() => {
+        try {
+          return parsePlatform(options.platform!);
+        } catch (error) {
+          throw new SandboxError('BAD_OPTIONS', (error as Error).message);
+        }
+      })()
+    : hostPlatform();
   if (options.name) checkName(options.name);
   const staging = store.stage();
   try {

@@ -50,7 +50,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 export function checkDescriptor(value: unknown, what: string): Descriptor {
   const d = value as Partial<Descriptor> | null;
   if (!d || typeof d !== 'object') throw new ImageRefused(`${what} is not a descriptor object`);
-  if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw new ImageRefused(`${what} has an unsupported digest '${String(d.digest)}' (sha256:<64 hex> only)`);
+  if (typeof d.digest !== 'string' || !DIGEST.test(d.digest))
+    throw new ImageRefused(`${what} has an unsupported digest '${String(d.digest)}' (sha256:<64 hex> only)`);
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw new ImageRefused(`${what} has no valid size`);
   return d as Descriptor;
 }
@@ -96,7 +97,9 @@ export function refName(descriptor: Descriptor): string | undefined {
  */
 export function selectByRef(manifests: Descriptor[], ref: string | undefined): Descriptor[] {
   if (ref) {
-    const picked = manifests.filter((d) => NAME_ANNOTATIONS.some((key) => d.annotations?.[key] === ref) || (refName(d) && shortReference(refName(d)!) === shortReference(ref)));
+    const picked = manifests.filter(
+      (d) => NAME_ANNOTATIONS.some((key) => d.annotations?.[key] === ref) || (refName(d) && shortReference(refName(d)!) === shortReference(ref)),
+    );
     if (!picked.length) throw new ImageRefused(`no image named '${ref}' in the index (it has: ${describeRefs(manifests)})`);
     return picked;
   }

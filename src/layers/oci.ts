@@ -5,9 +5,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { SandboxError } from '../errors.js';
 import { removeTree } from '../process/sweep.js';
+import { addLayerTree } from './layer-tar.js';
 import type { LayerStore } from './store.js';
 import { TarWriter } from './tar-writer.js';
-import { addLayerTree } from './layer-tar.js';
 import type { LayerInfo } from './types.js';
 
 /** OCI media types (image-spec v1.1). */
@@ -87,7 +87,10 @@ export async function exportOci(store: LayerStore, nameOrDigest: string, dir: st
   await store.lowerDirs(nameOrDigest);
   const top = await store.require(nameOrDigest);
   const chain: LayerInfo[] = [top];
-  if (!options.single) for (let info = top; info.parent; ) chain.push((info = await store.require(info.parent)));
+  for (let info = top; !options.single && info.parent; ) {
+    info = await store.require(info.parent);
+    chain.push(info);
+  }
   const target = resolve(dir);
   if (existsSync(target)) throw new SandboxError('BAD_OPTIONS', `export: ${dir} exists already (an OCI layout is written to a new directory)`);
   await using lease = await store.lease(top.digest);

@@ -3,19 +3,19 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { sandboxRunHome } from '../home.js';
-import { buildLayer, type BuildOptions } from './build.js';
-import { copyTree } from './copy.js';
-import { diffTree, type DiffEntry } from './diff.js';
-import { orDiskFull } from './disk-full.js';
-import { corruptLayerError, mountProblem, readMeta, verifyLayer, type Verdict } from './integrity.js';
-import { writeSeal } from './seal.js';
-import { exportLayers, importLayers, type ExportOptions } from './archive.js';
-import { isImage } from './image-source.js';
-import { importImage, type ImageImport, type ImageImportOptions } from './oci-import.js';
 import { processAlive } from '../process/alive.js';
 import { ownedName, ownerPid, removeTree, sweepDeadOwners } from '../process/sweep.js';
+import { type ExportOptions, exportLayers, importLayers } from './archive.js';
+import { type BuildOptions, buildLayer } from './build.js';
+import { copyTree } from './copy.js';
+import { type DiffEntry, diffTree } from './diff.js';
+import { orDiskFull } from './disk-full.js';
 import { syncDir, syncTree, writable, writeFileAtomic } from './fs-util.js';
+import { isImage } from './image-source.js';
+import { corruptLayerError, mountProblem, readMeta, type Verdict, verifyLayer } from './integrity.js';
 import { withLock } from './lock.js';
+import { type ImageImport, type ImageImportOptions, importImage } from './oci-import.js';
+import { writeSeal } from './seal.js';
 import { treeDigest } from './tree.js';
 import type { LayerInfo, LayerRecipe } from './types.js';
 
@@ -160,13 +160,23 @@ export class LayerStore {
 
   /** The tags pointing at `digest`, sorted. */
   #namesOf(digest: string, tags = this.#tags()): string[] {
-    return Object.keys(tags).filter((name) => tags[name] === digest).sort();
+    return Object.keys(tags)
+      .filter((name) => tags[name] === digest)
+      .sort();
   }
 
   /** A layer whose meta.json is unusable, as far as it can be described (so that it can be listed and removed). */
   #brokenInfo(hex: string, reason: string, tags = this.#tags()): LayerInfo {
     const digest = `sha256:${hex}`;
-    return { digest, names: this.#namesOf(digest, tags), size: 0, created: '', source: { kind: 'unknown' }, path: join(this.dir, 'layers', hex, 'tree'), corrupt: reason };
+    return {
+      digest,
+      names: this.#namesOf(digest, tags),
+      size: 0,
+      created: '',
+      source: { kind: 'unknown' },
+      path: join(this.dir, 'layers', hex, 'tree'),
+      corrupt: reason,
+    };
   }
 
   /** "seeded-db (sha256:0123456789ab…)": how errors name a layer. */
@@ -271,7 +281,9 @@ export class LayerStore {
    */
   async verify(...names: string[]): Promise<VerifyResult[]> {
     const tags = this.#tags();
-    const queue = names.length ? names.map((name) => this.#resolve(name) ?? notFound(name)) : (await this.list()).map((info) => info.digest.slice('sha256:'.length));
+    const queue = names.length
+      ? names.map((name) => this.#resolve(name) ?? notFound(name))
+      : (await this.list()).map((info) => info.digest.slice('sha256:'.length));
     const results: VerifyResult[] = [];
     const done = new Set<string>();
     while (queue.length) {
@@ -282,7 +294,8 @@ export class LayerStore {
       const result: VerifyResult = { digest, names: this.#namesOf(digest, tags), status: 'corrupt' };
       const meta = this.#meta(hex);
       if (!existsSync(join(this.dir, 'layers', hex))) result.reason = 'its directory is missing';
-      else if (meta?.parent && !existsSync(join(this.dir, 'layers', meta.parent.slice('sha256:'.length)))) result.reason = `its parent ${meta.parent} is missing`;
+      else if (meta?.parent && !existsSync(join(this.dir, 'layers', meta.parent.slice('sha256:'.length))))
+        result.reason = `its parent ${meta.parent} is missing`;
       else Object.assign(result, await verifyLayer(join(this.dir, 'layers', hex), hex));
       results.push(result);
       if (meta?.parent) queue.push(meta.parent.slice('sha256:'.length));
@@ -335,7 +348,14 @@ export class LayerStore {
     const hex = digest.slice('sha256:'.length);
     if (options.expectDigest && options.expectDigest !== digest)
       throw new SandboxError('BAD_OPTIONS', `digest mismatch: the manifest says ${options.expectDigest}, the content is ${digest}`);
-    const full: LayerMeta = { digest, ...(meta.parent ? { parent: meta.parent } : {}), size, created: new Date().toISOString(), source: meta.source, ...(meta.image ? { image: meta.image } : {}) };
+    const full: LayerMeta = {
+      digest,
+      ...(meta.parent ? { parent: meta.parent } : {}),
+      size,
+      created: new Date().toISOString(),
+      source: meta.source,
+      ...(meta.image ? { image: meta.image } : {}),
+    };
     await writeFile(join(staging.dir, 'meta.json'), `${JSON.stringify(full, null, 2)}\n`);
     // The tree is final: record what it looks like, so that a change after commit is seen at mount.
     await writeSeal(staging.dir);

@@ -173,7 +173,7 @@ export async function extractChecked(file: string | NodeJS.ReadableStream, dest:
       input.pipe(parser as unknown as NodeJS.WritableStream);
     });
   } catch (error) {
-    refuse((error as Error).message.replace(/\s*\n[^]*$/, ''));
+    refuse((error as Error).message.replace(/\s*\n[\s\S]*$/, ''));
     // A broken stream (truncated gzip, bad data) can leave an entry that never
     // ends: close its file so that nothing waits for it.
     for (const out of open) out.destroy(new Error('the archive ended in the middle of this file'));

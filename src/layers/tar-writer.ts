@@ -55,7 +55,16 @@ export class TarWriter {
 
   async add(entry: TarEntry): Promise<void> {
     const size = entry.type === 'File' ? (entry.data?.length ?? entry.size ?? 0) : 0;
-    const fields = { path: entry.path, type: entry.type, mode: entry.mode & 0o7777, uid: 0, gid: 0, size, mtime: entry.mtime, ...(entry.linkpath ? { linkpath: entry.linkpath } : {}) };
+    const fields = {
+      path: entry.path,
+      type: entry.type,
+      mode: entry.mode & 0o7777,
+      uid: 0,
+      gid: 0,
+      size,
+      mtime: entry.mtime,
+      ...(entry.linkpath ? { linkpath: entry.linkpath } : {}),
+    };
     const header = new Header(fields);
     header.encode();
     if (header.needPax) await this.#write(new Pax({ ...fields, atime: undefined, ctime: undefined }).encode());

@@ -41,8 +41,7 @@ export async function opaqueDirs(root: string): Promise<Set<string>> {
   const visit = async (path: string): Promise<void> => {
     const full = path ? join(root, path) : root;
     if (await isOpaque(full)) found.add(path);
-    for (const entry of await readdir(full, { withFileTypes: true }))
-      if (entry.isDirectory()) await visit(path ? `${path}/${entry.name}` : entry.name);
+    for (const entry of await readdir(full, { withFileTypes: true })) if (entry.isDirectory()) await visit(path ? `${path}/${entry.name}` : entry.name);
   };
   await visit('');
   return found;

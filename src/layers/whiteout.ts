@@ -14,9 +14,16 @@ export async function makeWhiteouts(paths: readonly string[], scratch: string): 
   if (!paths.length) return;
   const seed = join(scratch, `.whiteout-${process.pid}`);
   const made = await execa('mknod', ['-m', '0', '--', seed, 'c', '0', '0'], { reject: false });
-  if ((made as { code?: string }).code === 'ENOENT')
-    throw new SandboxError('SETUP_FAILED', 'mknod is needed to restore whiteouts: install coreutils');
-  if (made.exitCode !== 0) throw new SandboxError('SETUP_FAILED', `cannot make a whiteout: ${String(made.stderr || made.message).trim().split('\n')[0]}`);
+  if ((made as { code?: string }).code === 'ENOENT') throw new SandboxError('SETUP_FAILED', 'mknod is needed to restore whiteouts: install coreutils');
+  if (made.exitCode !== 0)
+    throw new SandboxError(
+      'SETUP_FAILED',
+      `cannot make a whiteout: ${
+        String(made.stderr || made.message)
+          .trim()
+          .split('\n')[0]
+      }`,
+    );
   try {
     for (const path of paths) await link(seed, path);
   } finally {

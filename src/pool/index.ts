@@ -1,2 +1,2 @@
-export { createPool, SandboxPool, type PoolOptions, type AcquireOptions } from './pool.js';
 export type { LayerMount, LayerSource } from './layers.js';
+export { type AcquireOptions, createPool, type PoolOptions, SandboxPool } from './pool.js';

@@ -1,9 +1,9 @@
 import { SandboxError } from '../errors.js';
-import { createSandbox, type CreateSandboxOptions } from '../sandbox/create.js';
+import { type CreateSandboxOptions, createSandbox } from '../sandbox/create.js';
 import { normalizeOptions } from '../sandbox/options.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import { resolveLayers, type LayerMount, type LayerSource } from './layers.js';
-import { Slots, type Release } from './slots.js';
+import { type LayerMount, type LayerSource, resolveLayers } from './layers.js';
+import { Slots } from './slots.js';
 
 export interface PoolOptions extends CreateSandboxOptions {
   /** Sandboxes kept ready ahead of demand (default 2). */
@@ -175,10 +175,7 @@ export class SandboxPool implements AsyncDisposable {
   async #close(): Promise<void> {
     const ready = this.#ready.splice(0);
     this.#slots.close();
-    await Promise.allSettled([
-      ...ready.map(async (pending) => (await pending).dispose()),
-      ...[...this.#lent].map((sandbox) => sandbox.dispose()),
-    ]);
+    await Promise.allSettled([...ready.map(async (pending) => (await pending).dispose()), ...[...this.#lent].map((sandbox) => sandbox.dispose())]);
     this.#releaseLayers();
   }
 }

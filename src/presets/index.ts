@@ -1,2 +1,10 @@
-export { postgres, findPostgresBindir, type PostgresAuth, type PostgresOptions, type PostgresRole, type PostgresSeed, type PostgresTls } from './postgres/index.js';
-export type { Preset, PresetParts, PrepareOptions, PrepareResult } from './types.js';
+export {
+  findPostgresBindir,
+  type PostgresAuth,
+  type PostgresOptions,
+  type PostgresRole,
+  type PostgresSeed,
+  type PostgresTls,
+  postgres,
+} from './postgres/index.js';
+export type { PrepareOptions, PrepareResult, Preset, PresetParts } from './types.js';

@@ -1,15 +1,15 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ResultPromise } from 'execa';
 import { ExitCode, helperReason } from '../errors.js';
+import { processRunDir } from '../kept/runs.js';
+import type { SandboxPool } from '../pool/pool.js';
 import { workdirMountPoint } from '../sandbox/mounts.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
-import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
-import type { ResultPromise } from 'execa';
-import type { SandboxPool } from '../pool/pool.js';
 import { sandboxReport, spawn } from '../sandbox/run.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 import { unmappedHint } from '../sandbox/unmapped.js';
-import { processRunDir } from '../kept/runs.js';
 import type { Job, JobResult } from './job.js';
 import { jobSignal } from './job-signal.js';
 import { keepPooled, reportDeath, serviceDeath, startFailure } from './keep.js';
@@ -73,7 +73,12 @@ function oomHint(sandbox: SandboxOptions): string {
 export async function executeJob(job: Job, options: ExecuteOptions): Promise<JobResult> {
   const started = Date.now();
   const result = (status: JobResult['status'], exitCode: number | null, output: string, extra: Partial<JobResult> = {}): JobResult => ({
-    job, status, exitCode, durationMs: Date.now() - started, output, ...extra,
+    job,
+    status,
+    exitCode,
+    durationMs: Date.now() - started,
+    output,
+    ...extra,
   });
   let kept: string | undefined;
   let pooled: Sandbox | undefined;
@@ -117,7 +122,8 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
     if (kept) removeOverlayWork(kept);
     if (kept && !keep) rmSync(kept, { recursive: true, force: true });
     let keptPooled: { dir: string; note?: string } | undefined;
-    if (pooled && options.keepDir && (status === 'failed' || status === 'timed out')) keptPooled = await keepPooled(pooled, job, options.keepDir, status, done.exitCode ?? null);
+    if (pooled && options.keepDir && (status === 'failed' || status === 'timed out'))
+      keptPooled = await keepPooled(pooled, job, options.keepDir, status, done.exitCode ?? null);
     const deathError = death && pooled ? reportDeath(pooled, death, options.keepDir ?? processRunDir(), job, keptPooled?.dir) : undefined;
     if (keptPooled?.note) console.error(`sandbox-run: ${keptPooled.note}`);
     return result(status, done.exitCode ?? null, output, {

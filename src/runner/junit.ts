@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RunSummary } from './summary.js';
 
-const escape = (text: string) =>
+const escapeXml = (text: string) =>
   text
     // XML 1.0 cannot carry most control characters, not even escaped.
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
@@ -11,7 +11,11 @@ const escape = (text: string) =>
     .replaceAll('<', '&lt;')
     .replaceAll('>', '&gt;')
     .replaceAll('"', '&quot;');
-const cdata = (text: string) => `<![CDATA[${text.replace(/\u001b\[[0-9;]*m/g, '').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
+const cdata = (text: string) =>
+  `<![CDATA[${text
+    .replace(/\u001b\[[0-9;]*m/g, '')
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
+    .replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
 const secs = (ms: number) => (ms / 1000).toFixed(3);
 
 /**
@@ -25,22 +29,22 @@ export function toJUnit(summary: RunSummary, name = 'sandbox-run'): string {
   const count = (status: string) => summary.results.filter((r) => r.status === status).length;
   const failures = count('failed') + count('timed out');
   const cases = summary.results.map((r) => {
-    const attrs = `classname="${escape(name)}" name="${escape(r.label)}" time="${secs(r.durationMs)}"`;
+    const attrs = `classname="${escapeXml(name)}" name="${escapeXml(r.label)}" time="${secs(r.durationMs)}"`;
     const why = `${r.status}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}${r.error ? `: ${r.error}` : ''}`;
     const out = r.outputTail ? cdata(r.outputTail) : '';
     const body =
       r.status === 'failed' || r.status === 'timed out'
-        ? `<failure message="${escape(why)}" type="${escape(r.status)}">${out}</failure>`
+        ? `<failure message="${escapeXml(why)}" type="${escapeXml(r.status)}">${out}</failure>`
         : r.status === 'setup failed'
-          ? `<error message="${escape(why)}" type="setup failed">${out}</error>`
+          ? `<error message="${escapeXml(why)}" type="setup failed">${out}</error>`
           : r.status === 'cancelled'
             ? `<skipped message="cancelled"/>`
             : r.status === 'flaky'
-              ? `<flakyFailure message="${escape(`failed, then passed on attempt ${r.attempts ?? 2}`)}" type="flaky">${out}</flakyFailure><properties><property name="status" value="flaky"/></properties>`
+              ? `<flakyFailure message="${escapeXml(`failed, then passed on attempt ${r.attempts ?? 2}`)}" type="flaky">${out}</flakyFailure><properties><property name="status" value="flaky"/></properties>`
               : '';
     return body ? `    <testcase ${attrs}>${body}</testcase>` : `    <testcase ${attrs}/>`;
   });
-  const suiteAttrs = `name="${escape(name)}" tests="${summary.results.length}" failures="${failures}" errors="${count('setup failed')}" skipped="${count('cancelled')}" time="${secs(summary.durationMs)}" timestamp="${escape(summary.startedAt)}"`;
+  const suiteAttrs = `name="${escapeXml(name)}" tests="${summary.results.length}" failures="${failures}" errors="${count('setup failed')}" skipped="${count('cancelled')}" time="${secs(summary.durationMs)}" timestamp="${escapeXml(summary.startedAt)}"`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites ${suiteAttrs.replace(/ timestamp="[^"]*"/, '')}>`,

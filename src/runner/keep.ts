@@ -10,7 +10,11 @@ import type { Job } from './job.js';
  * of a service that failed, on the host under the run's directory.
  */
 
-const indent = (text: string) => text.split('\n').map((line) => `  ${line}`).join('\n');
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n');
 
 /** Saves a service's whole log as <run>/<job>/logs/NAME.log. */
 function saveLog(runDir: string, job: Job, service: string, text: string): string {
@@ -57,6 +61,8 @@ export async function keepPooled(sb: Sandbox, job: Job, runDir: string, status: 
   let name = String(job.id);
   for (let n = 2; existsSync(join(runDir, name)); n++) name = `${job.id}-${n}`;
   const kept = await sb.keep({ label: job.label, command: job.command, env: job.env, status, exitCode, dir: join(runDir, name) });
-  const note = kept.evicted.length ? `removed ${kept.evicted.length} older kept run(s) beyond the cap (SANDBOX_RUN_KEEP_MAX, SANDBOX_RUN_KEEP_MAX_SIZE)` : undefined;
+  const note = kept.evicted.length
+    ? `removed ${kept.evicted.length} older kept run(s) beyond the cap (SANDBOX_RUN_KEEP_MAX, SANDBOX_RUN_KEEP_MAX_SIZE)`
+    : undefined;
   return { dir: kept.dir, ...(note ? { note } : {}) };
 }

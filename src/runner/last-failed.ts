@@ -60,6 +60,20 @@ export function recordLastFailed(path: string, suite: string, summaries: readonl
   const suites = { ...file.suites, [suite]: [...new Set([...kept, ...all.flatMap((s) => s.failed)])].sort() };
   mkdirSync(dirname(path), { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify({ version: 1, suites: Object.fromEntries(Object.keys(suites).sort().map((k) => [k, suites[k]])) }, null, 2)}\n`);
+  writeFileSync(
+    temp,
+    `${JSON.stringify(
+      {
+        version: 1,
+        suites: Object.fromEntries(
+          Object.keys(suites)
+            .sort()
+            .map((k) => [k, suites[k]]),
+        ),
+      },
+      null,
+      2,
+    )}\n`,
+  );
   renameSync(temp, path);
 }

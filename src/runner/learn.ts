@@ -1,6 +1,6 @@
-import { recordLastFailed, lastFailedPath } from './last-failed.js';
+import { lastFailedPath, recordLastFailed } from './last-failed.js';
 import type { RunSummary } from './summary.js';
-import { readTimings, updateSuite, writeTimings, type Measurement } from './timings.js';
+import { type Measurement, readTimings, updateSuite, writeTimings } from './timings.js';
 
 /** This run's durations: per file where the runner reported files, else per item or shard. Cancelled and unstarted jobs say nothing. */
 export function measurements(summary: Pick<RunSummary, 'results'>): Measurement[] {

@@ -13,6 +13,6 @@ export async function listTestFiles(detection: Detection, sandbox: SandboxOption
   const cwd = sandbox.cwd ?? process.cwd();
   const [program, ...args] = listCommand(detection, cwd);
   const done = await run(program!, args, { concurrency: 1, ...sandbox, stdin: 'ignore', cancelSignal: signal, timeout: 120_000 }).catch(() => undefined);
-  if (!done || done.exitCode !== 0 || typeof done.stdout !== 'string') return undefined;
+  if (done?.exitCode !== 0 || typeof done.stdout !== 'string') return undefined;
   return parseListing(detection.runner, done.stdout, cwd);
 }

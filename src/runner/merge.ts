@@ -12,7 +12,8 @@ export function readSummaryFile(path: string): RunSummary {
   } catch (error) {
     throw new MergeError(`${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not JSON'}: pass the files that --json FILE wrote`);
   }
-  if (!Array.isArray(parsed.results) || typeof parsed.machine !== 'string') throw new MergeError(`${path}: not a sandbox-run --json summary: pass the files that --json FILE wrote`);
+  if (!Array.isArray(parsed.results) || typeof parsed.machine !== 'string')
+    throw new MergeError(`${path}: not a sandbox-run --json summary: pass the files that --json FILE wrote`);
   return { flaky: 0, ...parsed } as RunSummary;
 }
 
@@ -27,7 +28,8 @@ export function mergeSummaries(summaries: readonly RunSummary[], names: readonly
   const seen = new Map<string, string>();
   summaries.forEach((s, i) => {
     const key = `${s.suite ?? ''}\0${s.machine}`;
-    if (s.machine !== '1/1' && seen.has(key)) throw new MergeError(`${seen.get(key)} and ${names[i]} are both machine ${s.machine} of one suite: pass each machine's summary once`);
+    if (s.machine !== '1/1' && seen.has(key))
+      throw new MergeError(`${seen.get(key)} and ${names[i]} are both machine ${s.machine} of one suite: pass each machine's summary once`);
     seen.set(key, names[i]!);
   });
   const ordered = [...summaries].sort((a, b) => Number(a.machine.split('/')[0]) - Number(b.machine.split('/')[0]));

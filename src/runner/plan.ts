@@ -2,13 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
 import { formatDuration } from './format.js';
+import type { Job } from './job.js';
 import { lptSplit, predict } from './lpt.js';
 import { longestFirst } from './order.js';
 import { fileArgs, REPORT_DIR_INSIDE, reportArgs } from './runner-files.js';
-import { detectTestRunner, splitsItself, substitute, withShardFlag, type Detection, type TestRunner } from './test-command.js';
-import { formatShard, itemsForMachine, sandboxShards, type Shard } from './shard.js';
+import { formatShard, itemsForMachine, type Shard, sandboxShards } from './shard.js';
+import { type Detection, detectTestRunner, splitsItself, substitute, type TestRunner, withShardFlag } from './test-command.js';
 import { suiteKey } from './timings.js';
-import type { Job } from './job.js';
 
 export interface PlanInput {
   command: string[];
@@ -80,7 +80,13 @@ function countShardJobs(input: PlanInput, detection: Detection | undefined): Job
   return sandboxShards(input.machine, input.parallel).map((shard, i) => {
     const text = formatShard(shard);
     const base = substitute(input.command, { shard: text });
-    const job: Job = { id: i + 1, label: `shard ${text}`, command: detection ? withShardFlag(base, detection, text) : base, env: shardEnv(shard, i + 1), shard };
+    const job: Job = {
+      id: i + 1,
+      label: `shard ${text}`,
+      command: detection ? withShardFlag(base, detection, text) : base,
+      env: shardEnv(shard, i + 1),
+      shard,
+    };
     return withReport(job, input.reportDir, detection);
   });
 }
@@ -102,12 +108,21 @@ function timedShardJobs(input: PlanInput, detection: Detection, files: string[],
     .map(({ bin, shard }, i): Job => {
       const text = formatShard(shard);
       const base = substitute(input.command, { shard: text });
-      const job: Job = { id: i + 1, label: `shard ${text}`, command: detection.withArgs(base, fileArgs(detection.runner, bin.items)), env: shardEnv(shard, i + 1), shard, files: bin.items };
+      const job: Job = {
+        id: i + 1,
+        label: `shard ${text}`,
+        command: detection.withArgs(base, fileArgs(detection.runner, bin.items)),
+        env: shardEnv(shard, i + 1),
+        shard,
+        files: bin.items,
+      };
       return withReport(job, input.reportDir, detection);
     });
   const max = Math.max(...bins.map((b) => b.ms));
   const here = mine.map((b) => seconds(b.ms)).join(', ');
-  notes.push(`${detection.via} runs ${detection.runner}: passing each sandbox its test files, split by measured time (${files.length} files into ${total} sandboxes; predicted ${here} here, ${seconds(max)} at most) instead of --shard=i/N`);
+  notes.push(
+    `${detection.via} runs ${detection.runner}: passing each sandbox its test files, split by measured time (${files.length} files into ${total} sandboxes; predicted ${here} here, ${seconds(max)} at most) instead of --shard=i/N`,
+  );
   return jobs;
 }
 
@@ -150,7 +165,9 @@ async function queuePlan(input: PlanInput, pattern: string, suite: string): Prom
   if (weights) {
     const bins = lptSplit(weights, input.machine.count);
     items = bins[input.machine.index - 1]!.items;
-    notes.push(`machine ${formatShard(input.machine)}: items split by measured time (predicted ${seconds(bins[input.machine.index - 1]!.ms)} here, ${seconds(Math.max(...bins.map((b) => b.ms)))} at most)`);
+    notes.push(
+      `machine ${formatShard(input.machine)}: items split by measured time (predicted ${seconds(bins[input.machine.index - 1]!.ms)} here, ${seconds(Math.max(...bins.map((b) => b.ms)))} at most)`,
+    );
   }
   if (timings.size > 0) items = longestFirst(items, timings);
   const hasPlaceholder = input.command.some((arg) => arg.includes('{}'));
@@ -177,7 +194,8 @@ export async function planJobs(input: PlanInput): Promise<Plan> {
   const failed = input.lastFailedFor?.(suite);
   // Nothing recorded, or nothing failed: run everything (as pytest --lf does).
   const lastFailed = failed && failed.length > 0 ? failed : undefined;
-  const notes: string[] = input.lastFailedFor && !lastFailed ? [`--last-failed: ${failed ? 'nothing failed' : 'no run recorded'} last time: running everything`] : [];
+  const notes: string[] =
+    input.lastFailedFor && !lastFailed ? [`--last-failed: ${failed ? 'nothing failed' : 'no run recorded'} last time: running everything`] : [];
   input = { ...input, timings: input.timingsFor?.(suite) ?? new Map(), ...(lastFailed ? { lastFailed } : {}) };
   const plan = input.each ? await queuePlan(input, input.each, suite) : await shardPlan(input, suite);
   plan.notes.push(...notes);

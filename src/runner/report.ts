@@ -1,5 +1,5 @@
-import { formatDuration } from './format.js';
 import { createLogUpdate } from 'log-update';
+import { formatDuration } from './format.js';
 import type { Job, JobResult } from './job.js';
 
 export type OutputMode = 'grouped' | 'prefixed' | 'quiet';
@@ -15,9 +15,13 @@ export interface Reporter {
 }
 
 const MARK: Record<JobResult['status'], string> = {
-  passed: 'PASS', flaky: 'FLKY', failed: 'FAIL', 'timed out': 'TIME', 'setup failed': 'ERR ', cancelled: 'SKIP',
+  passed: 'PASS',
+  flaky: 'FLKY',
+  failed: 'FAIL',
+  'timed out': 'TIME',
+  'setup failed': 'ERR ',
+  cancelled: 'SKIP',
 };
-
 
 /** A live panel on a terminal: counts, elapsed time and what each slot runs. */
 class StatusPanel {
@@ -55,7 +59,9 @@ class StatusPanel {
   draw() {
     const now = Date.now();
     const head = `running ${this.#running.size} · passed ${this.#passed} · failed ${this.#failed} · ${this.total - this.#passed - this.#failed - this.#running.size} queued · ${formatDuration(now - this.#started)}`;
-    const slots = [...this.#running.entries()].sort(([a], [b]) => a - b).map(([slot, { job, since }]) => `  slot ${slot}: ${job.label} (${formatDuration(now - since)})`);
+    const slots = [...this.#running.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([slot, { job, since }]) => `  slot ${slot}: ${job.label} (${formatDuration(now - since)})`);
     this.#render([head, ...slots].join('\n'));
   }
 

@@ -1,24 +1,24 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { sandboxRunHome } from '../home.js';
 import { join } from 'node:path';
-import type { SandboxOptions } from '../sandbox/options.js';
+import { sandboxRunHome } from '../home.js';
 import { createPool } from '../pool/pool.js';
 import type { Preset } from '../presets/types.js';
+import type { SandboxOptions } from '../sandbox/options.js';
 import type { ServiceSpec } from '../services/types.js';
 import { executeJob } from './execute.js';
 import { withFileResults } from './file-results.js';
 import { writeJUnit } from './junit.js';
-import { learnFrom } from './learn.js';
 import { lastFailedPath, readLastFailed } from './last-failed.js';
+import { learnFrom } from './learn.js';
 import { listTestFiles } from './list-files.js';
-import { withRetries } from './retries.js';
-import { defaultTimingsPath, readTimings, suiteTimings } from './timings.js';
 import { planJobs } from './plan.js';
 import { createReporter, type OutputMode } from './report.js';
+import { withRetries } from './retries.js';
 import { schedule } from './schedule.js';
 import { formatShard, type Shard } from './shard.js';
-import { exitCodeOf, formatSummary, summarize, type RunSummary } from './summary.js';
+import { exitCodeOf, formatSummary, type RunSummary, summarize } from './summary.js';
+import { defaultTimingsPath, readTimings, suiteTimings } from './timings.js';
 
 export interface ParallelRunOptions {
   command: string[];
@@ -68,7 +68,10 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
   // Runners' per-file reports need a bind per sandbox, which warm pooled sandboxes cannot take.
   const reportDir = withServices ? undefined : mkdtempSync(join(tmpdir(), 'sandbox-run-reports-'));
   const plan = await planJobs({
-    command: options.command, cwd, parallel: options.parallel, machine: options.machine,
+    command: options.command,
+    cwd,
+    parallel: options.parallel,
+    machine: options.machine,
     ...(options.each ? { each: options.each } : {}),
     ...(timings ? { timingsFor: (suite: string) => suiteTimings(timings, suite) } : {}),
     ...(options.lastFailed ? { lastFailedFor: (suite: string) => readLastFailed(lastFailedFile, suite) } : {}),
@@ -159,7 +162,10 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
   // machine must split from the same file, and one that rewrote it after its slice would split differently.
   if (!interrupted && options.timingsFile)
     learnFrom([summary], { ...(options.machine.count === 1 ? { timings: options.timingsFile } : {}), lastFailed: lastFailedFile });
-  if (options.timingsFile && options.machine.count > 1) console.error(`sandbox-run: machine ${formatShard(options.machine)} of a split run: timings not updated here; \`sandbox-run merge\` of every machine's --json updates them`);
+  if (options.timingsFile && options.machine.count > 1)
+    console.error(
+      `sandbox-run: machine ${formatShard(options.machine)} of a split run: timings not updated here; \`sandbox-run merge\` of every machine's --json updates them`,
+    );
   return { exitCode: interrupted ? 130 : exitCodeOf(results, options.failOnFlaky), summary };
 }
 

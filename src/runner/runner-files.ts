@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { scriptShell, shellQuote, type Detection, type TestRunner } from './test-command.js';
+import { type Detection, scriptShell, shellQuote, type TestRunner } from './test-command.js';
 
 /** Where a sandbox's runner writes its JSON report: a per-job host directory bound here. */
 export const REPORT_DIR_INSIDE = '/tmp/.sandbox-run-report';
@@ -78,7 +78,11 @@ export function readReport(runner: TestRunner, path: string, cwd: string): FileR
       suites?: PlaywrightSuite[];
     };
     if (runner !== 'playwright')
-      return (report.testResults ?? []).map((t) => ({ file: relativeTo(cwd, t.name), status: t.status === 'passed' ? 'passed' : 'failed', durationMs: Math.max(0, Math.round(t.endTime - t.startTime)) }));
+      return (report.testResults ?? []).map((t) => ({
+        file: relativeTo(cwd, t.name),
+        status: t.status === 'passed' ? 'passed' : 'failed',
+        durationMs: Math.max(0, Math.round(t.endTime - t.startTime)),
+      }));
     return (report.suites ?? []).map((suite) => {
       let ms = 0;
       let failed = false;

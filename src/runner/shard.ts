@@ -26,8 +26,7 @@ export function parseShard(text: string, what = '--shard'): Shard {
 export function shardFromEnv(env: NodeJS.ProcessEnv): Shard | undefined {
   if (env.CI_NODE_INDEX && env.CI_NODE_TOTAL) return parseShard(`${env.CI_NODE_INDEX}/${env.CI_NODE_TOTAL}`, 'CI_NODE_INDEX/CI_NODE_TOTAL');
   if (env.JOB_COMPLETION_INDEX !== undefined && env.JOB_COMPLETION_INDEX !== '') {
-    if (!env.SANDBOX_RUN_SHARD_COUNT)
-      throw new ShardError('JOB_COMPLETION_INDEX is set but SANDBOX_RUN_SHARD_COUNT is not: set it to the Job\'s completions');
+    if (!env.SANDBOX_RUN_SHARD_COUNT) throw new ShardError("JOB_COMPLETION_INDEX is set but SANDBOX_RUN_SHARD_COUNT is not: set it to the Job's completions");
     return parseShard(`${Number(env.JOB_COMPLETION_INDEX) + 1}/${env.SANDBOX_RUN_SHARD_COUNT}`, 'JOB_COMPLETION_INDEX');
   }
   return undefined;

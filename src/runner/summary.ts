@@ -93,7 +93,12 @@ export function formatSummary(summary: RunSummary): string {
   const retried = rows.some((row) => row[5] !== '');
   const header = ['#', summary.results.some((r) => r.label.startsWith('shard ')) ? 'SHARD' : 'ITEM', 'STATUS', 'TIME', 'EXIT', ...(retried ? ['TRIES'] : [])];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.slice(0, header.length).map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .slice(0, header.length)
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const lines = [line(header), ...rows.map(line)];
   for (const r of summary.results) {
     if (r.kept) lines.push(`kept #${r.id}: sandbox-run open ${r.kept}   (what it changed: sandbox-run diff ${r.kept})`);

@@ -19,7 +19,18 @@ export interface Detection {
 const RUNNERS = new Set<string>(['vitest', 'jest', 'playwright']);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 /** Node options whose value is the next word. */
-const NODE_VALUE_FLAGS = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '-C', '--conditions', '--env-file', '--inspect-port', '--title']);
+const NODE_VALUE_FLAGS = new Set([
+  '-r',
+  '--require',
+  '--import',
+  '--loader',
+  '--experimental-loader',
+  '-C',
+  '--conditions',
+  '--env-file',
+  '--inspect-port',
+  '--title',
+]);
 
 /** A runner named by a script path: .bin/jest, jest/bin/jest.js, vitest/vitest.mjs, @playwright/test/cli.js. */
 function runnerOfScript(path: string): TestRunner | undefined {
@@ -156,7 +167,15 @@ export function detectTestRunner(command: readonly string[], cwd: string): Detec
   const direct = findRunner(command, scripts);
   if (direct) {
     const words = [...command];
-    return { ...direct, via: command.slice(0, direct.at + 1).map((w) => basename(w)).join(' '), words, withArgs: (cmd, more) => [...cmd, ...more] };
+    return {
+      ...direct,
+      via: command
+        .slice(0, direct.at + 1)
+        .map((w) => basename(w))
+        .join(' '),
+      words,
+      withArgs: (cmd, more) => [...cmd, ...more],
+    };
   }
   if (name !== 'npm' && name !== 'pnpm' && name !== 'yarn') return undefined;
   const run = second === 'run' || second === 'run-script';

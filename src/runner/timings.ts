@@ -93,11 +93,15 @@ export function updateSuite(file: TimingsFile, suite: string, measured: readonly
 /** Writes with sorted keys (stable diffs) and a rename (a reader never sees half a file). */
 export function writeTimings(path: string, file: TimingsFile): void {
   // One line per item: a thousand files stay a thousand lines, and a diff shows which moved.
-  const suites = Object.keys(file.suites).sort().map((suite) => {
-    const items = file.suites[suite]!;
-    const lines = Object.keys(items).sort().map((item) => `      ${JSON.stringify(item)}: { "ms": ${items[item]!.ms}, "runs": ${items[item]!.runs} }`);
-    return `    ${JSON.stringify(suite)}: {${lines.length ? `\n${lines.join(',\n')}\n    ` : ''}}`;
-  });
+  const suites = Object.keys(file.suites)
+    .sort()
+    .map((suite) => {
+      const items = file.suites[suite]!;
+      const lines = Object.keys(items)
+        .sort()
+        .map((item) => `      ${JSON.stringify(item)}: { "ms": ${items[item]!.ms}, "runs": ${items[item]!.runs} }`);
+      return `    ${JSON.stringify(suite)}: {${lines.length ? `\n${lines.join(',\n')}\n    ` : ''}}`;
+    });
   const text = `{\n  "version": 1,\n  "suites": {${suites.length ? `\n${suites.join(',\n')}\n  ` : ''}}\n}\n`;
   mkdirSync(dirname(path), { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;

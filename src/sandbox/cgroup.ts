@@ -59,7 +59,9 @@ export function cgroup2Mount(mountinfo = read('/proc/self/mountinfo') ?? ''): st
 /** This process's own cgroup v2 directory. */
 export function ownCgroup(): string | undefined {
   const mount = cgroup2Mount();
-  const line = read('/proc/self/cgroup')?.split('\n').find((entry) => entry.startsWith('0::'));
+  const line = read('/proc/self/cgroup')
+    ?.split('\n')
+    .find((entry) => entry.startsWith('0::'));
   return mount && line ? join(mount, line.slice(3)) : undefined;
 }
 
@@ -67,7 +69,8 @@ export function ownCgroup(): string | undefined {
 export function cgroupParentSetting(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const value = option ?? env.SANDBOX_RUN_CGROUP;
   if (!value) return undefined;
-  if (value !== 'self' && !value.startsWith('/')) throw new SandboxError('BAD_OPTIONS', `cgroup parent '${value}': expected an absolute cgroup v2 directory or 'self'`);
+  if (value !== 'self' && !value.startsWith('/'))
+    throw new SandboxError('BAD_OPTIONS', `cgroup parent '${value}': expected an absolute cgroup v2 directory or 'self'`);
   return value;
 }
 
@@ -75,7 +78,6 @@ export function cgroupParentSetting(option: string | undefined, env: NodeJS.Proc
 export function availableControllers(dir: string): string[] {
   return (read(join(dir, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
 }
-
 
 /**
  * 'self' means the cgroup this process was started in (e.g. by
@@ -95,7 +97,10 @@ function resolveParent(setting: string): string {
     mkdirSync(leaf, { recursive: true });
     writeFileSync(join(leaf, 'cgroup.procs'), `${process.pid}\n`);
   } catch (error) {
-    throw new SandboxError('SETUP_FAILED', `SANDBOX_RUN_CGROUP=self: cannot move into ${leaf} (${(error as NodeJS.ErrnoException).code}): is ${own} delegated to you? (systemd-run --user --scope -p Delegate=yes)`);
+    throw new SandboxError(
+      'SETUP_FAILED',
+      `SANDBOX_RUN_CGROUP=self: cannot move into ${leaf} (${(error as NodeJS.ErrnoException).code}): is ${own} delegated to you? (systemd-run --user --scope -p Delegate=yes)`,
+    );
   }
   process.env.SANDBOX_RUN_CGROUP = own;
   resolvedSelf = own;
@@ -125,14 +130,19 @@ function enableControllers(parent: string, limits: ResourceLimits): ResourceLimi
     if (limits[key] === undefined) continue;
     if (!available.includes(controller)) {
       if (key === 'pids' && limits.pidsIsDefault) continue;
-      warnOnce(`the ${key} limit is not enforced: cgroup ${parent} offers no '${controller}' controller (it offers: ${available.join(' ') || 'none'}); see sandbox-run doctor`);
+      warnOnce(
+        `the ${key} limit is not enforced: cgroup ${parent} offers no '${controller}' controller (it offers: ${available.join(' ') || 'none'}); see sandbox-run doctor`,
+      );
       continue;
     }
     if (!enabled.has(controller)) {
       try {
         writeFileSync(join(parent, 'cgroup.subtree_control'), `+${controller}\n`);
       } catch (error) {
-        throw new SandboxError('SETUP_FAILED', `cannot enable the ${controller} controller in ${parent} (${(error as NodeJS.ErrnoException).code}): the cgroup must have no processes of its own; use SANDBOX_RUN_CGROUP=self to move the runner into a leaf`);
+        throw new SandboxError(
+          'SETUP_FAILED',
+          `cannot enable the ${controller} controller in ${parent} (${(error as NodeJS.ErrnoException).code}): the cgroup must have no processes of its own; use SANDBOX_RUN_CGROUP=self to move the runner into a leaf`,
+        );
       }
     }
     enforced[key] = limits[key];
@@ -173,7 +183,10 @@ export function createSandboxCgroup(plan: CgroupPlan): SandboxCgroup {
   try {
     mkdirSync(path);
   } catch (error) {
-    throw new SandboxError('SETUP_FAILED', `cannot create a cgroup in ${parent} (${(error as NodeJS.ErrnoException).code}): it must be delegated to you (owned by your user)`);
+    throw new SandboxError(
+      'SETUP_FAILED',
+      `cannot create a cgroup in ${parent} (${(error as NodeJS.ErrnoException).code}): it must be delegated to you (owned by your user)`,
+    );
   }
   try {
     if (enforced.memory !== undefined) {

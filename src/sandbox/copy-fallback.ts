@@ -1,8 +1,8 @@
 import { constants, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { workdirMountPoint } from './mounts.js';
 import { makeScopedDir, plannedScopedDir } from '../home.js';
 import { removeTree } from '../process/sweep.js';
+import { workdirMountPoint } from './mounts.js';
 import type { NormalizedOptions } from './options.js';
 
 /*
@@ -77,7 +77,9 @@ export function planCopies(options: NormalizedOptions, reason: string): { option
     make() {
       if (!warned) {
         warned = true;
-        process.emitWarning(`no copy-on-write overlay here (${reason}): every sandbox gets private copies instead (slower, more disk)`, { code: 'SANDBOX_RUN_COPY_FALLBACK' });
+        process.emitWarning(`no copy-on-write overlay here (${reason}): every sandbox gets private copies instead (slower, more disk)`, {
+          code: 'SANDBOX_RUN_COPY_FALLBACK',
+        });
       }
       makeScopedDir(dir);
       for (const { lowers, copy } of copies) materialize(lowers, copy);

@@ -1,10 +1,10 @@
 import { processScopedDir } from '../home.js';
+import type { Preset } from '../presets/types.js';
 import { removeTree } from '../process/sweep.js';
 import { Service } from '../services/service.js';
 import type { ServiceSpec } from '../services/types.js';
-import type { Preset } from '../presets/types.js';
-import type { SandboxOptions } from './options.js';
 import { keepableOptions, keepSandbox } from './keep.js';
+import type { SandboxOptions } from './options.js';
 import { Sandbox } from './sandbox.js';
 
 /** A sandbox with its services (and the presets that bring them). */

@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { sandboxRunHome } from '../home.js';
-import { MANIFEST, writeManifest, type KeptLayer, type KeptManifest, type KeptScratch, type KeptService } from '../kept/manifest.js';
+import { type KeptLayer, type KeptManifest, type KeptScratch, type KeptService, MANIFEST, writeManifest } from '../kept/manifest.js';
 import { enforceCaps, keptDirIn, placeKept, processRunDir } from '../kept/runs.js';
 import { removeTree } from '../process/sweep.js';
 import type { Service } from '../services/service.js';
@@ -69,7 +69,12 @@ export function keepableOptions(options: SandboxOptions, pending: string): Sandb
 
 function serviceSpec(service: Service): KeptService {
   const { name, command, env, cwd, ready, startTimeoutMs, stopSignal, stopGraceMs, exports } = service.spec;
-  const probe = ready && 'log' in ready ? { log: typeof ready.log === 'string' ? ready.log : ready.log.source } : ready && 'command' in ready ? { command: [...ready.command] } : ready;
+  const probe =
+    ready && 'log' in ready
+      ? { log: typeof ready.log === 'string' ? ready.log : ready.log.source }
+      : ready && 'command' in ready
+        ? { command: [...ready.command] }
+        : ready;
   return {
     name,
     command: [...command],
@@ -86,7 +91,8 @@ function serviceSpec(service: Service): KeptService {
 /** Regular files of a per-sandbox host dir (a CA file beside a socket), copied: sockets and locks are the live server's. */
 function copyScratch(from: string, to: string): void {
   mkdirSync(to, { recursive: true });
-  for (const entry of readdirSync(from, { withFileTypes: true })) if (entry.isFile() && !entry.name.endsWith('.lock')) copyFileSync(join(from, entry.name), join(to, entry.name));
+  for (const entry of readdirSync(from, { withFileTypes: true }))
+    if (entry.isFile() && !entry.name.endsWith('.lock')) copyFileSync(join(from, entry.name), join(to, entry.name));
 }
 
 /**

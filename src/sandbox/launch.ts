@@ -1,11 +1,11 @@
 import type { ResultPromise } from 'execa';
 import { helperPath } from '../helper/locate.js';
-import { createSandboxCgroup, planSandboxCgroup, type CgroupPlan, type SandboxCgroup } from './cgroup.js';
-import { planCopies, type HostDirs } from './copy-fallback.js';
+import { type CgroupPlan, createSandboxCgroup, planSandboxCgroup, type SandboxCgroup } from './cgroup.js';
+import { type HostDirs, planCopies } from './copy-fallback.js';
 import { sandboxEnv } from './env.js';
 import { helperArgs } from './helper-argv.js';
-import { normalizeOptions, type NormalizedOptions, type SandboxOptions } from './options.js';
-import { startHelper, type ProcessOptions } from './process.js';
+import { type NormalizedOptions, normalizeOptions, type SandboxOptions } from './options.js';
+import { type ProcessOptions, startHelper } from './process.js';
 import { planDiskUppers, upperPlacement } from './upper-placement.js';
 
 /*
@@ -80,6 +80,11 @@ export function startLaunch(plan: LaunchPlan, processOptions: ProcessOptions): L
 }
 
 /** Plans and starts a sandbox. */
-export function launchSandbox(options: SandboxOptions, command: readonly string[] | null, processOptions: ProcessOptions, extra: { infoFd?: number } = {}): Launched {
+export function launchSandbox(
+  options: SandboxOptions,
+  command: readonly string[] | null,
+  processOptions: ProcessOptions,
+  extra: { infoFd?: number } = {},
+): Launched {
   return startLaunch(planLaunch(options, command, extra), processOptions);
 }

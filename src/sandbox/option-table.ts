@@ -165,7 +165,10 @@ export const SANDBOX_OPTIONS = {
       { name: 'unset-env', type: 'string', array: true, describe: 'Remove NAME from the environment, even one a preset exports' },
     ],
     fromFlags: (flags) => {
-      const pairs: [string, string | undefined][] = [...list(flags.env).map(parseEnvPair), ...list(flags.unsetEnv).map((name): [string, undefined] => [name, undefined])];
+      const pairs: [string, string | undefined][] = [
+        ...list(flags.env).map(parseEnvPair),
+        ...list(flags.unsetEnv).map((name): [string, undefined] => [name, undefined]),
+      ];
       return Object.fromEntries(pairs);
     },
     helper: { none: "the environment is the helper process's own (env.ts: sandboxEnv)" },
@@ -260,7 +263,9 @@ export const SANDBOX_OPTIONS = {
     schema: z.array(z.string().min(1)).readonly(),
     default: 'none',
     group: 'Secrets:',
-    flags: [{ name: 'allow-home', type: 'string', array: true, describe: 'Show a masked credential path, e.g. .npmrc (~/.ssh, ~/.aws, ~/.kube, ... are hidden)' }],
+    flags: [
+      { name: 'allow-home', type: 'string', array: true, describe: 'Show a masked credential path, e.g. .npmrc (~/.ssh, ~/.aws, ~/.kube, ... are hidden)' },
+    ],
     fromFlags: (flags) => given(list(flags.allowHome)),
     helper: 'masks',
   },
@@ -269,7 +274,14 @@ export const SANDBOX_OPTIONS = {
     schema: z.array(z.string().min(1)).readonly(),
     default: 'none',
     group: 'Secrets:',
-    flags: [{ name: 'pass-env', type: 'string', array: true, describe: 'Pass NAME although it looks like a credential (…TOKEN, …SECRET, …PASSWORD, …_KEY, a URL with a password) or a host socket' }],
+    flags: [
+      {
+        name: 'pass-env',
+        type: 'string',
+        array: true,
+        describe: 'Pass NAME although it looks like a credential (…TOKEN, …SECRET, …PASSWORD, …_KEY, a URL with a password) or a host socket',
+      },
+    ],
     fromFlags: (flags) => given(list(flags.passEnv)),
     helper: { none: "the environment is the helper process's own (env.ts: sandboxEnv)" },
   },
@@ -304,7 +316,9 @@ export const SANDBOX_OPTIONS = {
     schema: z.string().min(1),
     default: '$SANDBOX_RUN_CGROUP',
     group: 'Limits:',
-    flags: [{ name: 'cgroup-parent', type: 'string', describe: "Delegated cgroup v2 directory for per-sandbox cgroups, or 'self' (default: $SANDBOX_RUN_CGROUP)" }],
+    flags: [
+      { name: 'cgroup-parent', type: 'string', describe: "Delegated cgroup v2 directory for per-sandbox cgroups, or 'self' (default: $SANDBOX_RUN_CGROUP)" },
+    ],
     helper: { none: 'where the cgroup is made (cgroup.ts); the helper is told only --cgroup DIR' },
   },
 } as const satisfies Record<string, OptionSpec>;

@@ -29,7 +29,12 @@ const SCRIPT = [
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const STEP: Record<number, string> = { 2: 'the overlay is missing', 3: 'removing and re-creating a lower directory failed', 4: 'renaming a new directory failed', 5: 'writing failed' };
+const STEP: Record<number, string> = {
+  2: 'the overlay is missing',
+  3: 'removing and re-creating a lower directory failed',
+  4: 'renaming a new directory failed',
+  5: 'writing failed',
+};
 
 /**
  * Mounts a small overlay in a real sandbox (the helper, as every sandbox is
@@ -46,7 +51,12 @@ export function probeOverlay(helper: string, scratch: string, upperOnDisk: boole
     const mount = upperOnDisk ? ['--overlay-rw', join(scratch, 'upper'), join(scratch, 'work'), lower, lower] : ['--overlay', lower, lower];
     if (upperOnDisk) for (const dir of ['upper', 'work']) mkdirSync(join(scratch, dir));
     // A fixed PATH: the verdict must not depend on the caller's.
-    const result = spawnSync(helper, [...mount, '--', '/bin/sh', '-c', SCRIPT, 'probe', lower], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: SYSTEM_PATH } });
+    const result = spawnSync(helper, [...mount, '--', '/bin/sh', '-c', SCRIPT, 'probe', lower], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: SYSTEM_PATH },
+    });
     const leaked = !existsSync(join(lower, 'dir', 'file')) || existsSync(join(lower, 'renamed'));
     if (result.status === 0 && !leaked) return { ok: true, detail: 'whiteouts, opaque directories and directory renames work' };
     if (leaked) return { ok: false, detail: 'writes reached the lower directory' };

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { execa, type Options as ExecaOptions, type Result, type ResultPromise } from 'execa';
+import { type Options as ExecaOptions, execa, type Result, type ResultPromise } from 'execa';
 import { ExitCode, setupError } from '../errors.js';
 
 /**
@@ -8,8 +8,24 @@ import { ExitCode, setupError } from '../errors.js';
  * the sandbox's business (execa would setuid the helper itself).
  */
 const PROCESS_OPTION_KEYS = [
-  'stdin', 'stdout', 'stderr', 'stdio', 'input', 'timeout', 'cancelSignal', 'killSignal', 'forceKillAfterDelay',
-  'buffer', 'all', 'encoding', 'ipc', 'serialization', 'maxBuffer', 'stripFinalNewline', 'lines', 'verbose',
+  'stdin',
+  'stdout',
+  'stderr',
+  'stdio',
+  'input',
+  'timeout',
+  'cancelSignal',
+  'killSignal',
+  'forceKillAfterDelay',
+  'buffer',
+  'all',
+  'encoding',
+  'ipc',
+  'serialization',
+  'maxBuffer',
+  'stripFinalNewline',
+  'lines',
+  'verbose',
 ] as const satisfies readonly (keyof ExecaOptions)[];
 
 /** Options for one process in a sandbox, passed through to execa. */
@@ -47,12 +63,7 @@ function text(value: unknown): string {
 }
 
 /** Starts the helper with execa; errors are turned into results, not thrown. */
-export function startHelper(
-  helper: string,
-  args: readonly string[],
-  env: Record<string, string | undefined>,
-  options: ProcessOptions = {},
-): ResultPromise {
+export function startHelper(helper: string, args: readonly string[], env: Record<string, string | undefined>, options: ProcessOptions = {}): ResultPromise {
   const picked = Object.fromEntries(PROCESS_OPTION_KEYS.filter((key) => options[key] !== undefined).map((key) => [key, options[key]])) as ExecaOptions;
   return execa(helper, args, { ...picked, env, extendEnv: false, reject: false, windowsHide: true });
 }

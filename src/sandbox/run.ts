@@ -2,7 +2,7 @@ import type { ResultPromise } from 'execa';
 import type { CgroupReport } from './cgroup.js';
 import { launchSandbox } from './launch.js';
 import type { SandboxOptions } from './options.js';
-import { toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
+import { type ProcessOptions, type SandboxResult, toSandboxResult } from './process.js';
 
 /** What each spawned sandbox's cgroup recorded, once it is gone (see {@link sandboxReport}). */
 const reports = new WeakMap<ResultPromise, Promise<CgroupReport>>();
@@ -33,11 +33,7 @@ export function sandboxReport(subprocess: ResultPromise): Promise<CgroupReport> 
  * const { exitCode, stdout } = await run('ls', ['-la'], { workdir: 'ro' });
  * ```
  */
-export async function run(
-  file: string,
-  args: readonly string[] = [],
-  options: SandboxOptions & ProcessOptions = {},
-): Promise<SandboxResult> {
+export async function run(file: string, args: readonly string[] = [], options: SandboxOptions & ProcessOptions = {}): Promise<SandboxResult> {
   const subprocess = spawn(file, args, options);
   const result = toSandboxResult([file, ...args], await subprocess);
   const { oomKills } = await sandboxReport(subprocess);

@@ -1,18 +1,18 @@
 import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
 import { SandboxError, setupError } from '../errors.js';
-import { sandboxEnv } from './env.js';
-import { joinArgs } from './helper-argv.js';
-import { startDirectory } from './mounts.js';
 import { helperPath } from '../helper/locate.js';
 import { INFO_FD, readHelperInfo } from '../process/info-fd.js';
 import { stopProcess } from '../process/stop.js';
-import type { SandboxCgroup } from './cgroup.js';
-import { launchSandbox } from './launch.js';
-import type { NormalizedOptions, SandboxOptions } from './options.js';
-import { startHelper, toSandboxResult, type ProcessOptions, type SandboxResult } from './process.js';
 import type { Service } from '../services/service.js';
+import type { SandboxCgroup } from './cgroup.js';
+import { sandboxEnv } from './env.js';
+import { joinArgs } from './helper-argv.js';
 import type { KeepOptions, KeptSandbox } from './keep.js';
+import { launchSandbox } from './launch.js';
+import { startDirectory } from './mounts.js';
+import type { NormalizedOptions, SandboxOptions } from './options.js';
+import { type ProcessOptions, type SandboxResult, startHelper, toSandboxResult } from './process.js';
 
 /** How long dispose() waits after SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 5000;
@@ -72,17 +72,26 @@ export class Sandbox implements AsyncDisposable {
 
   /** Creates a sandbox and resolves once its mounts and namespaces are ready. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
-    const { subprocess: supervisor, options: normalized, cgroup } = launchSandbox(options, null, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], forceKillAfterDelay: false }, { infoFd: INFO_FD });
+    const {
+      subprocess: supervisor,
+      options: normalized,
+      cgroup,
+    } = launchSandbox(options, null, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], forceKillAfterDelay: false }, { infoFd: INFO_FD });
     const info = await readHelperInfo(supervisor.stdio[INFO_FD] as Readable).catch(() => undefined);
     if (!info) {
       const result = await supervisor;
       await cgroup?.release();
       throw setupError(String(result.stderr ?? ''));
     }
-    return new Sandbox(info.pid, normalized, {
-      ended: supervisor,
-      stop: () => stopProcess(supervisor, STOP_GRACE_MS),
-    }, cgroup);
+    return new Sandbox(
+      info.pid,
+      normalized,
+      {
+        ended: supervisor,
+        stop: () => stopProcess(supervisor, STOP_GRACE_MS),
+      },
+      cgroup,
+    );
   }
 
   /** Processes the OOM killer ended because of the sandbox's memory limit (known once disposed). */
@@ -152,8 +161,12 @@ export class Sandbox implements AsyncDisposable {
    * starts a sandbox on exactly that state. Needs `keepable: true`.
    */
   keep(options: KeepOptions = {}): Promise<KeptSandbox> {
-    if (!this.#keeper) return Promise.reject(new SandboxError('BAD_OPTIONS', 'keep(): this sandbox was created without keepable: true; pass { keepable: true } to createSandbox or createPool'));
-    if (this.#disposed && !this.#kept) return Promise.reject(new SandboxError('SANDBOX_EXITED', 'keep(): the sandbox was already disposed; call keep() instead of dispose()'));
+    if (!this.#keeper)
+      return Promise.reject(
+        new SandboxError('BAD_OPTIONS', 'keep(): this sandbox was created without keepable: true; pass { keepable: true } to createSandbox or createPool'),
+      );
+    if (this.#disposed && !this.#kept)
+      return Promise.reject(new SandboxError('SANDBOX_EXITED', 'keep(): the sandbox was already disposed; call keep() instead of dispose()'));
     this.#kept ??= this.#keeper(options);
     return this.#kept;
   }

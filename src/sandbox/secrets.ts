@@ -6,16 +6,46 @@ import { warnOnce } from '../warnings.js';
 /** Credentials a test never needs and a compromised dependency would love. */
 export const DEFAULT_MASKED_HOME_PATHS = [
   // keys and cloud credentials
-  '.ssh', '.gnupg', '.aws', '.azure', '.config/gcloud', '.kube', '.docker', '.vault-token', '.terraform.d/credentials.tfrc.json',
-  '.config/rclone', '.s3cfg', '.1password', '.local/share/keyrings', '.Xauthority',
+  '.ssh',
+  '.gnupg',
+  '.aws',
+  '.azure',
+  '.config/gcloud',
+  '.kube',
+  '.docker',
+  '.vault-token',
+  '.terraform.d/credentials.tfrc.json',
+  '.config/rclone',
+  '.s3cfg',
+  '.1password',
+  '.local/share/keyrings',
+  '.Xauthority',
   // package registries and forges
-  '.npmrc', '.pypirc', '.gem/credentials', '.cargo/credentials', '.cargo/credentials.toml', '.config/gh', '.config/hub',
-  '.netrc', '.git-credentials', '.config/git/credentials',
+  '.npmrc',
+  '.pypirc',
+  '.gem/credentials',
+  '.cargo/credentials',
+  '.cargo/credentials.toml',
+  '.config/gh',
+  '.config/hub',
+  '.netrc',
+  '.git-credentials',
+  '.config/git/credentials',
   // databases
-  '.pgpass', '.my.cnf',
+  '.pgpass',
+  '.my.cnf',
   // shell histories: typed passwords and tokens end up there
-  '.bash_history', '.zsh_history', '.history', '.sh_history', '.python_history', '.node_repl_history', '.psql_history',
-  '.mysql_history', '.local/share/fish/fish_history', '.lesshst', '.viminfo',
+  '.bash_history',
+  '.zsh_history',
+  '.history',
+  '.sh_history',
+  '.python_history',
+  '.node_repl_history',
+  '.psql_history',
+  '.mysql_history',
+  '.local/share/fish/fish_history',
+  '.lesshst',
+  '.viminfo',
 ] as const;
 
 /** Variable names that look like credentials: passed only when named in `passEnv`. */
@@ -49,7 +79,9 @@ export function inheritedEnv(env: Readonly<Record<string, string | undefined>>, 
     else kept[name] = value;
   }
   if (dropped.length > 0)
-    warnOnce(`not passed into the sandbox (they look like credentials or host sockets): ${dropped.sort().join(' ')}; pass one with --pass-env NAME (passEnv: ['NAME'])`);
+    warnOnce(
+      `not passed into the sandbox (they look like credentials or host sockets): ${dropped.sort().join(' ')}; pass one with --pass-env NAME (passEnv: ['NAME'])`,
+    );
   return kept;
 }
 

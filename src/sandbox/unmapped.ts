@@ -70,8 +70,7 @@ export function findUnmappedFiles(roots: readonly string[], ids: MappedIds, budg
     }
     entries++;
     // The overlay's root takes its owner from the upper dir: it is never copied up.
-    if (!rootSet.has(path) && (stat.uid !== ids.uid || stat.gid !== ids.gid))
-      files.push({ path, uid: stat.uid, gid: stat.gid, directory: stat.isDirectory() });
+    if (!rootSet.has(path) && (stat.uid !== ids.uid || stat.gid !== ids.gid)) files.push({ path, uid: stat.uid, gid: stat.gid, directory: stat.isDirectory() });
     if (!stat.isDirectory()) continue;
     let dir;
     try {

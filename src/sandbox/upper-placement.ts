@@ -2,15 +2,14 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SandboxError, setupError } from '../errors.js';
-import { workdirMountPoint } from './mounts.js';
 import { helperPath } from '../helper/locate.js';
 import { makeScopedDir, plannedScopedDir, processScopedDir, sandboxRunHome } from '../home.js';
-import type { HostDirs } from './copy-fallback.js';
-import { removeTree } from '../process/sweep.js';
 import { kernelAtLeast } from '../kernel.js';
+import { removeTree } from '../process/sweep.js';
 import { warnOnce } from './cgroup.js';
+import type { HostDirs } from './copy-fallback.js';
 import type { NormalizedOptions } from './options.js';
-import { probeOverlay, type ProbeResult } from './overlay-probe.js';
+import { type ProbeResult, probeOverlay } from './overlay-probe.js';
 
 /**
  * Where the sandboxes' writable layers live:
@@ -26,7 +25,8 @@ type Setting = (typeof SETTINGS)[number];
 
 function setting(env: NodeJS.ProcessEnv): Setting {
   const value = env.SANDBOX_RUN_OVERLAY || 'auto';
-  if (!(SETTINGS as readonly string[]).includes(value)) throw new SandboxError('BAD_OPTIONS', `SANDBOX_RUN_OVERLAY: expected ${SETTINGS.join(', ')}, got '${value}'`);
+  if (!(SETTINGS as readonly string[]).includes(value))
+    throw new SandboxError('BAD_OPTIONS', `SANDBOX_RUN_OVERLAY: expected ${SETTINGS.join(', ')}, got '${value}'`);
   return value as Setting;
 }
 

@@ -1,2 +1,2 @@
-export { Service, SERVICE_LOG_DIR } from './service.js';
-export type { ServiceSpec, ReadinessProbe } from './types.js';
+export { SERVICE_LOG_DIR, Service } from './service.js';
+export type { ReadinessProbe, ServiceSpec } from './types.js';

@@ -131,7 +131,11 @@ export class Service {
     for (;;) {
       if (!this.running) {
         await this.process; // its exit code, for the message
-        throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} exited with code ${this.#exitCode} before it was ready${this.#tailSuffix()}`, this.#logDetails());
+        throw new SandboxError(
+          'SETUP_FAILED',
+          `service ${this.spec.name} exited with code ${this.#exitCode} before it was ready${this.#tailSuffix()}`,
+          this.#logDetails(),
+        );
       }
       if (await this.#isReady()) return;
       if (Date.now() > deadline) {

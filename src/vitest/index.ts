@@ -8,7 +8,7 @@
  * ```
  */
 import type { PoolRunnerInitializer, TestProject } from 'vitest/node';
-import { DEFAULT_WRITE_BACK, writeBackMatcher, type SandboxPoolOptions } from './options.js';
+import { DEFAULT_WRITE_BACK, type SandboxPoolOptions, writeBackMatcher } from './options.js';
 import { SandboxSource, type WorkerSpec } from './sandboxes.js';
 import { SandboxPoolWorker, workerSpec } from './worker.js';
 

@@ -3,13 +3,13 @@ import { chmod, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ResultPromise } from 'execa';
-import { workdirMountPoint } from '../sandbox/mounts.js';
-import { removeTree, sweepDeadOwners } from '../process/sweep.js';
-import { diskUpperBase, upperPlacement } from '../sandbox/upper-placement.js';
 import { resolveLayers } from '../pool/layers.js';
-import type { OverlayMount } from '../sandbox/options.js';
+import { removeTree, sweepDeadOwners } from '../process/sweep.js';
 import { createSandbox } from '../sandbox/create.js';
+import { workdirMountPoint } from '../sandbox/mounts.js';
+import type { OverlayMount } from '../sandbox/options.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import { diskUpperBase, upperPlacement } from '../sandbox/upper-placement.js';
 import type { SandboxPoolOptions, WorkerSandboxOptions } from './options.js';
 import { writeBack } from './write-back.js';
 
@@ -48,7 +48,6 @@ function spawnWorker(sandbox: Sandbox, spec: WorkerSpec, env: Readonly<Record<st
 
 const LAYER_PREFIX = 'sandbox-run-vitest-';
 
-
 /**
  * Where the workers' writable layers go by default: the temporary directory,
  * unless overlayfs cannot keep its marks on tmpfs here (Linux < 6.6) and
@@ -63,13 +62,17 @@ function defaultUpperRoot(): string {
 
 /** Removes the writable layers of runs that were killed before they could (named by their pid). */
 function sweepDeadLayers(dir: string): void {
-  sweepDeadOwners(dir, (name) => Number(/^sandbox-run-vitest-(\d+)-/.exec(name)?.[1]), (layer) => {
-    try {
-      removeTree(layer);
-    } catch {
-      // another user's: theirs to sweep
-    }
-  });
+  sweepDeadOwners(
+    dir,
+    (name) => Number(/^sandbox-run-vitest-(\d+)-/.exec(name)?.[1]),
+    (layer) => {
+      try {
+        removeTree(layer);
+      } catch {
+        // another user's: theirs to sweep
+      }
+    },
+  );
 }
 
 /** A sandbox lent to one Vitest worker. */
@@ -144,8 +147,7 @@ export class SandboxSource {
     // node_modules): overlay the top-level directory below /tmp instead.
     const mount = workdirMountPoint(root);
     const prefix = relative(mount, root);
-    const inRoot = (rel: string) =>
-      prefix === '' ? wanted(rel) : rel.startsWith(`${prefix}/`) && wanted(rel.slice(prefix.length + 1));
+    const inRoot = (rel: string) => (prefix === '' ? wanted(rel) : rel.startsWith(`${prefix}/`) && wanted(rel.slice(prefix.length + 1)));
     const dir = await mkdtemp(join(this.#upperRoot, `${LAYER_PREFIX}${process.pid}-`));
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');

@@ -55,11 +55,13 @@ export class SandboxPoolWorker implements PoolWorker {
     this.#stderr = options.project.vitest.logger.errorStream as Writable;
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: Vitest's PoolWorker interface types its listeners so
   on(event: string, callback: (arg: any) => void): void {
     if (event === 'error') this.#errors.on(event, callback);
     else this.#process.on(event, callback);
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: Vitest's PoolWorker interface types its listeners so
   off(event: string, callback: (arg: any) => void): void {
     // Vitest also unsubscribes from a worker whose sandbox failed to start.
     if (event === 'error') this.#errors.off(event, callback);

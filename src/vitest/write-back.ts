@@ -1,4 +1,4 @@
-import { copyFile, lstat, mkdir, readdir, readlink, rm, symlink, chmod } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /**

@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'nod
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Sandbox, run } from '../../src/index.js';
+import { run, Sandbox } from '../../src/index.js';
 import { availableControllers, cgroup2Mount } from '../../src/sandbox/cgroup.js';
-import { CLI, NODE, eventually } from './support.js';
+import { CLI, eventually, NODE } from './support.js';
 
 function delegatedParent(): string | undefined {
   if (process.env.SANDBOX_RUN_CGROUP) return process.env.SANDBOX_RUN_CGROUP;
@@ -23,7 +23,11 @@ function delegatedParent(): string | undefined {
 
 const parent = delegatedParent();
 const ownCgroups = () => (parent ? readdirSync(parent).filter((name) => name.startsWith(`sandbox-run.${process.pid}.`)) : []);
-const cgroupOf = (text: string) => text.split('\n').find((line) => line.startsWith('0::'))?.slice(3);
+const cgroupOf = (text: string) =>
+  text
+    .split('\n')
+    .find((line) => line.startsWith('0::'))
+    ?.slice(3);
 
 describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
   afterAll(() => {
@@ -70,7 +74,10 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
     const flag = missing === 'memory' ? ['--memory', '64m'] : ['--cpus', '1'];
     const result = await execa(NODE, [CLI, '--workdir', 'none', '--cgroup-parent', parent!, ...flag, '--', 'true'], { reject: false });
     expect(result.exitCode).toBe(0);
-    if (missing) expect(result.stderr).toBe(`sandbox-run: warning: the ${missing === 'cpu' ? 'cpus' : missing} limit is not enforced: cgroup ${parent} offers no '${missing}' controller (it offers: ${availableControllers(parent!).join(' ') || 'none'}); see sandbox-run doctor`);
+    if (missing)
+      expect(result.stderr).toBe(
+        `sandbox-run: warning: the ${missing === 'cpu' ? 'cpus' : missing} limit is not enforced: cgroup ${parent} offers no '${missing}' controller (it offers: ${availableControllers(parent!).join(' ') || 'none'}); see sandbox-run doctor`,
+      );
     else expect(result.stderr).toBe('');
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { workdirMountPoint } from '../../src/sandbox/mounts.js';
-import { CLI, NODE, eventually, mountCount, processesWith, tempDir } from './support.js';
+import { CLI, eventually, mountCount, NODE, processesWith, tempDir } from './support.js';
 
 const cli = (args: string[]) => execa(NODE, [CLI, ...args], { reject: false });
 
@@ -80,7 +80,25 @@ describe('sandbox-run -- CMD', () => {
       const args = JSON.parse(result.stdout) as string[];
       const hostDependent = new Set(['--tmpfs-size', '--upper-size', '--mask']);
       expect(args.filter((arg, i) => !hostDependent.has(arg) && !hostDependent.has(args[i - 1]!))).toEqual([
-        '--hostname', 'sandbox', '--ro-bind', mounted, mounted, '--tmpfs', '/scratch', '--chdir', process.cwd(), '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls',
+        '--hostname',
+        'sandbox',
+        '--ro-bind',
+        mounted,
+        mounted,
+        '--tmpfs',
+        '/scratch',
+        '--chdir',
+        process.cwd(),
+        '--rlimit',
+        'core',
+        '0',
+        '0',
+        '--rlimit',
+        'nproc',
+        '4096',
+        '4096',
+        '--',
+        'ls',
       ]);
     } finally {
       home.remove();
@@ -105,7 +123,7 @@ describe('sandbox-run doctor', () => {
       symlinkSync(NODE, join(bin.path, 'node'));
       const result = await execa(NODE, [CLI, 'doctor'], { reject: false, env: { PATH: bin.path } });
       expect(result.exitCode).toBe(1);
-      expect(result.stdout).toMatch(/^FAIL  layer tools: mknod is needed to restore whiteouts: install coreutils$/m);
+      expect(result.stdout).toMatch(/^FAIL {2}layer tools: mknod is needed to restore whiteouts: install coreutils$/m);
     } finally {
       bin.remove();
     }
@@ -114,7 +132,7 @@ describe('sandbox-run doctor', () => {
   it('names a missing helper and the fix', async () => {
     const result = await execa(NODE, [CLI, 'doctor'], { reject: false, env: { SANDBOX_RUN_HELPER: '/nonexistent/helper' } });
     expect(result.exitCode).toBe(1);
-    expect(result.stdout).toMatch(/FAIL  helper: the sandbox helper \/nonexistent\/helper is missing/);
+    expect(result.stdout).toMatch(/FAIL {2}helper: the sandbox helper \/nonexistent\/helper is missing/);
     const run = await execa(NODE, [CLI, '--', 'true'], { reject: false, env: { SANDBOX_RUN_HELPER: '/nonexistent/helper' } });
     expect(run.exitCode).toBe(125);
     expect(run.stderr).toMatch(/^sandbox-run: the sandbox helper \/nonexistent\/helper is missing or not executable: run `npm rebuild sandbox-run`/);
@@ -127,7 +145,9 @@ describe('sandbox-run doctor', () => {
       writeFileSync(helper, '#!/bin/sh\n', { mode: 0o644 });
       const run = await execa(NODE, [CLI, '--', 'true'], { reject: false, env: { SANDBOX_RUN_HELPER: helper } });
       expect(run.exitCode).toBe(125);
-      expect(run.stderr).toBe(`sandbox-run: the sandbox helper ${helper} is missing or not executable: run \`npm rebuild sandbox-run\` (needs a C compiler), or set SANDBOX_RUN_HELPER`);
+      expect(run.stderr).toBe(
+        `sandbox-run: the sandbox helper ${helper} is missing or not executable: run \`npm rebuild sandbox-run\` (needs a C compiler), or set SANDBOX_RUN_HELPER`,
+      );
     } finally {
       dir.remove();
     }

@@ -1,6 +1,6 @@
 // The fallback for kernels without overlayfs in user namespaces, forced with
 // SANDBOX_RUN_OVERLAY=copy: same isolation, private copies, nothing left.
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, Sandbox } from '../../src/index.js';
@@ -26,7 +26,8 @@ describe('copy fallback (SANDBOX_RUN_OVERLAY=copy)', () => {
 
   it('gives each sandbox private copies and removes them afterwards', async () => {
     const before = { project: treeDigest(project.path), layer: treeDigest(layer.path) };
-    const script = 'echo changed > src.txt; echo new > /mnt/data/new.txt; cat src.txt /mnt/data/seed.txt; stat -c %a /mnt/data; grep -c " overlay " /proc/mounts';
+    const script =
+      'echo changed > src.txt; echo new > /mnt/data/new.txt; cat src.txt /mnt/data/seed.txt; stat -c %a /mnt/data; grep -c " overlay " /proc/mounts';
     const results = await Promise.all(
       [1, 2].map(() => run('/bin/sh', ['-c', script], { cwd: project.path, overlays: [{ lower: layer.path, target: '/mnt' }] })),
     );

@@ -81,7 +81,9 @@ describe('writable layers on disk (SANDBOX_RUN_OVERLAY=disk)', () => {
   it('removes the uppers of a live sandbox when it is disposed, read-only dirs and overlay work dirs included', async () => {
     {
       await using sb = await Sandbox.create({ cwd: project.path });
-      expect((await sb.exec('/bin/sh', ['-c', 'mkdir -p ro/inner && echo x > ro/inner/f && chmod 555 ro/inner ro && rm -r dir && ls'])).stdout).toBe('ro\ntop.txt');
+      expect((await sb.exec('/bin/sh', ['-c', 'mkdir -p ro/inner && echo x > ro/inner/f && chmod 555 ro/inner ro && rm -r dir && ls'])).stdout).toBe(
+        'ro\ntop.txt',
+      );
       expect(readdirSync(uppers)).toHaveLength(1);
     }
     expect(readdirSync(uppers)).toEqual([]);
@@ -92,7 +94,12 @@ describe('writable layers on disk (SANDBOX_RUN_OVERLAY=disk)', () => {
       const sb = await Sandbox.create({ cwd: ${JSON.stringify(project.path)} });
       await sb.exec('/bin/sh', ['-c', 'mkdir -p ro && echo x > ro/f && chmod 555 ro && rm -r dir']);
       console.log(sb.pid); setInterval(() => {}, 1000);`;
-    const child = execa(NODE, ['--input-type=module', '-e', script], { reject: false, buffer: false, stdout: 'pipe', env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home } });
+    const child = execa(NODE, ['--input-type=module', '-e', script], {
+      reject: false,
+      buffer: false,
+      stdout: 'pipe',
+      env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home },
+    });
     const pid = Number(await new Promise<string>((resolve) => child.stdout!.once('data', (data: Buffer) => resolve(String(data)))));
     const leftover = readdirSync(uppers);
     expect(leftover).toEqual([expect.stringMatching(new RegExp(`^${child.pid}-`))]);
@@ -105,13 +112,20 @@ describe('writable layers on disk (SANDBOX_RUN_OVERLAY=disk)', () => {
   });
 
   it('warns once that --upper-size does not bind a writable layer on disk', async () => {
-    const result = await execa(NODE, ['dist/cli/main.js', '--upper-size', '64m', '--', 'true'], { env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home } });
-    expect(result.stderr).toBe(`sandbox-run: warning: --upper-size is not enforced: the writable layer is on disk under ${uppers} (tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor`);
+    const result = await execa(NODE, ['dist/cli/main.js', '--upper-size', '64m', '--', 'true'], {
+      env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home },
+    });
+    expect(result.stderr).toBe(
+      `sandbox-run: warning: --upper-size is not enforced: the writable layer is on disk under ${uppers} (tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor`,
+    );
   });
 
   it('probes with a fixed PATH: a caller without rm or mv on its PATH gets the same verdict', async () => {
     rmSync(join(home, 'overlay-probe.json'), { force: true }); // probe afresh
-    const result = await execa(NODE, ['dist/cli/main.js', '--', '/bin/true'], { reject: false, env: { PATH: '/nonexistent', SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home } });
+    const result = await execa(NODE, ['dist/cli/main.js', '--', '/bin/true'], {
+      reject: false,
+      env: { PATH: '/nonexistent', SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home },
+    });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
   });
@@ -120,9 +134,16 @@ describe('writable layers on disk (SANDBOX_RUN_OVERLAY=disk)', () => {
     const badHome = tempDir();
     try {
       writeFileSync(join(badHome.path, 'uppers'), 'not a directory');
-      const result = await execa(NODE, ['dist/cli/main.js', '--', 'true'], { reject: false, env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: badHome.path } });
+      const result = await execa(NODE, ['dist/cli/main.js', '--', 'true'], {
+        reject: false,
+        env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: badHome.path },
+      });
       expect(result.exitCode).toBe(125);
-      expect(result.stderr).toMatch(new RegExp(`^sandbox-run: SANDBOX_RUN_OVERLAY=disk, but copy-on-write with the upper at ${badHome.path}/uppers is broken: .+; run 'sandbox-run doctor'$`));
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^sandbox-run: SANDBOX_RUN_OVERLAY=disk, but copy-on-write with the upper at ${badHome.path}/uppers is broken: .+; run 'sandbox-run doctor'$`,
+        ),
+      );
     } finally {
       badHome.remove();
     }

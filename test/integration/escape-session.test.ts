@@ -36,7 +36,9 @@ describe('escape matrix: terminal, process group, keyring', () => {
   });
 
   it('without a terminal on stdin, has no controlling terminal and cannot inject through an inherited one', async () => {
-    const command = `${cli('--', probe, 'tty-attack').map((a) => `'${a}'`).join(' ')} </dev/null`;
+    const command = `${cli('--', probe, 'tty-attack')
+      .map((a) => `'${a}'`)
+      .join(' ')} </dev/null`;
     const { stdout } = await capture([probe, 'drive', '30', '100', '--', '/bin/sh', '-c', command]);
     expect(stdout).toContain('open /dev/tty: No such device or address');
     expect(stdout).toMatch(/tiocsti fd1: Operation not permitted/);
@@ -49,7 +51,7 @@ describe('escape matrix: terminal, process group, keyring', () => {
     const waiters: { text: string; resolve: () => void }[] = [];
     driver.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString().replace(/\r/g, '');
-      for (const w of waiters.splice(0)) (stdout.includes(w.text) ? w.resolve() : waiters.push(w));
+      for (const w of waiters.splice(0)) stdout.includes(w.text) ? w.resolve() : waiters.push(w);
     });
     const seen = (text: string) => new Promise<void>((resolve) => (stdout.includes(text) ? resolve() : waiters.push({ text, resolve })));
     const closed = new Promise<number | null>((resolve) => driver.on('close', resolve));
@@ -72,10 +74,18 @@ describe('escape matrix: terminal, process group, keyring', () => {
   it('cannot signal or stop the runner, the caller or its siblings through the process group', async () => {
     // The shell stands for the caller: it shares the runner's process group
     // (detached: a group of its own, so the test runner is not at stake).
-    const script = `${cli('--parallel=3', '--replicate', '--output', 'quiet', '--', probe, 'group-attack', '$$').map((a) => (a === '$$' ? a : `'${a}'`)).join(' ')} >/dev/null; echo "runner exit $?"; echo caller-alive`;
+    const script = `${cli('--parallel=3', '--replicate', '--output', 'quiet', '--', probe, 'group-attack', '$$')
+      .map((a) => (a === '$$' ? a : `'${a}'`))
+      .join(' ')} >/dev/null; echo "runner exit $?"; echo caller-alive`;
     const each = await capture(['/bin/sh', '-c', script]);
     expect(each.stdout).toBe('runner exit 0\ncaller-alive\n');
-    const single = await capture(['/bin/sh', '-c', `${cli('--', probe, 'group-attack', '$$').map((a) => (a === '$$' ? a : `'${a}'`)).join(' ')}; echo "exit $?"`]);
+    const single = await capture([
+      '/bin/sh',
+      '-c',
+      `${cli('--', probe, 'group-attack', '$$')
+        .map((a) => (a === '$$' ? a : `'${a}'`))
+        .join(' ')}; echo "exit $?"`,
+    ]);
     expect(single.stdout).toMatch(/kill\(-host, 15\): No such process/);
     expect(single.stdout).toMatch(/^sid=2 pgid=2$/m); // the command leads a session of its own
     expect(single.stdout).toMatch(/exit 0\n$/);
@@ -95,7 +105,13 @@ describe('escape matrix: terminal, process group, keyring', () => {
     const { stdout } = await sb.exec(probe, ['group-attack', String(process.pid)]);
     expect(stdout).toMatch(/kill\(-host, 15\): No such process/);
     const caps = await sb.exec('/bin/sh', ['-c', 'grep -E "^Cap(Eff|Prm|Bnd|Amb)" /proc/self/status | tr -d "\\t"; cut -d" " -f6 /proc/self/stat']);
-    expect(caps.stdout.split('\n').map((l) => l.trim())).toEqual(['CapPrm:0000000000000000', 'CapEff:0000000000000000', 'CapBnd:0000000000000000', 'CapAmb:0000000000000000', expect.stringMatching(/^\d+$/)]);
+    expect(caps.stdout.split('\n').map((l) => l.trim())).toEqual([
+      'CapPrm:0000000000000000',
+      'CapEff:0000000000000000',
+      'CapBnd:0000000000000000',
+      'CapAmb:0000000000000000',
+      expect.stringMatching(/^\d+$/),
+    ]);
     // The joined process leads its own session, not init's (1) and not the caller's.
     expect(Number(caps.stdout.trim().split('\n').at(-1))).toBeGreaterThan(1);
   });

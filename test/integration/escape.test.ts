@@ -2,7 +2,7 @@
 // fail. CI runs it as root and as an unprivileged user. One row, one test;
 // the README carries the same table.
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,8 @@ async function socketServer(path: string): Promise<Server> {
 }
 
 /** Node inside the sandbox connecting to a unix socket: what it heard, or the error code. */
-const CONNECT_UNIX = "const s=require('net').connect(process.argv[1]);let d='';s.on('data',c=>d+=c);s.on('end',()=>console.log(d));s.on('error',e=>console.log(e.code))";
+const CONNECT_UNIX =
+  "const s=require('net').connect(process.argv[1]);let d='';s.on('data',c=>d+=c);s.on('end',()=>console.log(d));s.on('error',e=>console.log(e.code))";
 
 describe('escape matrix', () => {
   let project: ReturnType<typeof tempDir>;
@@ -77,7 +78,9 @@ describe('escape matrix', () => {
   });
 
   it('cannot see or signal host processes', async () => {
-    const { stdout } = await sh(`kill -0 ${process.pid} 2>/dev/null && echo signalled; test -e /proc/${process.pid} && echo visible; ls /proc | grep -c '^[0-9]'`);
+    const { stdout } = await sh(
+      `kill -0 ${process.pid} 2>/dev/null && echo signalled; test -e /proc/${process.pid} && echo visible; ls /proc | grep -c '^[0-9]'`,
+    );
     expect(stdout.split('\n')).toEqual([expect.stringMatching(/^[1-4]$/)]);
   });
 
@@ -94,17 +97,23 @@ describe('escape matrix', () => {
   });
 
   it('cannot gain privileges through setuid binaries or file capabilities', async () => {
-    const { stdout } = await sh('grep NoNewPrivs /proc/self/status; su -c true root </dev/null >/dev/null 2>&1 && echo su-worked; grep CapEff /proc/self/status');
+    const { stdout } = await sh(
+      'grep NoNewPrivs /proc/self/status; su -c true root </dev/null >/dev/null 2>&1 && echo su-worked; grep CapEff /proc/self/status',
+    );
     expect(stdout.split('\n')).toEqual([expect.stringMatching(/^NoNewPrivs:\s+1$/), expect.stringMatching(/^CapEff:\s+0+$/)]);
   });
 
   it('cannot create device nodes that reach host devices', async () => {
-    const { stdout } = await sh('mknod /tmp/disk b 254 0 2>/dev/null && echo created; unshare -Ur mknod /tmp/disk2 b 254 0 2>/dev/null && echo created-nested; ls /tmp/disk /tmp/disk2 2>/dev/null | wc -l');
+    const { stdout } = await sh(
+      'mknod /tmp/disk b 254 0 2>/dev/null && echo created; unshare -Ur mknod /tmp/disk2 b 254 0 2>/dev/null && echo created-nested; ls /tmp/disk /tmp/disk2 2>/dev/null | wc -l',
+    );
     expect(stdout).toBe('0');
   });
 
   it('cannot mount over read-only paths so that the host sees it', async () => {
-    const { stdout } = await sh('mount -t tmpfs none /etc 2>/dev/null && echo mounted; unshare -Urm sh -c "mount -t tmpfs none /etc && touch /etc/escape-nested" 2>/dev/null; echo done');
+    const { stdout } = await sh(
+      'mount -t tmpfs none /etc 2>/dev/null && echo mounted; unshare -Urm sh -c "mount -t tmpfs none /etc && touch /etc/escape-nested" 2>/dev/null; echo done',
+    );
     expect(stdout).toBe('done');
     expect(existsSync('/etc/escape-nested')).toBe(false);
   });
@@ -164,18 +173,32 @@ describe('escape matrix', () => {
   it("cannot reach the host's runtime sockets: /run, $XDG_RUNTIME_DIR, the session bus and agents", async () => {
     const runtime = homeDir('.sandbox-run-test-xdg-');
     const server = await socketServer(join(runtime.path, 'bus'));
-    const saved = { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR, DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS, SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK };
-    Object.assign(process.env, { XDG_RUNTIME_DIR: runtime.path, DBUS_SESSION_BUS_ADDRESS: `unix:path=${runtime.path}/bus`, SSH_AUTH_SOCK: join(runtime.path, 'bus') });
+    const saved = {
+      XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR,
+      DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS,
+      SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK,
+    };
+    Object.assign(process.env, {
+      XDG_RUNTIME_DIR: runtime.path,
+      DBUS_SESSION_BUS_ADDRESS: `unix:path=${runtime.path}/bus`,
+      SSH_AUTH_SOCK: join(runtime.path, 'bus'),
+    });
     try {
       expect(readdirSync('/run').length).toBeGreaterThan(0);
       const script = `find /run /var/run/ -mindepth 1 | wc -l; echo "\${XDG_RUNTIME_DIR:-unset} \${DBUS_SESSION_BUS_ADDRESS:-unset} \${SSH_AUTH_SOCK:-unset}"; ${NODE} -e "${CONNECT_UNIX}" ${runtime.path}/bus`;
       const { stdout } = await sh(script, { workdir: 'none' });
       expect(stdout.split('\n')).toEqual(['0', 'unset unset unset', 'ENOENT']);
       // Named, it is passed; bound, it is reachable.
-      const declared = await sh(`echo $SSH_AUTH_SOCK; ${NODE} -e "${CONNECT_UNIX}" $SSH_AUTH_SOCK`, { workdir: 'none', passEnv: ['SSH_AUTH_SOCK'], binds: [{ source: runtime.path }] });
+      const declared = await sh(`echo $SSH_AUTH_SOCK; ${NODE} -e "${CONNECT_UNIX}" $SSH_AUTH_SOCK`, {
+        workdir: 'none',
+        passEnv: ['SSH_AUTH_SOCK'],
+        binds: [{ source: runtime.path }],
+      });
       expect(declared.stdout.split('\n')).toEqual([join(runtime.path, 'bus'), 'host']);
     } finally {
-      for (const [name, value] of Object.entries(saved)) if (value === undefined) delete process.env[name]; else process.env[name] = value;
+      for (const [name, value] of Object.entries(saved))
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
       server.close();
       runtime.remove();
     }
@@ -195,7 +218,8 @@ describe('escape matrix', () => {
       const { stdout } = await sh(script, { workdir: 'none', binds: [{ source: join(store.path, 'sockets/mine') }] });
       expect(stdout.split('\n')).toEqual(['1', 'ENOENT', 'host']); // only the bound 'sockets' path exists inside
     } finally {
-      if (savedHome === undefined) delete process.env.SANDBOX_RUN_HOME; else process.env.SANDBOX_RUN_HOME = savedHome;
+      if (savedHome === undefined) delete process.env.SANDBOX_RUN_HOME;
+      else process.env.SANDBOX_RUN_HOME = savedHome;
       sibling.close();
       mine.close();
       store.remove();
@@ -213,16 +237,30 @@ describe('escape matrix', () => {
       `touch ${home.path}/escape-uid0 2>/dev/null && echo wrote`,
     ].join('; ');
     const { stdout } = await sh(script, { uid: 0, gid: 0, workdir: 'none' });
-    expect(stdout.split('\n')).toEqual(['0', 'CapInh:0000000000000000', 'CapPrm:0000000000000000', 'CapEff:0000000000000000', 'CapBnd:0000000000000000', 'CapAmb:0000000000000000']);
+    expect(stdout.split('\n')).toEqual([
+      '0',
+      'CapInh:0000000000000000',
+      'CapPrm:0000000000000000',
+      'CapEff:0000000000000000',
+      'CapBnd:0000000000000000',
+      'CapAmb:0000000000000000',
+    ]);
     expect(existsSync(join(home.path, 'escape-uid0'))).toBe(false);
     // --uid is the sandbox's, never execa's (which would setuid the helper, EPERM for a non-root caller).
-    const cli = await execa(NODE, [CLI, '--uid', '0', '--workdir', 'none', '--', 'sh', '-c', 'id -u; grep CapEff /proc/self/status'], { reject: false, stdin: 'ignore' });
+    const cli = await execa(NODE, [CLI, '--uid', '0', '--workdir', 'none', '--', 'sh', '-c', 'id -u; grep CapEff /proc/self/status'], {
+      reject: false,
+      stdin: 'ignore',
+    });
     expect([cli.exitCode, cli.stdout]).toEqual([0, '0\nCapEff:\t0000000000000000']);
   });
 
   it('gets default tmpfs sizes that share half the memory between the sandboxes running at once', async () => {
     const page = (bytes: number) => String(Math.ceil(bytes / 4096) * 4096);
-    const df = async (concurrency: number) => (await run('df', ['-B1', '--output=size', '/tmp', '/dev/shm', '/run', ROOT], { concurrency, cwd: ROOT })).stdout.split('\n').slice(1).map((l) => l.trim());
+    const df = async (concurrency: number) =>
+      (await run('df', ['-B1', '--output=size', '/tmp', '/dev/shm', '/run', ROOT], { concurrency, cwd: ROOT })).stdout
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim());
     for (const concurrency of [1, 8]) {
       const { tmpfs, upper } = defaultSizes(concurrency);
       expect(await df(concurrency)).toEqual([page(tmpfs), page(tmpfs), page(tmpfs), page(upper)]);
@@ -236,7 +274,12 @@ describe('escape matrix', () => {
     expect(dropped.stdout).toBe('unset unset p');
     expect(dropped.stderr.match(/not passed into the sandbox/g)).toHaveLength(1);
     expect(dropped.stderr).toMatch(/: DATABASE_URL DEPLOY_KEY; pass one with --pass-env NAME/);
-    const passed = await execa(NODE, [CLI, '--workdir', 'none', '--pass-env', 'DATABASE_URL', '--', 'sh', '-c', script], { env, extendEnv: false, reject: false, stdin: 'ignore' });
+    const passed = await execa(NODE, [CLI, '--workdir', 'none', '--pass-env', 'DATABASE_URL', '--', 'sh', '-c', script], {
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+    });
     expect(passed.stdout).toBe('postgres://app:s3cret@db/app unset p');
   });
 });

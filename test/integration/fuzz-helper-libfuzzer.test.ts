@@ -34,7 +34,11 @@ describe('helper argument parser, libFuzzer', () => {
       timeout: 50_000,
     });
     // run.mjs says in one line what to install when clang or libFuzzer is missing.
-    const tail = result.stderr.split('\n').filter((l) => !/^#\d+\s/.test(l)).slice(-40).join('\n');
+    const tail = result.stderr
+      .split('\n')
+      .filter((l) => !/^#\d+\s/.test(l))
+      .slice(-40)
+      .join('\n');
     expect(result.status, tail).toBe(0);
     // libFuzzer ran them all: the test cannot pass on a run that never started.
     expect(result.stderr).toContain(`Done ${RUNS} runs`);

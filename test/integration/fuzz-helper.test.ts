@@ -19,7 +19,23 @@ describe('helper argument fuzzing', () => {
   afterAll(() => scratch.remove());
 
   const path = fc.oneof(
-    fc.constantFrom('/tmp', '/mnt', '/tmp/a/b', '/proc/x', '/', '', '.', '..', '/tmp/../etc', 'relative', '/no/such', join(scratch.path, 'dir'), `${scratch.path}/dir:/usr`, '/a,b', '/a\\b'),
+    fc.constantFrom(
+      '/tmp',
+      '/mnt',
+      '/tmp/a/b',
+      '/proc/x',
+      '/',
+      '',
+      '.',
+      '..',
+      '/tmp/../etc',
+      'relative',
+      '/no/such',
+      join(scratch.path, 'dir'),
+      `${scratch.path}/dir:/usr`,
+      '/a,b',
+      '/a\\b',
+    ),
     fc.string({ maxLength: 40 }),
   );
   const number = fc.oneof(fc.constantFrom('0', '1', '65534', '-1', '4294967295', '99999999999999999999', 'x', ''), fc.string({ maxLength: 8 }));

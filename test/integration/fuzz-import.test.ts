@@ -12,12 +12,12 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, SandboxError, type LayerInfo, type LayerStore } from '../../src/index.js';
-import { removeTree } from '../../src/process/sweep.js';
+import { type LayerInfo, type LayerStore, openStore, SandboxError } from '../../src/index.js';
 import { treeDigest as layerDigest } from '../../src/layers/tree.js';
 import { markOpaque } from '../../src/layers/xattr.js';
-import { BLOCK, FIELDS, fixChecksum, headerOffsets, readRecords, writeRecords, type TarRecord } from './fuzz-tar.js';
-import { tempDir, treeDigest as dirDigest } from './support.js';
+import { removeTree } from '../../src/process/sweep.js';
+import { BLOCK, FIELDS, fixChecksum, headerOffsets, readRecords, type TarRecord, writeRecords } from './fuzz-tar.js';
+import { treeDigest as dirDigest, tempDir } from './support.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 30);
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
@@ -89,11 +89,18 @@ beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   const source = await openStore({ dir: join(root.path, 'source') });
   await buildStack(source, root.path);
-  for (const [base, name, single] of [['stack', 'top', false], ['top', 'top', true], ['parent', 'parent', false]] as const) {
+  for (const [base, name, single] of [
+    ['stack', 'top', false],
+    ['top', 'top', true],
+    ['parent', 'parent', false],
+  ] as const) {
     const file = join(root.path, `${base}.tar`);
     const layers = await source.export(name, file, { single });
     bases.set(base, readFileSync(file));
-    sourceDigests.set(base, layers.map((layer) => layer.digest));
+    sourceDigests.set(
+      base,
+      layers.map((layer) => layer.digest),
+    );
   }
   seedArchive = join(root.path, 'parent.tar');
   rootEntries = readdirSync(root.path).sort();
@@ -112,9 +119,37 @@ const fragment = fc.oneof(
   {
     weight: 3,
     arbitrary: fc.constantFrom(
-      'x', 'sub/new', 'sub', 'a.txt', 'link', 'dangling', 'ro/f', 'ro', '.wh.a.txt', '.wh.dangling', '.wh.link', '.wh..wh..opq', 'sub/.wh.b.txt', '.wh.',
-      '', '.', './x', 'x/', 'x//y', '../x', '../../../../x', 'sub/../../x', 'sub/../..', '..', 'dir\nname', 'tab\tname', 'ü/名',
-      'a'.repeat(150), `${'d/'.repeat(60)}f`, 'manifest.json', 'SENTINEL/evil',
+      'x',
+      'sub/new',
+      'sub',
+      'a.txt',
+      'link',
+      'dangling',
+      'ro/f',
+      'ro',
+      '.wh.a.txt',
+      '.wh.dangling',
+      '.wh.link',
+      '.wh..wh..opq',
+      'sub/.wh.b.txt',
+      '.wh.',
+      '',
+      '.',
+      './x',
+      'x/',
+      'x//y',
+      '../x',
+      '../../../../x',
+      'sub/../../x',
+      'sub/../..',
+      '..',
+      'dir\nname',
+      'tab\tname',
+      'ü/名',
+      'a'.repeat(150),
+      `${'d/'.repeat(60)}f`,
+      'manifest.json',
+      'SENTINEL/evil',
     ),
   },
   fc.string({ maxLength: 12 }),
@@ -124,11 +159,28 @@ const fragment = fc.oneof(
 const pathArb = fc.record({ where: fc.constantFrom('tree', 'tree', 'tree', 'other', 'bare', 'abs'), layer: fc.nat(), rel: fragment });
 type PathSpec = { where: string; layer: number; rel: string };
 const targetArb = fc.oneof(
-  fc.record({ rel: fc.oneof(fragment, fc.constantFrom('../../../../..', '/etc/passwd', 'SENTINEL', 'SENTINEL/keep', 'sub/..', 'sub/up/..', 'sub/up/../..', 'nowhere/../..')) }),
+  fc.record({
+    rel: fc.oneof(
+      fragment,
+      fc.constantFrom('../../../../..', '/etc/passwd', 'SENTINEL', 'SENTINEL/keep', 'sub/..', 'sub/up/..', 'sub/up/../..', 'nowhere/../..'),
+    ),
+  }),
   fc.record({ path: pathArb }),
 );
 type TargetSpec = { rel: string } | { path: PathSpec };
-const typeArb = fc.constantFrom('File', 'Directory', 'SymbolicLink', 'Link', 'CharacterDevice', 'BlockDevice', 'FIFO', 'ContiguousFile', 'OldFile', 'SparseFile', 'GNUDumpDir');
+const typeArb = fc.constantFrom(
+  'File',
+  'Directory',
+  'SymbolicLink',
+  'Link',
+  'CharacterDevice',
+  'BlockDevice',
+  'FIFO',
+  'ContiguousFile',
+  'OldFile',
+  'SparseFile',
+  'GNUDumpDir',
+);
 const modeArb = fc.oneof(fc.constantFrom(0o4755, 0o2755, 0o6777, 0o1777, 0, 0o777, 0o7777, 0o555, 0o200, 0o100644), fc.nat(0o7777));
 const digestValue = fc.oneof(
   fc.constantFrom<unknown>('', 'sha256:', 'sha256:xyz', null, 7, {}, 'SELF_BARE', 'SELF_UPPER', 'OTHER'),
@@ -138,7 +190,13 @@ const manifestArb = fc.oneof(
   fc.record({
     kind: fc.constant('text' as const),
     text: fc.constantFrom(
-      'null', '1', '"x"', '[]', '{}', '', '{"format":"sandbox-run-layers","version":1}',
+      'null',
+      '1',
+      '"x"',
+      '[]',
+      '{}',
+      '',
+      '{"format":"sandbox-run-layers","version":1}',
       ...['[null]', '[1]', '"x"', '[{}]', '[[]]', '{}'].map((layers) => `{"format":"sandbox-run-layers","version":1,"layers":${layers}}`),
     ),
   }),
@@ -148,11 +206,18 @@ const manifestArb = fc.oneof(
   fc.record({
     kind: fc.constant('names' as const),
     layer: fc.nat(),
-    value: fc.oneof(fc.constantFrom<unknown>([], ['ok'], ['..'], ['a/../b'], ['sha256:abc'], ['bad name'], 'str', [1], [''], ['x'.repeat(200)], ['dup', 'dup'], null), fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 })),
+    value: fc.oneof(
+      fc.constantFrom<unknown>([], ['ok'], ['..'], ['a/../b'], ['sha256:abc'], ['bad name'], 'str', [1], [''], ['x'.repeat(200)], ['dup', 'dup'], null),
+      fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
+    ),
   }),
   fc.record({ kind: fc.constantFrom('drop' as const, 'dup' as const), layer: fc.nat() }),
   fc.record({ kind: fc.constantFrom('reverse' as const, 'parentless' as const) }),
-  fc.record({ kind: fc.constant('field' as const), key: fc.constantFrom('format', 'version', 'layers'), value: fc.constantFrom<unknown>(undefined, 2, '1', 'other', null, []) }),
+  fc.record({
+    kind: fc.constant('field' as const),
+    key: fc.constantFrom('format', 'version', 'layers'),
+    value: fc.constantFrom<unknown>(undefined, 2, '1', 'other', null, []),
+  }),
 );
 type ManifestEdit = typeof manifestArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -162,7 +227,15 @@ const editArb = fc.oneof(
   fc.record({ kind: fc.constant('mode' as const), at: fc.nat(), mode: modeArb }),
   fc.record({ kind: fc.constant('link' as const), at: fc.nat(), target: targetArb }),
   fc.record({ kind: fc.constant('data' as const), at: fc.nat(), data: fc.uint8Array({ maxLength: 600 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), path: pathArb, type: typeArb, mode: modeArb, target: targetArb, data: fc.uint8Array({ maxLength: 40 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    path: pathArb,
+    type: typeArb,
+    mode: modeArb,
+    target: targetArb,
+    data: fc.uint8Array({ maxLength: 40 }),
+  }),
   fc.record({ kind: fc.constantFrom('remove' as const, 'whiteout' as const, 'opaque' as const), at: fc.nat() }),
   fc.record({ kind: fc.constantFrom('duplicate' as const, 'move' as const), at: fc.nat(), to: fc.nat() }),
   // A chain of in-tree symlinks: `d/../l -> ../..` (the root), then `x -> d/../l/../..`: each target stays in the tree read alone.
@@ -173,16 +246,51 @@ const editArb = fc.oneof(
 type Edit = typeof editArb extends fc.Arbitrary<infer T> ? T : never;
 
 const headerValue = fc.oneof(
-  fc.constantFrom('77777777777\0', '00000000000\0', '-1', '\x80\0\0\0\0\0\0\0\0\0\x01\0', '\xff'.repeat(12), '3', '4', '6', '7', 'L', 'K', 'x', 'g', 'S', 'V', 'Z', '\0', 'ustar\0', '../../x\0', '/etc/x\0', '0000644\0', '0004755\0'),
+  fc.constantFrom(
+    '77777777777\0',
+    '00000000000\0',
+    '-1',
+    '\x80\0\0\0\0\0\0\0\0\0\x01\0',
+    '\xff'.repeat(12),
+    '3',
+    '4',
+    '6',
+    '7',
+    'L',
+    'K',
+    'x',
+    'g',
+    'S',
+    'V',
+    'Z',
+    '\0',
+    'ustar\0',
+    '../../x\0',
+    '/etc/x\0',
+    '0000644\0',
+    '0004755\0',
+  ),
   fc.string({ maxLength: 12 }),
 );
 const rawArb = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat(7) }),
   fc.record({ kind: fc.constant('bytes' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
-  fc.record({ kind: fc.constant('field' as const), header: fc.nat(), field: fc.constantFrom(...(Object.keys(FIELDS) as (keyof typeof FIELDS)[])), value: headerValue, fix: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('field' as const),
+    header: fc.nat(),
+    field: fc.constantFrom(...(Object.keys(FIELDS) as (keyof typeof FIELDS)[])),
+    value: headerValue,
+    fix: fc.boolean(),
+  }),
   fc.record({ kind: fc.constantFrom('truncate' as const, 'dropBlock' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('dupBlock' as const), at: fc.nat(), to: fc.nat() }),
-  fc.record({ kind: fc.constant('splice' as const), base: fc.constantFrom<Base>('stack', 'top', 'parent'), at: fc.nat(), to: fc.nat(), blocks: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({
+    kind: fc.constant('splice' as const),
+    base: fc.constantFrom<Base>('stack', 'top', 'parent'),
+    at: fc.nat(),
+    to: fc.nat(),
+    blocks: fc.integer({ min: 1, max: 4 }),
+  }),
   fc.record({ kind: fc.constant('concat' as const), base: fc.constantFrom<Base>('stack', 'top', 'parent') }),
 );
 type Raw = typeof rawArb extends fc.Arbitrary<infer T> ? T : never;
@@ -196,7 +304,19 @@ const caseArb = fc.record({
   fixDigests: fc.boolean(),
   raw: fc.oneof({ weight: 3, arbitrary: fc.constant([]) }, { weight: 2, arbitrary: fc.array(rawArb, { minLength: 1, maxLength: 3 }) }),
   gzip: fc.boolean(),
-  gzRaw: fc.oneof({ weight: 4, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(fc.oneof(rawArb.filter((raw) => ['flip', 'bytes', 'truncate'].includes(raw.kind)), fc.record({ kind: fc.constant('gzconcat' as const), base: fc.constantFrom<Base>('stack', 'parent') })), { maxLength: 2 }) }),
+  gzRaw: fc.oneof(
+    { weight: 4, arbitrary: fc.constant([]) },
+    {
+      weight: 1,
+      arbitrary: fc.array(
+        fc.oneof(
+          rawArb.filter((raw) => ['flip', 'bytes', 'truncate'].includes(raw.kind)),
+          fc.record({ kind: fc.constant('gzconcat' as const), base: fc.constantFrom<Base>('stack', 'parent') }),
+        ),
+        { maxLength: 2 },
+      ),
+    },
+  ),
 });
 type Case = typeof caseArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -298,16 +418,33 @@ function applyEdit(records: TarRecord[], edit: Edit): void {
     case 'opaque': {
       if (!record || !HEX_TREE.test(record.path)) return;
       const path = record.path.replace(/\/+$/, '');
-      const marker = edit.kind === 'whiteout' ? posix.join(posix.dirname(path), `.wh.${posix.basename(path)}`) : posix.join(record.type === 'Directory' ? path : posix.dirname(path), '.wh..wh..opq');
+      const marker =
+        edit.kind === 'whiteout'
+          ? posix.join(posix.dirname(path), `.wh.${posix.basename(path)}`)
+          : posix.join(record.type === 'Directory' ? path : posix.dirname(path), '.wh..wh..opq');
       records.splice(at + 1, 0, { path: marker, type: 'File', mode: 0o644, mtime, data: Buffer.alloc(0) });
       return;
     }
     case 'escape': {
       const hex = pick(hexes, edit.layer) ?? OTHER_HEX;
       const deep = 'd/'.repeat(edit.depth);
-      const loop = { path: `${hex}/tree/${deep}l`, type: 'SymbolicLink', mode: 0o777, mtime, data: Buffer.alloc(0), linkpath: '../'.repeat(edit.depth).slice(0, -1) };
+      const loop = {
+        path: `${hex}/tree/${deep}l`,
+        type: 'SymbolicLink',
+        mode: 0o777,
+        mtime,
+        data: Buffer.alloc(0),
+        linkpath: '../'.repeat(edit.depth).slice(0, -1),
+      };
       // Lexically `d/…/l/..…` climbs back to the root; really, l is the root and each `..` goes one above it.
-      const out = { path: `${hex}/tree/x${edit.depth}`, type: 'SymbolicLink', mode: 0o777, mtime, data: Buffer.alloc(0), linkpath: `${deep}l/${'../'.repeat(edit.depth + 1)}sentinel` };
+      const out = {
+        path: `${hex}/tree/x${edit.depth}`,
+        type: 'SymbolicLink',
+        mode: 0o777,
+        mtime,
+        data: Buffer.alloc(0),
+        linkpath: `${deep}l/${'../'.repeat(edit.depth + 1)}sentinel`,
+      };
       records.splice(Math.max(1, at), 0, ...(edit.first ? [loop, out] : [out, loop]));
       return;
     }
@@ -349,7 +486,9 @@ function applyRaw(input: Buffer, raw: Raw | { kind: 'gzconcat'; base: Base }): B
       if (offset === undefined) return tar;
       const [start, length] = FIELDS[raw.field];
       tar.fill(0, offset + start, offset + start + length);
-      Buffer.from(raw.value, 'latin1').subarray(0, length).copy(tar, offset + start);
+      Buffer.from(raw.value, 'latin1')
+        .subarray(0, length)
+        .copy(tar, offset + start);
       if (raw.fix) fixChecksum(tar, offset);
       return tar;
     }
@@ -401,7 +540,10 @@ function build(testCase: Case, renames: Map<string, string>): Buffer {
 
 /** Whether the symlink at `rel` resolves above `tree`, following the tree's own symlinks (missing parts: lexically). */
 function leavesTree(tree: string, rel: string): boolean {
-  const stack = posix.dirname(rel).split('/').filter((part) => part && part !== '.');
+  const stack = posix
+    .dirname(rel)
+    .split('/')
+    .filter((part) => part && part !== '.');
   const parts = readlinkSync(join(tree, rel)).split('/');
   if (parts[0] === '') return true;
   for (let hops = 0; parts.length; ) {
@@ -469,7 +611,13 @@ async function importChecked(bytes: Buffer, gzip: boolean, seeded: boolean, labe
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`import hung for ${IMPORT_TIMEOUT} ms`)), IMPORT_TIMEOUT);
   });
-  const outcome: Outcome = await Promise.race([store.import(input).then((imported) => ({ imported }), (error: Error) => ({ error })), timeout]).finally(() => clearTimeout(timer));
+  const outcome: Outcome = await Promise.race([
+    store.import(input).then(
+      (imported) => ({ imported }),
+      (error: Error) => ({ error }),
+    ),
+    timeout,
+  ]).finally(() => clearTimeout(timer));
   await new Promise((resolve) => setImmediate(resolve)); // let stray rejections surface
 
   expect(unhandled, `${label}: unhandled rejections`).toEqual([]);
@@ -481,7 +629,8 @@ async function importChecked(bytes: Buffer, gzip: boolean, seeded: boolean, labe
   // Every directory in layers/ is a whole layer, and every one is listed.
   const listed = (await store.list()).map((info) => info.digest.slice('sha256:'.length)).sort();
   expect(readdirSync(join(store.dir, 'layers')).sort(), `${label}: layers/ against list()`).toEqual(listed);
-  for (const hex of listed) expect(readdirSync(join(store.dir, 'layers', hex)).sort(), `${label}: layer ${hex}`).toEqual(expect.arrayContaining(['meta.json', 'tree']));
+  for (const hex of listed)
+    expect(readdirSync(join(store.dir, 'layers', hex)).sort(), `${label}: layer ${hex}`).toEqual(expect.arrayContaining(['meta.json', 'tree']));
 
   if (outcome.error) {
     const { error } = outcome;
@@ -517,7 +666,10 @@ async function runCase(testCase: Case): Promise<void> {
     if (pristine && (testCase.base !== 'top' || testCase.seeded)) {
       // The unmutated export must import (the child alone needs its parent in the store), with the source's digests.
       expect(outcome.error?.message, label).toBeUndefined();
-      expect(outcome.imported!.map((layer) => layer.digest), label).toEqual(sourceDigests.get(testCase.base));
+      expect(
+        outcome.imported!.map((layer) => layer.digest),
+        label,
+      ).toEqual(sourceDigests.get(testCase.base));
     }
     const mismatch = outcome.error && MISMATCH.exec(outcome.error.message);
     if (!testCase.fixDigests || !mismatch || renames.has(mismatch[1]!)) return;

@@ -55,7 +55,14 @@ export function readRecords(tar: Buffer): TarRecord[] {
       continue;
     }
     const linkpath = pax.linkpath ?? header.linkpath;
-    records.push({ path: pax.path ?? header.path!, type: header.type!, mode: header.mode ?? 0, mtime: header.mtime ?? new Date(0), data, ...(linkpath ? { linkpath } : {}) });
+    records.push({
+      path: pax.path ?? header.path!,
+      type: header.type!,
+      mode: header.mode ?? 0,
+      mtime: header.mtime ?? new Date(0),
+      data,
+      ...(linkpath ? { linkpath } : {}),
+    });
     pax = {};
   }
   return records;
@@ -71,7 +78,16 @@ function paxRecord(key: string, value: string): string {
 /** One record as blocks: a pax header when a name does not fit, the header, the padded data. */
 export function recordBlocks(record: TarRecord): Buffer {
   const size = record.data.length;
-  const fields = { path: record.path, type: record.type as 'File', mode: record.mode, uid: 0, gid: 0, size, mtime: record.mtime, ...(record.linkpath ? { linkpath: record.linkpath } : {}) };
+  const fields = {
+    path: record.path,
+    type: record.type as 'File',
+    mode: record.mode,
+    uid: 0,
+    gid: 0,
+    size,
+    mtime: record.mtime,
+    ...(record.linkpath ? { linkpath: record.linkpath } : {}),
+  };
   const header = new Header(fields);
   header.encode();
   const parts: Buffer[] = [];

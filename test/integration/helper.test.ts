@@ -14,8 +14,7 @@ import { HELPERS, INSIDE_UID, tempDir, treeDigest } from './support.js';
 const env = { ASAN_OPTIONS: 'detect_leaks=0' };
 
 describe.each(Object.entries(HELPERS))('helper (%s build)', (_build, helper) => {
-  const sandbox = (args: string[], command: string) =>
-    execa(helper, [...args, '--', '/bin/sh', '-c', command], { reject: false, env });
+  const sandbox = (args: string[], command: string) => execa(helper, [...args, '--', '/bin/sh', '-c', command], { reject: false, env });
 
   let work: ReturnType<typeof tempDir>;
   beforeAll(() => {
@@ -59,8 +58,10 @@ describe.each(Object.entries(HELPERS))('helper (%s build)', (_build, helper) => 
     const rw = await sandbox(['--bind', dir, '/mnt'], 'echo from-sandbox > /mnt/out.txt');
     expect(rw.exitCode).toBe(0);
     expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('from-sandbox\n');
-    const ro = await sandbox(['--ro-bind', dir, '/mnt', '--ro-bind', join(dir, 'file.txt'), '/tmp/file.txt'],
-      'cat /tmp/file.txt; touch /mnt/x 2>/dev/null || echo dir-ro; echo x 2>/dev/null > /tmp/file.txt || echo file-ro');
+    const ro = await sandbox(
+      ['--ro-bind', dir, '/mnt', '--ro-bind', join(dir, 'file.txt'), '/tmp/file.txt'],
+      'cat /tmp/file.txt; touch /mnt/x 2>/dev/null || echo dir-ro; echo x 2>/dev/null > /tmp/file.txt || echo file-ro',
+    );
     expect(ro.stdout.split('\n')).toEqual(['host', 'dir-ro', 'file-ro']);
   });
 
@@ -79,7 +80,7 @@ describe.each(Object.entries(HELPERS))('helper (%s build)', (_build, helper) => 
     expect(stdout).toBe('700');
   });
 
-  it('isolates pids: only the sandbox is visible and the command is pid 1\'s child', async () => {
+  it("isolates pids: only the sandbox is visible and the command is pid 1's child", async () => {
     const { stdout } = await sandbox([], 'echo $PPID; ls /proc | grep -c "^[0-9]"');
     const [ppid, count] = stdout.split('\n');
     expect(ppid).toBe('1');
@@ -107,7 +108,10 @@ describe.each(Object.entries(HELPERS))('helper (%s build)', (_build, helper) => 
   });
 
   it('provides a usable /dev', async () => {
-    const { stdout, exitCode } = await sandbox([], 'head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok; test -c /dev/zero && echo zero-ok; ls /dev/pts/ptmx');
+    const { stdout, exitCode } = await sandbox(
+      [],
+      'head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok; test -c /dev/zero && echo zero-ok; ls /dev/pts/ptmx',
+    );
     expect(exitCode).toBe(0);
     expect(stdout.split('\n')).toEqual(['4', 'null-ok', 'zero-ok', '/dev/pts/ptmx']);
   });
@@ -129,11 +133,36 @@ describe.each(Object.entries(HELPERS))('helper (%s build)', (_build, helper) => 
   });
 
   it('sets environment, hostname, working directory and rlimits', async () => {
-    const { stdout } = await execa(helper, [
-      '--clearenv', '--setenv', 'A', '1', '--setenv', 'PATH', '/usr/bin:/bin', '--unsetenv', 'A', '--setenv', 'B', '2',
-      '--hostname', 'box', '--chdir', '/usr', '--rlimit', 'nofile', '64', '64',
-      '--', '/bin/sh', '-c', 'echo "${A-unset} $B $(hostname) $(pwd) $(ulimit -n)"',
-    ], { env });
+    const { stdout } = await execa(
+      helper,
+      [
+        '--clearenv',
+        '--setenv',
+        'A',
+        '1',
+        '--setenv',
+        'PATH',
+        '/usr/bin:/bin',
+        '--unsetenv',
+        'A',
+        '--setenv',
+        'B',
+        '2',
+        '--hostname',
+        'box',
+        '--chdir',
+        '/usr',
+        '--rlimit',
+        'nofile',
+        '64',
+        '64',
+        '--',
+        '/bin/sh',
+        '-c',
+        'echo "${A-unset} $B $(hostname) $(pwd) $(ulimit -n)"',
+      ],
+      { env },
+    );
     expect(stdout).toBe('unset 2 box /usr 64');
   });
 

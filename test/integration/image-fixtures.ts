@@ -18,7 +18,16 @@ export interface Entry {
 
 export function tarEntry(spec: Entry): Buffer {
   const data = Buffer.from(spec.data ?? '');
-  const header = new Header({ path: spec.path, type: (spec.type ?? 'File') as 'File', mode: spec.mode ?? 0o644, size: data.length, mtime: new Date(0), uid: 0, gid: 0, ...(spec.linkpath ? { linkpath: spec.linkpath } : {}) });
+  const header = new Header({
+    path: spec.path,
+    type: (spec.type ?? 'File') as 'File',
+    mode: spec.mode ?? 0o644,
+    size: data.length,
+    mtime: new Date(0),
+    uid: 0,
+    gid: 0,
+    ...(spec.linkpath ? { linkpath: spec.linkpath } : {}),
+  });
   header.encode();
   return Buffer.concat([header.block!, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
 }

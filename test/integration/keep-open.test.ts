@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatSummary, summarize } from '../../src/runner/summary.js';
 import type { JobResult } from '../../src/runner/job.js';
+import { formatSummary, summarize } from '../../src/runner/summary.js';
 import { NODE, ROOT, tempDir } from './support.js';
 
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -110,7 +110,9 @@ describe('service logs on the host', () => {
       expect(result.exitCode).toBe(1);
       const [job] = readSummary(json).results;
       expect(job!.status).toBe('failed');
-      expect(job!.error).toMatch(/service flaky exited with code 3 while the sandbox was in use; whole log: (\S+); last lines:\n {2}up\n {2}fatal: dying on purpose/);
+      expect(job!.error).toMatch(
+        /service flaky exited with code 3 while the sandbox was in use; whole log: (\S+); last lines:\n {2}up\n {2}fatal: dying on purpose/,
+      );
       const log = /whole log: (\S+);/.exec(job!.error!)![1]!;
       expect(readFileSync(log, 'utf8')).toBe('up\nfatal: dying on purpose\n');
       expect(result.stdout).toContain('fatal: dying on purpose');
@@ -120,7 +122,10 @@ describe('service logs on the host', () => {
   }, 60_000);
 
   it('a service that cannot start leaves its log on the host and its tail in the summary', async () => {
-    const broken = project({ services: [{ name: 'broken', command: ['sh', '-c', 'echo "fatal: no config"; exit 3'], ready: { tcp: 9 } }] }, { 'job.sh': 'true' });
+    const broken = project(
+      { services: [{ name: 'broken', command: ['sh', '-c', 'echo "fatal: no config"; exit 3'], ready: { tcp: 9 } }] },
+      { 'job.sh': 'true' },
+    );
     try {
       const json = join(broken.path, 'summary.json');
       const result = await cli(['--each', 'job.sh', '--output', 'quiet', '--json', json, '--', 'sh', '{}'], broken.path);
@@ -153,7 +158,13 @@ describe('small runner defects', () => {
 
   it('counts cancelled items apart from failed ones', () => {
     const job = (id: number) => ({ id, label: `i${id}`, command: ['true'], env: {}, shard: { index: 1, count: 1 } });
-    const results: JobResult[] = (['passed', 'failed', 'cancelled', 'cancelled'] as const).map((status, i) => ({ job: job(i + 1), status, exitCode: null, durationMs: 1, output: '' }));
+    const results: JobResult[] = (['passed', 'failed', 'cancelled', 'cancelled'] as const).map((status, i) => ({
+      job: job(i + 1),
+      status,
+      exitCode: null,
+      durationMs: 1,
+      output: '',
+    }));
     const summary = summarize(results, { startedAt: '', durationMs: 5, parallel: 2, machine: '1/1' });
     expect(summary).toMatchObject({ passed: 1, failed: 1, cancelled: 2 });
     expect(formatSummary(summary)).toMatch(/1 passed, 1 failed, 2 cancelled, 4 total/);

@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, openStore, run, SandboxError, type LayerStore } from '../../src/index.js';
+import { createPool, type LayerStore, openStore, run, SandboxError } from '../../src/index.js';
 import { CLI, NODE, ROOT, tempDir } from './support.js';
 
 const exec = promisify(execFile);
@@ -112,7 +112,9 @@ describe('a corrupt store entry', () => {
       const error = await mountError(store, 'base');
       expect(error.message, what).toMatch(reason);
       expect(error.message, what).toMatch(
-        new RegExp(`^layer base \\(sha256:${base.slice(0, 12)}…\\) is corrupt: .*; run \`sandbox-run verify base\` or remove it with \`sandbox-run rm base\` and rebuild$`),
+        new RegExp(
+          `^layer base \\(sha256:${base.slice(0, 12)}…\\) is corrupt: .*; run \`sandbox-run verify base\` or remove it with \`sandbox-run rm base\` and rebuild$`,
+        ),
       );
       // The child mounts the same parent: refused too, naming the parent.
       expect((await mountError(store, 'child')).message, what).toMatch(/^layer base \(sha256:[0-9a-f]{12}…\) is corrupt: /);
@@ -122,14 +124,19 @@ describe('a corrupt store entry', () => {
   it('a missing parent makes the child corrupt', async () => {
     const { store, base } = await stack();
     rmSync(layerDir(store, base), { recursive: true });
-    expect((await mountError(store, 'child')).message).toMatch(new RegExp(`^layer child \\(sha256:[0-9a-f]{12}…\\) is corrupt: its parent sha256:${base} is missing;`));
+    expect((await mountError(store, 'child')).message).toMatch(
+      new RegExp(`^layer child \\(sha256:[0-9a-f]{12}…\\) is corrupt: its parent sha256:${base} is missing;`),
+    );
   });
 
   it('an intact layer mounts, once checked per process; the check is cheap and notices a later rewrite of meta.json', async () => {
     const { store, base, child } = await stack();
     expect(await store.lowerDirs('child')).toEqual([join(layerDir(store, child), 'tree'), join(layerDir(store, base), 'tree')]);
     expect(existsSync(join(layerDir(store, base), 'seal'))).toBe(true);
-    const result = await run('/bin/cat', ['/tmp/l/sub/b.txt', '/tmp/l/c.txt'], { workdir: 'none', overlays: [{ lower: await store.lowerDirs('child'), target: '/tmp/l' }] });
+    const result = await run('/bin/cat', ['/tmp/l/sub/b.txt', '/tmp/l/c.txt'], {
+      workdir: 'none',
+      overlays: [{ lower: await store.lowerDirs('child'), target: '/tmp/l' }],
+    });
     expect(result.stdout).toBe('bbbb\nc');
     const meta = join(layerDir(store, base), 'meta.json');
     writeFileSync(meta, readFileSync(meta, 'utf8').replace(/"size": \d+/, '"size": 2'));
@@ -150,9 +157,25 @@ describe('a corrupt store entry', () => {
     expect((poolError as Error).message).toMatch(/^layer base \(.*\) is corrupt: tree\/a\.txt changed after commit;/);
 
     const marker = join(fresh('marker'), 'ran');
-    const built = await cli(['build', '--store', store.dir, '--name', 'on-top', '--parent', 'child', '--mount', '/tmp/l', '--', '/bin/sh', '-c', `echo > /tmp/l/x; echo ran > ${marker}`]);
+    const built = await cli([
+      'build',
+      '--store',
+      store.dir,
+      '--name',
+      'on-top',
+      '--parent',
+      'child',
+      '--mount',
+      '/tmp/l',
+      '--',
+      '/bin/sh',
+      '-c',
+      `echo > /tmp/l/x; echo ran > ${marker}`,
+    ]);
     expect(built.code).toBe(125);
-    expect(built.stderr).toMatch(/^sandbox-run: layer base \(sha256:[0-9a-f]{12}…\) is corrupt: tree\/a\.txt changed after commit; run `sandbox-run verify sha256:[0-9a-f]{64}` or remove it with `sandbox-run rm sha256:[0-9a-f]{64}` and rebuild\n$/);
+    expect(built.stderr).toMatch(
+      /^sandbox-run: layer base \(sha256:[0-9a-f]{12}…\) is corrupt: tree\/a\.txt changed after commit; run `sandbox-run verify sha256:[0-9a-f]{64}` or remove it with `sandbox-run rm sha256:[0-9a-f]{64}` and rebuild\n$/,
+    );
     expect(existsSync(marker)).toBe(false);
     expect((await store.list()).map((info) => info.names)).toEqual([['child'], ['base']]);
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
@@ -184,7 +207,9 @@ describe('a corrupt store entry', () => {
     utimesSync(file, atime, mtime);
     out = await cli(['verify', 'base', '--store', store.dir]);
     expect(out.code).toBe(1);
-    expect(out.stdout).toMatch(new RegExp(`^corrupt base sha256:${base}: tree/a\\.txt changed after commit: its content digest is now sha256:[0-9a-f]{64}\\n$`));
+    expect(out.stdout).toMatch(
+      new RegExp(`^corrupt base sha256:${base}: tree/a\\.txt changed after commit: its content digest is now sha256:[0-9a-f]{64}\\n$`),
+    );
 
     const listed = await cli(['layers', '--store', store.dir]);
     expect(listed.stdout).toMatch(/^NAME +DIGEST +SIZE +PARENT +CREATED +STATUS\n/);
@@ -232,7 +257,9 @@ describe('a corrupt store entry', () => {
     const { store, base } = await stack();
     rmSync(join(layerDir(store, base), 'tree/a.txt'));
     await mountError(store, 'base');
-    await expect(store.export('child', join(fresh('export'), 'x.tar'))).rejects.toThrow(/^layer base \(.*\) is corrupt: tree\/a\.txt was removed after commit;/);
+    await expect(store.export('child', join(fresh('export'), 'x.tar'))).rejects.toThrow(
+      /^layer base \(.*\) is corrupt: tree\/a\.txt was removed after commit;/,
+    );
     const again = await store.snapshot(sample(), { name: 'base2' });
     expect(again.digest).toBe(`sha256:${base}`);
     expect(await store.lowerDirs('child')).toHaveLength(2);

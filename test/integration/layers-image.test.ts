@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportOci, openStore, run, type LayerStore } from '../../src/index.js';
-import { dockerSave, ociLayout, sha, tarOf, type Entry } from './image-fixtures.js';
+import { exportOci, type LayerStore, openStore, run } from '../../src/index.js';
+import { dockerSave, type Entry, ociLayout, sha, tarOf } from './image-fixtures.js';
 import { tempDir, treeDigest } from './support.js';
 
 let root: { path: string; remove: () => void };
@@ -57,7 +57,14 @@ const top: Entry[] = [
   { path: './cache/fresh', data: 'new\n' },
   { path: './etc/app.conf', data: 'port=1\n' },
 ];
-const config = { Env: ['PATH=/usr/bin:/bin', 'PGDATA=/var/lib/pg'], Entrypoint: ['/entry.sh'], Cmd: ['serve'], WorkingDir: '/srv', User: '999', ExposedPorts: { '5432/tcp': {} } };
+const config = {
+  Env: ['PATH=/usr/bin:/bin', 'PGDATA=/var/lib/pg'],
+  Entrypoint: ['/entry.sh'],
+  Cmd: ['serve'],
+  WorkingDir: '/srv',
+  User: '999',
+  ExposedPorts: { '5432/tcp': {} },
+};
 
 describe('image import', () => {
   it('imports an OCI layout: stacked layers, the image config on the top one, whiteouts and opaque dirs seen through overlayfs', async () => {
@@ -70,11 +77,24 @@ describe('image import', () => {
     expect(upper!.parent).toBe(lower!.digest);
     expect(lower!.parent).toBeUndefined();
     const info = await store.require('example.org/team/app:1.2');
-    expect(info.image).toMatchObject({ reference: 'example.org/team/app:1.2', Env: config.Env, Entrypoint: ['/entry.sh'], Cmd: ['serve'], WorkingDir: '/srv', User: '999', ExposedPorts: ['5432/tcp'], platform: expect.stringMatching(/^linux\//) });
+    expect(info.image).toMatchObject({
+      reference: 'example.org/team/app:1.2',
+      Env: config.Env,
+      Entrypoint: ['/entry.sh'],
+      Cmd: ['serve'],
+      WorkingDir: '/srv',
+      User: '999',
+      ExposedPorts: ['5432/tcp'],
+      platform: expect.stringMatching(/^linux\//),
+    });
     expect(info.source).toMatchObject({ kind: 'image', diffId: sha(tarOf(top)) });
-    expect(await seen(store, 'example.org/team/app:1.2', 'cd /tmp/img && ls -A . cache && cat etc/os-release etc/app.conf && readlink etc/localtime && stat -c %a bin/su && stat -c %h data')).toBe(
-      ['.:', 'bin', 'cache', 'data', 'data-link', 'etc', '', 'cache:', 'fresh', 'ID=test', 'port=1', '/usr/share/zoneinfo/UTC', '755', '2'].join('\n'),
-    );
+    expect(
+      await seen(
+        store,
+        'example.org/team/app:1.2',
+        'cd /tmp/img && ls -A . cache && cat etc/os-release etc/app.conf && readlink etc/localtime && stat -c %a bin/su && stat -c %h data',
+      ),
+    ).toBe(['.:', 'bin', 'cache', 'data', 'data-link', 'etc', '', 'cache:', 'fresh', 'ID=test', 'port=1', '/usr/share/zoneinfo/UTC', '755', '2'].join('\n'));
     expect((await store.verify()).map((r) => r.status)).toEqual(['ok', 'ok']);
   });
 
@@ -131,7 +151,9 @@ describe('image import', () => {
     const second = await freshStore();
     await second.import(layout, { platform: `linux/${other}`, name: 'multi:other' });
     expect(readFileSync(join((await second.require('multi:other')).path, 'arch'), 'utf8')).toBe(other);
-    await expectRefused(await freshStore(), layout, /no image for linux\/s390x in the index \(it has linux\/\w+, linux\/\w+\): choose one with --platform/, { platform: 'linux/s390x' });
+    await expectRefused(await freshStore(), layout, /no image for linux\/s390x in the index \(it has linux\/\w+, linux\/\w+\): choose one with --platform/, {
+      platform: 'linux/s390x',
+    });
   });
 });
 
@@ -151,12 +173,48 @@ describe('hostile images', () => {
     ['device', [{ path: 'null', type: 'CharacterDevice' }], /CharacterDevice \(device nodes/],
     ['fifo', [{ path: 'pipe', type: 'FIFO' }], /FIFO/],
     ['block-device', [{ path: 'disk', type: 'BlockDevice' }], /BlockDevice/],
-    ['writing through a symlink', [{ path: 'sub/', type: 'Directory', mode: 0o755 }, { path: 's', type: 'SymbolicLink', linkpath: '/etc' }, { path: 's/passwd', data: 'x' }], /goes through the symlink/],
-    ['an entry twice', [{ path: 'x', data: '1' }, { path: 'x', data: '2' }], /appears twice/],
-    ['a hard link to a later file', [{ path: 'h', type: 'Link', linkpath: 'x' }, { path: 'x', data: '1' }], /no file extracted before it/],
-    ['a hard link to a directory', [{ path: 'd/', type: 'Directory', mode: 0o755 }, { path: 'h', type: 'Link', linkpath: 'd' }], /no file extracted before it/],
+    [
+      'writing through a symlink',
+      [
+        { path: 'sub/', type: 'Directory', mode: 0o755 },
+        { path: 's', type: 'SymbolicLink', linkpath: '/etc' },
+        { path: 's/passwd', data: 'x' },
+      ],
+      /goes through the symlink/,
+    ],
+    [
+      'an entry twice',
+      [
+        { path: 'x', data: '1' },
+        { path: 'x', data: '2' },
+      ],
+      /appears twice/,
+    ],
+    [
+      'a hard link to a later file',
+      [
+        { path: 'h', type: 'Link', linkpath: 'x' },
+        { path: 'x', data: '1' },
+      ],
+      /no file extracted before it/,
+    ],
+    [
+      'a hard link to a directory',
+      [
+        { path: 'd/', type: 'Directory', mode: 0o755 },
+        { path: 'h', type: 'Link', linkpath: 'd' },
+      ],
+      /no file extracted before it/,
+    ],
     ['an unreadable directory', [{ path: 'locked/', type: 'Directory', mode: 0o300 }], /not readable by its owner/],
-    ['a whiteout of its own file', [{ path: 'f', data: '1' }, { path: '.wh.f', data: '' }], /hides a path of its own layer/],
+    [
+      'a whiteout of its own file',
+      [
+        { path: 'f', data: '1' },
+        { path: '.wh.f', data: '' },
+      ],
+      /hides a path of its own layer/,
+    ],
   ];
   it.each(refused)('refuses %s in a layer, leaving nothing behind', async (_name, entries, message) => {
     await expectRefused(await freshStore(), ociLayout(fresh('evil'), [{ layers: [tarOf(entries)] }]), message);
@@ -165,7 +223,11 @@ describe('hostile images', () => {
 
   it('keeps absolute symlinks (the image root) and drops setuid/setgid bits', async () => {
     const store = await freshStore();
-    const entries = [{ path: 'abs', type: 'SymbolicLink', linkpath: '/etc/passwd' }, { path: 'su', mode: 0o4755, data: 'x' }, { path: 'sg', mode: 0o2755, data: 'x' }];
+    const entries = [
+      { path: 'abs', type: 'SymbolicLink', linkpath: '/etc/passwd' },
+      { path: 'su', mode: 0o4755, data: 'x' },
+      { path: 'sg', mode: 0o2755, data: 'x' },
+    ];
     const { layers, setuidDropped } = await store.importImage(ociLayout(fresh('suid'), [{ layers: [tarOf(entries)] }]));
     expect(setuidDropped).toBe(2);
     expect(await seen(store, layers[0]!.digest, 'readlink /tmp/img/abs; stat -c %a /tmp/img/su /tmp/img/sg')).toBe('/etc/passwd\n755\n755');
@@ -173,48 +235,72 @@ describe('hostile images', () => {
 
   const layer = tarOf([{ path: 'f', data: 'content' }]);
   it.each([
-    ['a blob whose content is not its digest', () => ociLayout(fresh('bad'), [{ layers: [layer], layerDigests: [sha('other')] }]), /digest mismatch: layer 1 .* should be sha256:/],
+    [
+      'a blob whose content is not its digest',
+      () => ociLayout(fresh('bad'), [{ layers: [layer], layerDigests: [sha('other')] }]),
+      /digest mismatch: layer 1 .* should be sha256:/,
+    ],
     ['a diff_id that is not the layer', () => ociLayout(fresh('bad'), [{ layers: [layer], diffIds: [sha('other')] }]), /diff_id mismatch/],
-    ['a manifest naming a blob outside blobs/', () => {
-      const dir = ociLayout(fresh('bad'), [{ layers: [layer] }]);
-      const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
-      index.manifests[0].digest = 'sha256:../../../../etc/passwd';
-      writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
-      return dir;
-    }, /unsupported digest 'sha256:\.\.\/\.\.\//],
-    ['a blob that is a symlink out of the layout', () => {
-      const dir = ociLayout(fresh('bad'), [{ layers: [layer] }]);
-      const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
-      const blob = join(dir, 'blobs/sha256', index.manifests[0].digest.slice(7));
-      const outside = fresh('outside');
-      writeFileSync(outside, readFileSync(blob));
-      rmSync(blob);
-      symlinkSync(outside, blob);
-      return dir;
-    }, /points outside the image .* through a symlink/],
-    ['a docker manifest.json naming a layer outside', () => {
-      const file = dockerSave(fresh('save.tar'), [layer]);
-      const dir = fresh('unpacked');
-      mkdirSync(dir);
-      execFileSync('tar', ['-xf', file, '-C', dir]);
-      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-      manifest[0].Layers = ['../../../../etc/passwd'];
-      writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-      return dir;
-    }, /layer 0 points outside the image/],
-    ['an archive with a symlink out of it', () => {
-      const file = fresh('evil.tar');
-      writeFileSync(file, tarOf([{ path: 'index.json', type: 'SymbolicLink', linkpath: '../../../etc/passwd' }]));
-      return file;
-    }, /symlink 'index.json' points out of the archive/],
-    ['a truncated zstd layer', () => {
-      const dir = ociLayout(fresh('bad'), [{ layers: [tarOf([{ path: 'big', data: Buffer.alloc(200_000, 1) }])], compression: 'zstd' }]);
-      const manifestDigest = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
-      const manifest = JSON.parse(readFileSync(join(dir, 'blobs/sha256', manifestDigest), 'utf8'));
-      const blob = join(dir, 'blobs/sha256', manifest.layers[0].digest.slice(7));
-      writeFileSync(blob, readFileSync(blob).subarray(0, 20));
-      return dir;
-    }, /layer 1 .*(zstd|mismatch)/],
+    [
+      'a manifest naming a blob outside blobs/',
+      () => {
+        const dir = ociLayout(fresh('bad'), [{ layers: [layer] }]);
+        const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+        index.manifests[0].digest = 'sha256:../../../../etc/passwd';
+        writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+        return dir;
+      },
+      /unsupported digest 'sha256:\.\.\/\.\.\//,
+    ],
+    [
+      'a blob that is a symlink out of the layout',
+      () => {
+        const dir = ociLayout(fresh('bad'), [{ layers: [layer] }]);
+        const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+        const blob = join(dir, 'blobs/sha256', index.manifests[0].digest.slice(7));
+        const outside = fresh('outside');
+        writeFileSync(outside, readFileSync(blob));
+        rmSync(blob);
+        symlinkSync(outside, blob);
+        return dir;
+      },
+      /points outside the image .* through a symlink/,
+    ],
+    [
+      'a docker manifest.json naming a layer outside',
+      () => {
+        const file = dockerSave(fresh('save.tar'), [layer]);
+        const dir = fresh('unpacked');
+        mkdirSync(dir);
+        execFileSync('tar', ['-xf', file, '-C', dir]);
+        const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+        manifest[0].Layers = ['../../../../etc/passwd'];
+        writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+        return dir;
+      },
+      /layer 0 points outside the image/,
+    ],
+    [
+      'an archive with a symlink out of it',
+      () => {
+        const file = fresh('evil.tar');
+        writeFileSync(file, tarOf([{ path: 'index.json', type: 'SymbolicLink', linkpath: '../../../etc/passwd' }]));
+        return file;
+      },
+      /symlink 'index.json' points out of the archive/,
+    ],
+    [
+      'a truncated zstd layer',
+      () => {
+        const dir = ociLayout(fresh('bad'), [{ layers: [tarOf([{ path: 'big', data: Buffer.alloc(200_000, 1) }])], compression: 'zstd' }]);
+        const manifestDigest = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
+        const manifest = JSON.parse(readFileSync(join(dir, 'blobs/sha256', manifestDigest), 'utf8'));
+        const blob = join(dir, 'blobs/sha256', manifest.layers[0].digest.slice(7));
+        writeFileSync(blob, readFileSync(blob).subarray(0, 20));
+        return dir;
+      },
+      /layer 1 .*(zstd|mismatch)/,
+    ],
   ] as [string, () => string, RegExp][])('refuses %s', async (_what, make, message) => {
     await expectRefused(await freshStore(), make(), message);
   });

@@ -23,30 +23,87 @@ interface Spec {
 
 function entry(spec: Spec): Buffer {
   const data = Buffer.from(spec.data ?? '');
-  const header = new Header({ path: spec.path, type: (spec.type ?? 'File') as 'File', mode: spec.mode ?? 0o644, size: data.length, mtime: new Date(0), uid: 0, gid: 0, ...(spec.linkpath ? { linkpath: spec.linkpath } : {}) });
+  const header = new Header({
+    path: spec.path,
+    type: (spec.type ?? 'File') as 'File',
+    mode: spec.mode ?? 0o644,
+    size: data.length,
+    mtime: new Date(0),
+    uid: 0,
+    gid: 0,
+    ...(spec.linkpath ? { linkpath: spec.linkpath } : {}),
+  });
   header.encode();
   return Buffer.concat([header.block!, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
 }
 
 const HEX = 'b'.repeat(64);
 const T = `${HEX}/tree`;
-const manifest = JSON.stringify({ format: 'sandbox-run-layers', version: 1, layers: [{ digest: `sha256:${HEX}`, names: ['evil'], size: 0, created: '2020-01-01T00:00:00Z', source: { kind: 'import', file: 'x' } }] });
+const manifest = JSON.stringify({
+  format: 'sandbox-run-layers',
+  version: 1,
+  layers: [{ digest: `sha256:${HEX}`, names: ['evil'], size: 0, created: '2020-01-01T00:00:00Z', source: { kind: 'import', file: 'x' } }],
+});
 
 let n = 0;
 function archive(entries: Spec[]): string {
   const file = join(root.path, `a${++n}.tar`);
-  writeFileSync(file, Buffer.concat([entry({ path: 'manifest.json', data: manifest }), entry({ path: `${T}/`, type: 'Directory', mode: 0o755 }), ...entries.map(entry), Buffer.alloc(1024)]));
+  writeFileSync(
+    file,
+    Buffer.concat([
+      entry({ path: 'manifest.json', data: manifest }),
+      entry({ path: `${T}/`, type: 'Directory', mode: 0o755 }),
+      ...entries.map(entry),
+      Buffer.alloc(1024),
+    ]),
+  );
   return file;
 }
 
 describe('import extractor', () => {
   const outside = join(root?.path ?? '/nonexistent', 'outside');
   it.each([
-    ['writing through an in-layer symlink', [{ path: `${T}/sub/`, type: 'Directory', mode: 0o755 }, { path: `${T}/s`, type: 'SymbolicLink', linkpath: 'sub' }, { path: `${T}/s/x`, data: 'x' }], /goes through the symlink/],
-    ['an entry twice', [{ path: `${T}/x`, data: '1' }, { path: `${T}/x`, data: '2' }], /appears twice/],
-    ['a hard link to a file that comes later', [{ path: `${T}/h`, type: 'Link', linkpath: `${T}/x` }, { path: `${T}/x`, data: '1' }], /no file extracted before it/],
-    ['a hard link to a directory', [{ path: `${T}/d/`, type: 'Directory', mode: 0o755 }, { path: `${T}/h`, type: 'Link', linkpath: `${T}/d` }], /no file extracted before it/],
-    ['a file over a symlink', [{ path: `${T}/s`, type: 'SymbolicLink', linkpath: 'x' }, { path: `${T}/s`, data: 'x' }], /appears twice/],
+    [
+      'writing through an in-layer symlink',
+      [
+        { path: `${T}/sub/`, type: 'Directory', mode: 0o755 },
+        { path: `${T}/s`, type: 'SymbolicLink', linkpath: 'sub' },
+        { path: `${T}/s/x`, data: 'x' },
+      ],
+      /goes through the symlink/,
+    ],
+    [
+      'an entry twice',
+      [
+        { path: `${T}/x`, data: '1' },
+        { path: `${T}/x`, data: '2' },
+      ],
+      /appears twice/,
+    ],
+    [
+      'a hard link to a file that comes later',
+      [
+        { path: `${T}/h`, type: 'Link', linkpath: `${T}/x` },
+        { path: `${T}/x`, data: '1' },
+      ],
+      /no file extracted before it/,
+    ],
+    [
+      'a hard link to a directory',
+      [
+        { path: `${T}/d/`, type: 'Directory', mode: 0o755 },
+        { path: `${T}/h`, type: 'Link', linkpath: `${T}/d` },
+      ],
+      /no file extracted before it/,
+    ],
+    [
+      'a file over a symlink',
+      [
+        { path: `${T}/s`, type: 'SymbolicLink', linkpath: 'x' },
+        { path: `${T}/s`, data: 'x' },
+      ],
+      /appears twice/,
+    ],
   ] as [string, Spec[], RegExp][])('refuses %s, leaving nothing', async (_what, entries, message) => {
     const store = await openStore({ dir: join(root.path, `store-${n}`) });
     const error = (await store.import(archive(entries)).catch((e: Error) => e)) as Error;
@@ -85,7 +142,14 @@ describe('import extractor', () => {
 
   it('restores modes of read-only directories and files in them', async () => {
     const store = await openStore({ dir: join(root.path, 'store-ro') });
-    const error = (await store.import(archive([{ path: `${T}/ro/`, type: 'Directory', mode: 0o555 }, { path: `${T}/ro/f`, data: 'f', mode: 0o444 }])).catch((e: Error) => e)) as Error;
+    const error = (await store
+      .import(
+        archive([
+          { path: `${T}/ro/`, type: 'Directory', mode: 0o555 },
+          { path: `${T}/ro/f`, data: 'f', mode: 0o444 },
+        ]),
+      )
+      .catch((e: Error) => e)) as Error;
     // The manifest digest is made up, so the content is refused, but only after extracting it all.
     expect(error.message).toMatch(/digest mismatch/);
   });

@@ -30,7 +30,12 @@ describe('export --format oci', () => {
     writeFileSync(join(src, 'a.txt'), 'a\n');
     writeFileSync(join(src, 'sub/b.txt'), 'b\n');
     const base = await store.snapshot(src, { name: 'base' });
-    const child = await store.build({ name: 'child', parent: 'base', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt; rm -r /tmp/l/sub; mkdir /tmp/l/sub; echo n > /tmp/l/sub/new'] });
+    const child = await store.build({
+      name: 'child',
+      parent: 'base',
+      mountPoint: '/tmp/l',
+      run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt; rm -r /tmp/l/sub; mkdir /tmp/l/sub; echo n > /tmp/l/sub/new'],
+    });
 
     const layout = join(root.path, 'layout');
     expect((await exportOci(store, 'child', layout)).map((info) => info.digest)).toEqual([child.digest, base.digest]);

@@ -5,7 +5,7 @@ import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync }
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
-import { hashFiles, fileHash } from '../../src/layers/hash.js';
+import { fileHash, hashFiles } from '../../src/layers/hash.js';
 import { opaqueDirs, walkTree } from '../../src/layers/tree.js';
 import { makeWhiteouts } from '../../src/layers/whiteout.js';
 import { isOpaque, markOpaque } from '../../src/layers/xattr.js';
@@ -50,7 +50,12 @@ describe('native layer helpers', () => {
     mkdirSync(join(root, 'tree/sub'), { recursive: true });
     const paths = Array.from({ length: 50 }, (_, i) => join(root, 'tree', i % 2 ? 'sub' : '', `gone-${i}`));
     await makeWhiteouts(paths, root);
-    const inodes = new Set(paths.map((path) => lstatSync(path)).filter((st) => st.isCharacterDevice() && st.rdev === 0).map((st) => st.ino));
+    const inodes = new Set(
+      paths
+        .map((path) => lstatSync(path))
+        .filter((st) => st.isCharacterDevice() && st.rdev === 0)
+        .map((st) => st.ino),
+    );
     expect(inodes.size).toBe(1);
     expect(lstatSync(paths[0]!).nlink).toBe(50);
     expect((await walkTree(join(root, 'tree'))).filter((entry) => entry.type === 'whiteout')).toHaveLength(50);

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, run, type LayerStore, type Sandbox } from '../../src/index.js';
-import { CLI, NODE, ROOT, eventually, tempDir, treeDigest } from './support.js';
+import { type LayerStore, openStore, run, type Sandbox } from '../../src/index.js';
+import { CLI, eventually, NODE, ROOT, tempDir, treeDigest } from './support.js';
 
 const exec = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -113,7 +113,12 @@ describe('export / import', () => {
   it('round-trips a layer stack into a second store: same digests, same trees, whiteouts included', async () => {
     const store = await freshStore();
     await store.snapshot(sampleTree(), { name: 'base' });
-    const child = await store.build({ name: 'child', parent: 'base', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt; rm -r /tmp/l/sub; mkdir /tmp/l/sub; echo new > /tmp/l/sub/new'] });
+    const child = await store.build({
+      name: 'child',
+      parent: 'base',
+      mountPoint: '/tmp/l',
+      run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt; rm -r /tmp/l/sub; mkdir /tmp/l/sub; echo new > /tmp/l/sub/new'],
+    });
     for (const file of ['stack.tar', 'stack.tar.gz']) {
       const archive = join(root.path, file);
       expect((await store.export('child', archive)).map((info) => info.names)).toEqual([['child'], ['base']]);
@@ -135,7 +140,12 @@ describe('build', () => {
   it('commits whiteouts and opaque dirs: the child hides what it deleted, the parent still has it', async () => {
     const store = await freshStore();
     await store.snapshot(sampleTree(), { name: 'parent' });
-    await store.build({ name: 'child', parent: 'parent', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt && rm -r /tmp/l/sub && mkdir /tmp/l/sub && echo n > /tmp/l/sub/new'] });
+    await store.build({
+      name: 'child',
+      parent: 'parent',
+      mountPoint: '/tmp/l',
+      run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt && rm -r /tmp/l/sub && mkdir /tmp/l/sub && echo n > /tmp/l/sub/new'],
+    });
     const script = 'cd /tmp/l && ls -A . sub';
     expect(await seen(store, 'parent', script)).toBe('.:\na.txt\nhard\nlink\nsecret\nsub\n\nsub:\nb.txt\ndeeper');
     expect(await seen(store, 'child', script)).toBe('.:\nhard\nlink\nsecret\nsub\n\nsub:\nnew');
@@ -152,8 +162,18 @@ describe('build', () => {
     const store = await freshStore();
     await store.snapshot(sampleTree(), { name: 'g0' });
     await store.build({ name: 'g1', parent: 'g0', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'rm /tmp/l/a.txt && rm -r /tmp/l/sub && mkdir /tmp/l/sub'] });
-    const g2 = await store.build({ name: 'g2', parent: 'g1', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'echo back > /tmp/l/a.txt; echo s > /tmp/l/secret; echo b > /tmp/l/sub/b.txt'] });
-    expect((await store.diff(g2.path, await store.lowerDirs('g1'))).map((e) => `${e.kind} ${e.path}`)).toEqual(['A /a.txt', 'C /secret', 'C /sub', 'A /sub/b.txt']);
+    const g2 = await store.build({
+      name: 'g2',
+      parent: 'g1',
+      mountPoint: '/tmp/l',
+      run: ['/bin/sh', '-c', 'echo back > /tmp/l/a.txt; echo s > /tmp/l/secret; echo b > /tmp/l/sub/b.txt'],
+    });
+    expect((await store.diff(g2.path, await store.lowerDirs('g1'))).map((e) => `${e.kind} ${e.path}`)).toEqual([
+      'A /a.txt',
+      'C /secret',
+      'C /sub',
+      'A /sub/b.txt',
+    ]);
     expect(await seen(store, 'g2', 'cat /tmp/l/a.txt')).toBe('back');
   });
 
@@ -161,7 +181,13 @@ describe('build', () => {
     const store = await freshStore();
     const cwd = fresh('inputs');
     writeFileSync(join(cwd, 'seed.sql'), 'one\n');
-    const recipe = { name: 'seeded', mountPoint: '/tmp/l', cwd, inputs: ['*.sql'], run: ['/bin/sh', '-c', 'cat seed.sql > /tmp/l/out; head -c 16 /dev/urandom | od -x > /tmp/l/nonce'] };
+    const recipe = {
+      name: 'seeded',
+      mountPoint: '/tmp/l',
+      cwd,
+      inputs: ['*.sql'],
+      run: ['/bin/sh', '-c', 'cat seed.sql > /tmp/l/out; head -c 16 /dev/urandom | od -x > /tmp/l/nonce'],
+    };
     const first = await store.build(recipe);
     expect(readFileSync(join(first.path, 'out'), 'utf8')).toBe('one\n');
     expect((await store.build(recipe)).digest).toBe(first.digest);
@@ -182,7 +208,21 @@ describe('build', () => {
     const recipe = { name: 'once', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'head -c 16 /dev/urandom | od -x > /tmp/l/nonce'] };
     const results = await Promise.all([store.build(recipe), store.build(recipe), store.build(recipe)]);
     expect(new Set(results.map((info) => info.digest)).size).toBe(1);
-    const cli = (name: string) => exec(NODE, [CLI, 'build', '--store', store.dir, '--name', name, '--mount', '/tmp/x', '--', '/bin/sh', '-c', 'head -c 16 /dev/urandom | od -x > /tmp/x/n']);
+    const cli = (name: string) =>
+      exec(NODE, [
+        CLI,
+        'build',
+        '--store',
+        store.dir,
+        '--name',
+        name,
+        '--mount',
+        '/tmp/x',
+        '--',
+        '/bin/sh',
+        '-c',
+        'head -c 16 /dev/urandom | od -x > /tmp/x/n',
+      ]);
     const outputs = await Promise.all([cli('p1'), cli('p2'), cli('p3')]);
     const digests = outputs.map((out) => /sha256:[0-9a-f]{64}/.exec(out.stdout)![0]);
     expect(new Set(digests).size).toBe(1);
@@ -206,19 +246,30 @@ describe('build', () => {
 
   it('fails on the CLI with exit 125, the output tail, and nothing kept', async () => {
     const store = await freshStore();
-    const failed = await exec(NODE, [CLI, 'build', '--store', store.dir, '--name', 'bad', '--mount', '/tmp/x', '--', '/bin/sh', '-c', 'echo last words; exit 3']).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const failed = await exec(NODE, [
+      CLI,
+      'build',
+      '--store',
+      store.dir,
+      '--name',
+      'bad',
+      '--mount',
+      '/tmp/x',
+      '--',
+      '/bin/sh',
+      '-c',
+      'echo last words; exit 3',
+    ]).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 125 });
-    expect((failed as { stderr: string }).stderr).toMatch(/^sandbox-run: build bad failed \(exit 3\)[^]*last words/);
+    expect((failed as { stderr: string }).stderr).toMatch(/^sandbox-run: build bad failed \(exit 3\)[\s\S]*last words/);
     expect(await store.list()).toEqual([]);
   });
 
   it('keeps nothing from a failing build and reports the output tail', async () => {
     const store = await freshStore();
-    await expect(store.build({ name: 'broken', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'echo half > /tmp/l/x; echo it went wrong; exit 4'] })).rejects.toThrow(
-      /build broken failed \(exit 4\)[^]*it went wrong/,
-    );
+    await expect(
+      store.build({ name: 'broken', mountPoint: '/tmp/l', run: ['/bin/sh', '-c', 'echo half > /tmp/l/x; echo it went wrong; exit 4'] }),
+    ).rejects.toThrow(/build broken failed \(exit 4\)[\s\S]*it went wrong/);
     expect(await store.list()).toEqual([]);
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
   });
@@ -241,7 +292,11 @@ describe('a PostgreSQL data directory as a layer', () => {
       `${PG_BIN}/psql -h /tmp -U postgres -d postgres -Atc 'select 40 + 2'`,
       `${PG_BIN}/pg_ctl stop -s -D /tmp/pg -m fast`,
     ].join(' && ');
-    const result = await run('/bin/sh', ['-c', script], { workdir: 'none', overlays: [{ lower: await store.lowerDirs('pgdata'), target: '/tmp/pg' }], all: true });
+    const result = await run('/bin/sh', ['-c', script], {
+      workdir: 'none',
+      overlays: [{ lower: await store.lowerDirs('pgdata'), target: '/tmp/pg' }],
+      all: true,
+    });
     expect(result.exitCode, result.all).toBe(0);
     expect(result.stdout.trim()).toBe('42');
     expect(treeDigest(layer.path)).toBe(treeDigest(join(host, 'data'))); // the layer itself never changes
@@ -251,17 +306,36 @@ describe('a PostgreSQL data directory as a layer', () => {
 /** One tar entry as raw blocks (header + padded data). */
 function tarEntry(fields: { path: string; type?: string; mode?: number; linkpath?: string; data?: string }): Buffer {
   const data = Buffer.from(fields.data ?? '');
-  const header = new Header({ path: fields.path, type: (fields.type ?? 'File') as 'File', mode: fields.mode ?? 0o644, size: data.length, mtime: new Date(0), uid: 0, gid: 0, ...(fields.linkpath ? { linkpath: fields.linkpath } : {}) });
+  const header = new Header({
+    path: fields.path,
+    type: (fields.type ?? 'File') as 'File',
+    mode: fields.mode ?? 0o644,
+    size: data.length,
+    mtime: new Date(0),
+    uid: 0,
+    gid: 0,
+    ...(fields.linkpath ? { linkpath: fields.linkpath } : {}),
+  });
   header.encode();
   return Buffer.concat([header.block!, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
 }
 
 const HEX = 'a'.repeat(64);
-const manifest = (digest = `sha256:${HEX}`) => JSON.stringify({ format: 'sandbox-run-layers', version: 1, layers: [{ digest, names: ['evil'], size: 0, created: '2020-01-01T00:00:00Z', source: { kind: 'snapshot', path: '/x', method: 'copy' } }] });
+const manifest = (digest = `sha256:${HEX}`) =>
+  JSON.stringify({
+    format: 'sandbox-run-layers',
+    version: 1,
+    layers: [{ digest, names: ['evil'], size: 0, created: '2020-01-01T00:00:00Z', source: { kind: 'snapshot', path: '/x', method: 'copy' } }],
+  });
 
 function craft(name: string, entries: Parameters<typeof tarEntry>[0][], digest?: string): string {
   const file = join(root.path, `${name}.tar`);
-  const blocks = [tarEntry({ path: 'manifest.json', data: manifest(digest) }), tarEntry({ path: `${HEX}/tree/`, type: 'Directory', mode: 0o755 }), ...entries.map(tarEntry), Buffer.alloc(1024)];
+  const blocks = [
+    tarEntry({ path: 'manifest.json', data: manifest(digest) }),
+    tarEntry({ path: `${HEX}/tree/`, type: 'Directory', mode: 0o755 }),
+    ...entries.map(tarEntry),
+    Buffer.alloc(1024),
+  ];
   writeFileSync(file, Buffer.concat(blocks));
   return file;
 }
@@ -384,7 +458,8 @@ describe('CLI', () => {
     expect((await cli('diff', job)).stdout).toBe('C /a.txt\nA /new\nD /secret\n');
     const missing = await cli('inspect', 'nope').catch((error: { code: number; stderr: string }) => error);
     expect(missing).toMatchObject({ code: 2, stderr: "sandbox-run: no layer named 'nope' (see sandbox-run layers)\n" });
-    const build = () => exec(NODE, [CLI, 'build', '--store', store.dir, '--name', 'kid', '--parent', 'demo', '--mount', '/tmp/d', '--', '/bin/sh', '-c', 'echo k > /tmp/d/k']);
+    const build = () =>
+      exec(NODE, [CLI, 'build', '--store', store.dir, '--name', 'kid', '--parent', 'demo', '--mount', '/tmp/d', '--', '/bin/sh', '-c', 'echo k > /tmp/d/k']);
     expect((await build()).stdout).toMatch(/^built kid sha256:/);
     expect((await build()).stdout).toMatch(/^cached kid sha256:/);
     await cli('rm', 'kid');

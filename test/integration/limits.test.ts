@@ -1,12 +1,12 @@
 // Resource limits without cgroups (tmpfs sizes, rlimits) and leaks over many
 // sandboxes: one misbehaving sandbox must not stop the others, and nothing
 // may accumulate.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/index.js';
-import { CLI, NODE, mountCount, tempDir } from './support.js';
+import { CLI, mountCount, NODE, tempDir } from './support.js';
 
 describe('limits', () => {
   const project = tempDir();
@@ -29,7 +29,28 @@ describe('limits', () => {
     const json = join(project.path, 'summary.json');
     const result = await execa(
       NODE,
-      [CLI, '--each', '*.sh', '--parallel', '5', '--tmpfs-size', '16m', '--upper-size', '16m', '--rlimit', 'as=268435456', '--pids', '256', '--timeout', '8s', '--json', json, '--', 'sh', '{}'],
+      [
+        CLI,
+        '--each',
+        '*.sh',
+        '--parallel',
+        '5',
+        '--tmpfs-size',
+        '16m',
+        '--upper-size',
+        '16m',
+        '--rlimit',
+        'as=268435456',
+        '--pids',
+        '256',
+        '--timeout',
+        '8s',
+        '--json',
+        json,
+        '--',
+        'sh',
+        '{}',
+      ],
       { cwd: project.path, reject: false, env: { CI: '1' } },
     );
     expect(result.exitCode).toBe(1);
@@ -47,14 +68,15 @@ describe('limits', () => {
   });
 
   it('1,000 sandboxes in a row leave no growth in mounts, processes, file descriptors or memory', async () => {
-    const ownProcesses = () => readdirSync('/proc').filter((entry) => {
-      if (!/^\d+$/.test(entry)) return false;
-      try {
-        return readFileSync(`/proc/${entry}/status`, 'utf8').includes(`\nPPid:\t${process.pid}\n`);
-      } catch {
-        return false;
-      }
-    }).length;
+    const ownProcesses = () =>
+      readdirSync('/proc').filter((entry) => {
+        if (!/^\d+$/.test(entry)) return false;
+        try {
+          return readFileSync(`/proc/${entry}/status`, 'utf8').includes(`\nPPid:\t${process.pid}\n`);
+        } catch {
+          return false;
+        }
+      }).length;
     const fds = () => readdirSync('/proc/self/fd').length;
     const warm = async (n: number) => {
       for (let i = 0; i < n; i += 4) await Promise.all([0, 1, 2, 3].map(() => run('/bin/true', [], { workdir: 'none', stdio: 'ignore' })));

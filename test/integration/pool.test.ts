@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, openStore, postgres, SandboxError, type ServiceSpec } from '../../src/index.js';
-import { NODE, ROOT, eventually, processesWith, tempDir, useTempHome } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { createPool, openStore, postgres, type ServiceSpec } from '../../src/index.js';
+import { eventually, NODE, processesWith, ROOT, tempDir, useTempHome } from './support.js';
 
 const home = useTempHome();
 const fixture = (name: string) => join(ROOT, 'test/fixtures', name);
@@ -120,7 +120,11 @@ describe('warm pool', () => {
   });
 
   it('rejects a pool whose service cannot start with the service error at acquire', async () => {
-    await using pool = await createPool({ workdir: 'none', size: 1, services: [{ name: 'broken', command: ['/bin/sh', '-c', 'echo no config >&2; exit 2'], ready: { tcp: 1 } }] });
+    await using pool = await createPool({
+      workdir: 'none',
+      size: 1,
+      services: [{ name: 'broken', command: ['/bin/sh', '-c', 'echo no config >&2; exit 2'], ready: { tcp: 1 } }],
+    });
     await expect(pool.acquire()).rejects.toThrow(/^service broken exited with code 2 before it was ready; last lines of .*\nno config$/);
   });
 
@@ -204,4 +208,3 @@ describe('warm pool with PostgreSQL', () => {
     expect(sb.env.PGHOST).not.toBe(socketDir);
   });
 });
-

@@ -6,8 +6,8 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { createSandbox, postgres, type Sandbox } from '../../src/index.js';
 import { loadConfig } from '../../src/config/load.js';
+import { createSandbox, postgres, type Sandbox } from '../../src/index.js';
 import { CLI, INSIDE_UID, NODE, ROOT, tempDir, useTempHome } from './support.js';
 
 const home = useTempHome();
@@ -68,12 +68,16 @@ describe('PostgreSQL preset options', () => {
     const as = (user: string, password: string) => ({ host: 'localhost', port: 5432, database: 'app', user, password, ssl: tls });
     expect(await inside(sb, as('app_user', 'wrong'), 'SELECT 1')).toMatchObject({ error: '28P01' });
     expect(await inside(sb, as('postgres', 'wrong'), 'SELECT 1')).toMatchObject({ error: '28P01' });
-    expect(await inside(sb, as('app_user', 'app pw/with:odd@chars'), 'SELECT current_user AS u, rolcreatedb AS c FROM pg_roles WHERE rolname = current_user')).toEqual({
+    expect(
+      await inside(sb, as('app_user', 'app pw/with:odd@chars'), 'SELECT current_user AS u, rolcreatedb AS c FROM pg_roles WHERE rolname = current_user'),
+    ).toEqual({
       rows: [{ u: 'app_user', c: true }],
     });
     expect(await inside(sb, sb.env.DATABASE_URL!, 'SELECT current_user AS u')).toEqual({ rows: [{ u: 'postgres' }] });
     // Stored as SCRAM hashes, in the layer.
-    expect(await inside(sb, sb.env.DATABASE_URL!, "SELECT left(rolpassword, 13) AS p FROM pg_authid WHERE rolname = 'app_user'")).toEqual({ rows: [{ p: 'SCRAM-SHA-256' }] });
+    expect(await inside(sb, sb.env.DATABASE_URL!, "SELECT left(rolpassword, 13) AS p FROM pg_authid WHERE rolname = 'app_user'")).toEqual({
+      rows: [{ p: 'SCRAM-SHA-256' }],
+    });
     // psql inside gets PGPASSWORD and PGSSLMODE=verify-full.
     const psql = await sb.exec('psql', ['-tAc', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()']);
     expect([psql.stdout, psql.stderr]).toEqual(['t', '']);
@@ -86,11 +90,17 @@ describe('PostgreSQL preset options', () => {
     expect(readFileSync(ca, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/); // readable on the host too
     const base = { port: 5432, database: 'app', user: 'postgres', password: 'su-secret' };
     for (const host of ['localhost', '127.0.0.1'])
-      expect(await inside(sb, { ...base, host, ssl: { ca, rejectUnauthorized: true } }, 'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).toMatchObject({
+      expect(
+        await inside(sb, { ...base, host, ssl: { ca, rejectUnauthorized: true } }, 'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()'),
+      ).toMatchObject({
         rows: [{ ssl: true, version: expect.stringMatching(/^TLSv1\.[23]$/) }],
       });
-    expect(await inside(sb, { ...base, host: 'localhost', ssl: { rejectUnauthorized: true } }, 'SELECT 1')).toMatchObject({ message: 'unable to verify the first certificate' });
-    expect(await inside(sb, { ...base, host: 'localhost', ssl: false }, 'SELECT 1')).toMatchObject({ message: expect.stringMatching(/rejects connection .* no encryption/) });
+    expect(await inside(sb, { ...base, host: 'localhost', ssl: { rejectUnauthorized: true } }, 'SELECT 1')).toMatchObject({
+      message: 'unable to verify the first certificate',
+    });
+    expect(await inside(sb, { ...base, host: 'localhost', ssl: false }, 'SELECT 1')).toMatchObject({
+      message: expect.stringMatching(/rejects connection .* no encryption/),
+    });
     // The key has the owner and mode PostgreSQL demands: the server's uid, 0600.
     const key = statSync(join(preset.cluster, 'data/server.key'));
     expect([key.mode & 0o777, key.uid]).toEqual([0o600, process.getuid!()]);
@@ -100,14 +110,19 @@ describe('PostgreSQL preset options', () => {
   it('extensions are created before the seed, which used them', async () => {
     await preset.prepare();
     await using sb = await createSandbox({ presets: [preset] });
-    const answer = await inside(sb, sb.env.DATABASE_URL!, "SELECT (SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension) AS ext, (SELECT count(*)::int FROM tokens) AS n");
+    const answer = await inside(
+      sb,
+      sb.env.DATABASE_URL!,
+      "SELECT (SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension) AS ext, (SELECT count(*)::int FROM tokens) AS n",
+    );
     expect(answer).toEqual({ rows: [{ ext: 'pgcrypto,plpgsql,uuid-ossp', n: 1 }] });
   });
 
   it("connect: 'socket' reaches the same server from the host; omitEnv leaves a variable out; the default layer name is the project's", async () => {
     const viaSocket = postgres({ ...secure, connect: 'socket', omitEnv: ['PGDATABASE'] });
     await viaSocket.prepare();
-    expect(viaSocket.cluster).toBe((await preset.prepare(), preset.cluster)); // the same cached layer
+    await preset.prepare();
+    expect(viaSocket.cluster).toBe(preset.cluster); // the same cached layer
     expect(viaSocket.layer!.names).toContainEqual(expect.stringMatching(new RegExp(`^${basename(ROOT)}-[0-9a-f]{8}/postgres-app$`)));
     await using sb = await createSandbox({ presets: [viaSocket] });
     expect(sb.env.PGHOST!.startsWith(home.path)).toBe(true);
@@ -146,7 +161,7 @@ describe('PostgreSQL preset options', () => {
     );
   });
 
-  it('max_connections is PostgreSQL\'s 100', async () => {
+  it("max_connections is PostgreSQL's 100", async () => {
     const plain = postgres();
     await plain.prepare();
     await using sb = await createSandbox({ presets: [plain] });
@@ -172,7 +187,7 @@ describe('presets in sandbox.config.json', () => {
           {
             postgres: {
               database: 'shop',
-              seed: { sql: ['db/schema.sql'], command: "psql -c \"INSERT INTO t VALUES ('$(cat db/migrations/001.txt)')\"", inputs: ['db/migrations'] },
+              seed: { sql: ['db/schema.sql'], command: 'psql -c "INSERT INTO t VALUES (\'$(cat db/migrations/001.txt)\')"', inputs: ['db/migrations'] },
               ssl: { cert: 'tls/server.crt', key: 'tls/server.key', ca: 'tls/root.crt' },
               auth: 'password',
               password: 'pw',
@@ -185,19 +200,31 @@ describe('presets in sandbox.config.json', () => {
       const { config: loaded } = await loadConfig(join(dir, 'sandbox.config.json'));
       const [db] = loaded.presets!;
       await using sb = await createSandbox({ workdir: 'none', presets: [db!] });
-      expect(await inside(sb, sb.env.DATABASE_URL!, 'SELECT string_agg(v, \',\' ORDER BY v) AS v, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS ssl FROM t')).toEqual({
+      expect(
+        await inside(
+          sb,
+          sb.env.DATABASE_URL!,
+          "SELECT string_agg(v, ',' ORDER BY v) AS v, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS ssl FROM t",
+        ),
+      ).toEqual({
         rows: [{ v: 'from the config dir,one', ssl: true }],
       });
 
       // A missing input and a wrong key are one line each, naming the path or the key.
       writeFileSync(join(dir, 'sandbox.config.json'), JSON.stringify({ presets: [{ postgres: { seed: { inputs: ['db/nope/**'] } } }] }));
       const { config: broken } = await loadConfig(join(dir, 'sandbox.config.json'));
-      await expect(broken.presets![0]!.prepare()).rejects.toThrow(`postgres preset: seed.inputs 'db/nope/**' matches no file (relative to ${dir}); fix the path or the glob`);
+      await expect(broken.presets![0]!.prepare()).rejects.toThrow(
+        `postgres preset: seed.inputs 'db/nope/**' matches no file (relative to ${dir}); fix the path or the glob`,
+      );
       writeFileSync(join(dir, 'sandbox.config.json'), JSON.stringify({ presets: [{ postgres: { seed: { sql: ['db/missing.sql'] } } }] }));
       const { config: noSql } = await loadConfig(join(dir, 'sandbox.config.json'));
-      await expect(noSql.presets![0]!.prepare()).rejects.toThrow(`postgres preset: seed.sql ${dir}/db/missing.sql: no such file (relative to ${dir}); fix the path`);
+      await expect(noSql.presets![0]!.prepare()).rejects.toThrow(
+        `postgres preset: seed.sql ${dir}/db/missing.sql: no such file (relative to ${dir}); fix the path`,
+      );
       writeFileSync(join(dir, 'sandbox.config.json'), JSON.stringify({ presets: [{ postgres: { auth: 'scram', sed: {} } }] }));
-      await expect(loadConfig(join(dir, 'sandbox.config.json'))).rejects.toThrow(/sandbox\.config\.json: presets\.0\.postgres\.auth: .*; presets\.0\.postgres: Unrecognized key: "sed"$/);
+      await expect(loadConfig(join(dir, 'sandbox.config.json'))).rejects.toThrow(
+        /sandbox\.config\.json: presets\.0\.postgres\.auth: .*; presets\.0\.postgres: Unrecognized key: "sed"$/,
+      );
       writeFileSync(join(dir, 'sandbox.config.json'), JSON.stringify({ presets: [{ postgres: { settings: { port: 5433 } } }] }));
       await expect(loadConfig(join(dir, 'sandbox.config.json'))).rejects.toThrow(/sandbox\.config\.json: postgres preset: settings\.port is set by the preset/);
     } finally {
@@ -210,7 +237,8 @@ describe('presets in sandbox.config.json', () => {
     try {
       writeFileSync(join(project.path, 'seed.sql'), 'CREATE TABLE x (i int);');
       writeFileSync(join(project.path, 'sandbox.config.json'), JSON.stringify({ presets: [{ postgres: { seed: { sql: ['seed.sql'] } } }] }));
-      const build = async (...args: string[]) => (await promisify(execFile)(NODE, [CLI, 'build', ...args], { cwd: project.path, env: { ...process.env, SANDBOX_RUN_HOME: home.path } })).stdout;
+      const build = async (...args: string[]) =>
+        (await promisify(execFile)(NODE, [CLI, 'build', ...args], { cwd: project.path, env: { ...process.env, SANDBOX_RUN_HOME: home.path } })).stdout;
       const name = `${basename(project.path)}-[0-9a-f]{8}/postgres-app sha256:[0-9a-f]{64}`;
       expect(await build()).toMatch(new RegExp(`^\\[1/1\\] postgres: built ${name} in \\d+\\.\\ds\\n$`));
       expect(await build()).toMatch(new RegExp(`^\\[1/1\\] postgres: cached ${name}\\n$`));

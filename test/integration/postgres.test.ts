@@ -1,9 +1,10 @@
 // The PostgreSQL preset against real PostgreSQL: isolation on one seeded layer, caching, seed errors.
-import { join } from 'node:path';
+
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSandbox, postgres } from '../../src/index.js';
 import { ROOT, tempDir, treeDigest, useTempHome } from './support.js';
 
@@ -28,11 +29,7 @@ describe('PostgreSQL preset', () => {
     const before = treeDigest(preset.cluster);
     const sandboxes = await Promise.all(Array.from({ length: 10 }, () => createSandbox({ workdir: 'none', presets: [preset] })));
     try {
-      await Promise.all(
-        sandboxes.map((sb, i) =>
-          query(sb.env.DATABASE_URL!, 'INSERT INTO markers VALUES ($1)', [`sandbox-${i}`]),
-        ),
-      );
+      await Promise.all(sandboxes.map((sb, i) => query(sb.env.DATABASE_URL!, 'INSERT INTO markers VALUES ($1)', [`sandbox-${i}`])));
       await Promise.all(sandboxes.map((sb, i) => query(sb.env.DATABASE_URL!, 'UPDATE accounts SET balance = balance - $1 WHERE id = 1', [i + 1])));
       for (const [i, sb] of sandboxes.entries()) {
         expect(await query(sb.env.DATABASE_URL!, 'SELECT sandbox FROM markers')).toEqual([{ sandbox: `sandbox-${i}` }]);

@@ -25,7 +25,7 @@ function suite(items: string[], timings?: Record<string, number>) {
   const project = tempDir();
   writeFileSync(join(project.path, 'package.json'), '{}');
   for (const item of items) writeFileSync(join(project.path, item), 'exit 0\n');
-  const suiteName = "each *.sh -- sh {}";
+  const suiteName = 'each *.sh -- sh {}';
   if (timings)
     writeFileSync(
       join(project.path, 'timings.json'),
@@ -48,8 +48,17 @@ describe('timings and order', () => {
       const recorded = timingsOf(join(project.path, '.sandbox-run', 'timings.json'))['each *.sh -- sh {}']!;
       expect(Object.keys(recorded)).toEqual(tenAndOne);
       // Durations injected: the 6 s item named to sort last now starts first.
-      writeFileSync(join(project.path, 'timings.json'), JSON.stringify({ version: 1, suites: { 'each *.sh -- sh {}': Object.fromEntries(Object.entries(tenAndOneTimings).map(([k, ms]) => [k, { ms, runs: 1 }])) } }));
-      const second = await cli(['--each', '*.sh', '--parallel', '1', '--timings', 'timings.json', '--json', 's2.json', '--output', 'quiet', '--', 'sh', '{}'], project.path);
+      writeFileSync(
+        join(project.path, 'timings.json'),
+        JSON.stringify({
+          version: 1,
+          suites: { 'each *.sh -- sh {}': Object.fromEntries(Object.entries(tenAndOneTimings).map(([k, ms]) => [k, { ms, runs: 1 }])) },
+        }),
+      );
+      const second = await cli(
+        ['--each', '*.sh', '--parallel', '1', '--timings', 'timings.json', '--json', 's2.json', '--output', 'quiet', '--', 'sh', '{}'],
+        project.path,
+      );
       expect(second.stderr).toMatch(/longest first by measured time/);
       expect(readJson<Summary>(join(project.path, 's2.json')).results.map((r) => r.label)).toEqual(['zz-long.sh', ...tenAndOne.slice(0, 10)]);
       const updated = timingsOf(join(project.path, 'timings.json'))['each *.sh -- sh {}']!;
@@ -77,7 +86,10 @@ describe('timings and order', () => {
       for (const k of [1, 2]) {
         // Each machine its own copy of the file, as each CI machine restores its own cache.
         writeFileSync(join(project.path, `t${k}.json`), readFileSync(join(project.path, 'timings.json')));
-        const result = await cli(['--each', '*.sh', '--shard', `${k}/2`, '--parallel', '2', '--timings', `t${k}.json`, '--json', `m${k}.json`, '--output', 'quiet', '--', 'sh', '{}'], project.path);
+        const result = await cli(
+          ['--each', '*.sh', '--shard', `${k}/2`, '--parallel', '2', '--timings', `t${k}.json`, '--json', `m${k}.json`, '--output', 'quiet', '--', 'sh', '{}'],
+          project.path,
+        );
         expect(result.exitCode, result.stdout).toBe(0);
         expect(result.stderr).toMatch(new RegExp(`machine ${k}/2: items split by measured time \\(predicted 8\\.0s here, 8\\.0s at most\\)`));
         parts.push(readJson<Summary>(join(project.path, `m${k}.json`)).results.map((r) => r.label));
@@ -98,7 +110,23 @@ describe('retries, flaky, last-failed, JUnit and merge', () => {
     const project = suite(['flaky.sh']);
     try {
       mkdirSync(join(project.path, 'state'));
-      const args = (extra: string[]) => ['--each', '*.sh', '--bind', `${join(project.path, 'state')}:/tmp/state`, '--retries', '2', '--json', 's.json', '--junit', 'r.xml', ...extra, '--', 'sh', '-c', flakyScript];
+      const args = (extra: string[]) => [
+        '--each',
+        '*.sh',
+        '--bind',
+        `${join(project.path, 'state')}:/tmp/state`,
+        '--retries',
+        '2',
+        '--json',
+        's.json',
+        '--junit',
+        'r.xml',
+        ...extra,
+        '--',
+        'sh',
+        '-c',
+        flakyScript,
+      ];
       const result = await cli(args([]), project.path);
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toMatch(/RTRY \[1\/1\] flaky\.sh failed in .* \(exit 1\): attempt 2 of 3 in a fresh sandbox/);
@@ -106,7 +134,9 @@ describe('retries, flaky, last-failed, JUnit and merge', () => {
       expect(result.stdout).toMatch(/0 passed, 1 flaky, 0 failed/);
       const summary = readJson<Summary>(join(project.path, 's.json'));
       expect(summary.results[0]).toMatchObject({ status: 'flaky', attempts: 2, outputTail: 'attempt 0' });
-      expect(readFileSync(join(project.path, 'r.xml'), 'utf8')).toContain('<flakyFailure message="failed, then passed on attempt 2" type="flaky"><![CDATA[attempt 0]]></flakyFailure>');
+      expect(readFileSync(join(project.path, 'r.xml'), 'utf8')).toContain(
+        '<flakyFailure message="failed, then passed on attempt 2" type="flaky"><![CDATA[attempt 0]]></flakyFailure>',
+      );
       writeFileSync(join(project.path, 'state', 'flaky.sh'), '0');
       expect((await cli(args(['--fail-on-flaky']), project.path)).exitCode).toBe(1);
     } finally {
@@ -122,7 +152,9 @@ describe('retries, flaky, last-failed, JUnit and merge', () => {
       expect(first.exitCode).toBe(1);
       const xml = readFileSync(join(project.path, 'r.xml'), 'utf8');
       expect(xml).toContain('<testsuite name="sandbox-run" tests="3" failures="1" errors="0" skipped="0"');
-      expect(xml).toMatch(/<testcase classname="sandbox-run" name="b\.sh" time="\d+\.\d{3}"><failure message="failed \(exit 4\)" type="failed"><!\[CDATA\[b is broken\]\]><\/failure><\/testcase>/);
+      expect(xml).toMatch(
+        /<testcase classname="sandbox-run" name="b\.sh" time="\d+\.\d{3}"><failure message="failed \(exit 4\)" type="failed"><!\[CDATA\[b is broken\]\]><\/failure><\/testcase>/,
+      );
       const rerun = await cli(['--each', '*.sh', '--last-failed', '--json', 'r.json', '--output', 'quiet', '--', 'sh', '{}'], project.path);
       expect(rerun.stderr).toMatch(/--last-failed: running the 1 item\(s\) that failed last time/);
       expect(readJson<Summary>(join(project.path, 'r.json')).results.map((r) => r.label)).toEqual(['b.sh']);
@@ -140,7 +172,8 @@ describe('retries, flaky, last-failed, JUnit and merge', () => {
     const project = suite(tenAndOne, tenAndOneTimings);
     try {
       writeFileSync(join(project.path, 'item-03.sh'), 'exit 2\n');
-      for (const k of [1, 2]) await cli(['--each', '*.sh', '--shard', `${k}/2`, '--no-timings', '--json', `m${k}.json`, '--output', 'quiet', '--', 'sh', '{}'], project.path);
+      for (const k of [1, 2])
+        await cli(['--each', '*.sh', '--shard', `${k}/2`, '--no-timings', '--json', `m${k}.json`, '--output', 'quiet', '--', 'sh', '{}'], project.path);
       const merged = await cli(['merge', 'm1.json', 'm2.json', '--timings', 'timings.json', '--junit', 'all.xml', '--json', 'all.json'], project.path);
       expect(merged.exitCode).toBe(1);
       expect(merged.stdout).toMatch(/10 passed, 1 failed, 11 total/);
@@ -185,7 +218,13 @@ describe('a real Vitest project, sharded by file', () => {
       expect(first.stderr).toMatch(/runs vitest: passing --shard=i\/N to each sandbox \(no per-file timings yet: count-based\)/);
       expect(Object.keys(timingsOf(timings)[suiteName]!)).toEqual(['a.test.ts', 'b.test.ts', 'c.test.ts', 'd.test.ts']);
       // Injected: a.test.ts is long. Files the runner lists but the timings lack (e.test.ts here) are placed too.
-      writeFileSync(timings, JSON.stringify({ version: 1, suites: { [suiteName]: { 'a.test.ts': { ms: 5000, runs: 1 }, 'b.test.ts': { ms: 100, runs: 1 }, 'c.test.ts': { ms: 100, runs: 1 } } } }));
+      writeFileSync(
+        timings,
+        JSON.stringify({
+          version: 1,
+          suites: { [suiteName]: { 'a.test.ts': { ms: 5000, runs: 1 }, 'b.test.ts': { ms: 100, runs: 1 }, 'c.test.ts': { ms: 100, runs: 1 } } },
+        }),
+      );
       const machines: Summary[] = [];
       for (const k of [1, 2]) {
         const json = join(dir.path, `m${k}.json`);

@@ -14,11 +14,15 @@ afterAll(() => home.remove());
 describe('examples/postgres-node', () => {
   it('passes with a sandbox per file, several at a time', async () => {
     const json = join(home.path, 'summary.json');
-    const result = await execa(NODE, [CLI, '--each', 'tests/*.test.mjs', '--parallel', '4', '--output', 'quiet', '--json', json, '--', 'node', '--test', '{}'], {
-      cwd: example,
-      reject: false,
-      env: { SANDBOX_RUN_HOME: home.path, CI: '1' },
-    });
+    const result = await execa(
+      NODE,
+      [CLI, '--each', 'tests/*.test.mjs', '--parallel', '4', '--output', 'quiet', '--json', json, '--', 'node', '--test', '{}'],
+      {
+        cwd: example,
+        reject: false,
+        env: { SANDBOX_RUN_HOME: home.path, CI: '1' },
+      },
+    );
     const summary = JSON.parse(readFileSync(json, 'utf8')) as { passed: number; failed: number };
     expect(summary).toMatchObject({ passed: 40, failed: 0 });
     expect(result.exitCode).toBe(0);

@@ -1,9 +1,9 @@
 // The parallel runner as users run it: the built CLI on real example projects.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, NODE, ROOT, eventually, processesWith, tempDir } from './support.js';
+import { CLI, eventually, NODE, processesWith, ROOT, tempDir } from './support.js';
 
 const home = tempDir('sandbox-run-home-');
 afterAll(() => home.remove());
@@ -167,7 +167,9 @@ describe('interruption', () => {
       const service = { name: 'svc', command: ['/bin/sh', '-c', `echo up; sleep 1000; : ${marker}`], ready: { log: 'up' } };
       writeFileSync(join(project.path, 'sandbox.config.json'), JSON.stringify({ services: [service] }));
       const runner = execa(NODE, [CLI, '--parallel', '10', '--replicate', '--output', 'prefixed', '--', 'sh', '-c', `echo ready; sleep 1000; : ${marker}`], {
-        cwd: project.path, reject: false, env: { SANDBOX_RUN_HOME: home.path, CI: '1' },
+        cwd: project.path,
+        reject: false,
+        env: { SANDBOX_RUN_HOME: home.path, CI: '1' },
       });
       let ready = 0;
       await new Promise<void>((resolve) =>

@@ -1,11 +1,11 @@
 // The library faces: run() for one command, Sandbox for a live one.
 import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { run, Sandbox, SandboxError } from '../../src/index.js';
-import { NODE, ROOT, processesWith, tempDir, treeDigest } from './support.js';
+import { NODE, processesWith, ROOT, tempDir, treeDigest } from './support.js';
 
 const fixture = (name: string) => join(ROOT, 'test/fixtures', name);
 
@@ -58,9 +58,7 @@ describe('run()', () => {
   });
 
   it('rejects bad options with a SandboxError before starting anything', async () => {
-    await expect(run('true', [], { overlays: [{ lower: '/no/such/dir', target: '/mnt' }] })).rejects.toThrow(
-      /overlay source '\/no\/such\/dir' does not exist/,
-    );
+    await expect(run('true', [], { overlays: [{ lower: '/no/such/dir', target: '/mnt' }] })).rejects.toThrow(/overlay source '\/no\/such\/dir' does not exist/);
     await expect(run('true', [], { binds: [{ source: '/tmp', target: 'relative' }] })).rejects.toBeInstanceOf(SandboxError);
     await expect(run('true', [], { tmpfsSize: 'lots' })).rejects.toThrow(/expected a size/);
   });

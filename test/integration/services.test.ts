@@ -1,10 +1,10 @@
 // Services: readiness probes, failures with log tails, exports, a death while a command runs.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSandbox, SandboxError } from '../../src/index.js';
-import { NODE, ROOT, eventually, processesWith, tempDir, useTempHome } from './support.js';
+import { eventually, NODE, processesWith, ROOT, useTempHome } from './support.js';
 
-const home = useTempHome();
+const _home = useTempHome();
 const fixture = (name: string) => join(ROOT, 'test/fixtures', name);
 
 describe('services', () => {
@@ -14,11 +14,18 @@ describe('services', () => {
       services: [{ name: 'broken', command: ['/bin/sh', '-c', 'echo booting; echo "fatal: no config" >&2; exit 3'], ready: { tcp: 7000 } }],
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
-    expect((error as Error).message).toBe('service broken exited with code 3 before it was ready; last lines of /tmp/.sandbox-run/broken.log:\nbooting\nfatal: no config');
+    expect((error as Error).message).toBe(
+      'service broken exited with code 3 before it was ready; last lines of /tmp/.sandbox-run/broken.log:\nbooting\nfatal: no config',
+    );
   });
 
-  it("lets what the user sets beat what services export, and unsetting remove it", async () => {
-    const service = { name: 'exporter', command: ['/bin/sh', '-c', 'echo up; exec sleep 102'], ready: { log: 'up' }, exports: { DATABASE_URL: 'from-service', OTHER: 'kept' } };
+  it('lets what the user sets beat what services export, and unsetting remove it', async () => {
+    const service = {
+      name: 'exporter',
+      command: ['/bin/sh', '-c', 'echo up; exec sleep 102'],
+      ready: { log: 'up' },
+      exports: { DATABASE_URL: 'from-service', OTHER: 'kept' },
+    };
     const show = 'echo "${DATABASE_URL:-unset} ${OTHER:-unset}"';
     await using mine = await createSandbox({ workdir: 'none', services: [service], env: { DATABASE_URL: 'mine' } });
     expect((await mine.exec('/bin/sh', ['-c', show])).stdout).toBe('mine kept');

@@ -79,7 +79,11 @@ describe('a failure for another reason in a clean tree', () => {
   it('gets no ownership hint', async () => {
     const dir = tempDir('sandbox-run-unmapped-clean-');
     try {
-      const result = await execa(NODE, [CLI, '--parallel', '1', '--output', 'quiet', '--', 'sh', '-c', 'echo "Value too large for defined data type" >&2; exit 3'], { cwd: dir.path, reject: false });
+      const result = await execa(
+        NODE,
+        [CLI, '--parallel', '1', '--output', 'quiet', '--', 'sh', '-c', 'echo "Value too large for defined data type" >&2; exit 3'],
+        { cwd: dir.path, reject: false },
+      );
       expect(result.exitCode).toBe(1);
       expect(result.stdout).not.toMatch(/is owned by/);
     } finally {

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import type { PoolOptions } from 'vitest/node';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { PoolOptions } from 'vitest/node';
 import { SandboxSource, type WorkerSpec } from '../../src/vitest/sandboxes.js';
 import { SandboxPoolWorker } from '../../src/vitest/worker.js';
 import { tempDir } from './support.js';

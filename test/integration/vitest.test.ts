@@ -111,7 +111,7 @@ describe('sandboxPool', { timeout: 150_000 }, () => {
     }
   }
 
-  it('reuses a worker\'s sandbox with isolate: false', async () => {
+  it("reuses a worker's sandbox with isolate: false", async () => {
     const { exitCode, output } = await vitest(basic, ['--maxWorkers', '1'], { SBX_ISOLATE: '0', SBX_UPPER_ROOT: upper.path });
     expect(exitCode, output).toBe(0);
     const seen = probes(output);
@@ -181,7 +181,7 @@ describe('sandboxPool', { timeout: 150_000 }, () => {
     expect(readdirSync(upper.path)).toEqual([]);
   });
 
-  it('fails a file whose service never becomes ready with the service\'s log tail', async () => {
+  it("fails a file whose service never becomes ready with the service's log tail", async () => {
     const { exitCode, output } = await vitest(join(FIXTURES, 'vitest-service'), [], { SBX_UPPER_ROOT: upper.path });
     expect(exitCode).toBe(1);
     expect(output).toMatch(/Failed to start sandbox worker for test files .*never-runs\.test\.ts/);

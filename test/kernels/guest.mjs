@@ -56,7 +56,10 @@ await check('the probe puts writable layers on disk (tmpfs holds no user.* xattr
 await check('a forced tmpfs upper is refused in one line, naming what broke', async () => {
   process.env.SANDBOX_RUN_OVERLAY = 'tmpfs';
   try {
-    await assert.rejects(run('true', []), /^SandboxError: SANDBOX_RUN_OVERLAY=tmpfs, but copy-on-write on tmpfs is broken here: removing and re-creating a lower directory failed: .*Input\/output error; run 'sandbox-run doctor'$/);
+    await assert.rejects(
+      run('true', []),
+      /^SandboxError: SANDBOX_RUN_OVERLAY=tmpfs, but copy-on-write on tmpfs is broken here: removing and re-creating a lower directory failed: .*Input\/output error; run 'sandbox-run doctor'$/,
+    );
   } finally {
     delete process.env.SANDBOX_RUN_OVERLAY;
   }
@@ -92,7 +95,10 @@ await check('a layer build deletes a parent file (whiteout) and replaces a paren
     mountPoint: '/tmp/layer',
     run: ['/bin/sh', '-c', 'cd /tmp/layer && rm gone.txt && rm -r dir && mkdir dir && echo new > dir/new.txt'],
   });
-  const result = await run('/bin/sh', ['-c', 'cd /tmp/layer && ls -A . dir'], { workdir: 'none', overlays: [{ lower: await store.lowerDirs(child.digest), target: '/tmp/layer' }] });
+  const result = await run('/bin/sh', ['-c', 'cd /tmp/layer && ls -A . dir'], {
+    workdir: 'none',
+    overlays: [{ lower: await store.lowerDirs(child.digest), target: '/tmp/layer' }],
+  });
   assert.equal(result.exitCode, 0, result.stderr);
   assert.equal(result.stdout, '.:\ndir\nkeep.txt\n\ndir:\nnew.txt');
 });

@@ -31,8 +31,25 @@ execFileSync(process.execPath, ['helper/build.mjs'], { cwd: root, stdio: 'inheri
 console.log(`test:kernels: Linux ${values.kernel} as ${values.user} (emulated CPU: minutes, not seconds)`);
 const result = spawnSync(
   runOnKernel,
-  ['--kernel', values.kernel, '--user', values.user, '--no-share', '--scratch', '2G', '--mem', '2G', '--timeout', '540',
-    '--env', 'SANDBOX_RUN_HOME=/scratch/home', '--', process.execPath, 'test/kernels/guest.mjs', '/scratch'],
+  [
+    '--kernel',
+    values.kernel,
+    '--user',
+    values.user,
+    '--no-share',
+    '--scratch',
+    '2G',
+    '--mem',
+    '2G',
+    '--timeout',
+    '540',
+    '--env',
+    'SANDBOX_RUN_HOME=/scratch/home',
+    '--',
+    process.execPath,
+    'test/kernels/guest.mjs',
+    '/scratch',
+  ],
   { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] },
 );
 if (result.status === 124) die('timed out after 540 s');

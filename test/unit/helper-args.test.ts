@@ -1,14 +1,14 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../integration/support.js';
-import { helperArgs, joinArgs } from '../../src/sandbox/helper-argv.js';
+import { optionsFromFlags } from '../../src/cli/sandbox-flags.js';
 import { sandboxEnv } from '../../src/sandbox/env.js';
+import { helperArgs, joinArgs } from '../../src/sandbox/helper-argv.js';
 import { workdirMountPoint } from '../../src/sandbox/mounts.js';
 import { normalizeOptions, parseSize } from '../../src/sandbox/options.js';
-import { defaultSizes } from '../../src/sandbox/size-budget.js';
 import { inheritedEnv, masksFor } from '../../src/sandbox/secrets.js';
-import { optionsFromFlags } from '../../src/cli/sandbox-flags.js';
+import { defaultSizes } from '../../src/sandbox/size-budget.js';
+import { tempDir } from '../integration/support.js';
 
 // A working directory outside /tmp, wherever the repository was checked out.
 process.chdir('/usr');
@@ -28,7 +28,26 @@ const maskArgs = masksFor([], []).flatMap((path) => ['--mask', path]);
 describe('helperArgs', () => {
   it('mounts the working directory copy-on-write by default and starts there', () => {
     expect(helperArgs(normalizeOptions({}), ['ls', '-l'])).toEqual([
-      '--hostname', 'sandbox', ...sizeArgs, '--overlay', cwd, cwd, ...maskArgs, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--rlimit', 'nproc', '4096', '4096', '--', 'ls', '-l',
+      '--hostname',
+      'sandbox',
+      ...sizeArgs,
+      '--overlay',
+      cwd,
+      cwd,
+      ...maskArgs,
+      '--chdir',
+      cwd,
+      '--rlimit',
+      'core',
+      '0',
+      '0',
+      '--rlimit',
+      'nproc',
+      '4096',
+      '4096',
+      '--',
+      'ls',
+      '-l',
     ]);
   });
 
@@ -45,24 +64,69 @@ describe('helperArgs', () => {
         { lower: ['/usr', '/etc'], target: '/data' },
         { lower: '/usr', target: '/kept', upper: { upper: '/tmp', work: '/var' } },
       ],
-      binds: [{ source: '/etc', readonly: true }, { source: '/tmp', target: '/out' }],
+      binds: [
+        { source: '/etc', readonly: true },
+        { source: '/tmp', target: '/out' },
+      ],
       tmpfs: ['/scratch/'],
       rlimits: { nofile: 64, core: [0, 'unlimited'] },
       keepFds: [5],
       pids: 128,
     });
     expect(helperArgs(options, ['true'], { infoFd: 4, cgroup: '/sys/fs/cgroup/box' })).toEqual([
-      '--uid', '1000', '--gid', '1000', '--share-net', '--hostname', 'box',
-      '--tmpfs-size', String(64 * 1024 * 1024), '--upper-size', '1024',
-      '--bind', cwd, cwd,
-      '--overlay', '/usr:/etc', '/data',
-      '--overlay-rw', '/tmp', '/var', '/usr', '/kept',
-      '--ro-bind', '/etc', '/etc', '--bind', '/tmp', '/out',
-      '--tmpfs', '/scratch',
+      '--uid',
+      '1000',
+      '--gid',
+      '1000',
+      '--share-net',
+      '--hostname',
+      'box',
+      '--tmpfs-size',
+      String(64 * 1024 * 1024),
+      '--upper-size',
+      '1024',
+      '--bind',
+      cwd,
+      cwd,
+      '--overlay',
+      '/usr:/etc',
+      '/data',
+      '--overlay-rw',
+      '/tmp',
+      '/var',
+      '/usr',
+      '/kept',
+      '--ro-bind',
+      '/etc',
+      '/etc',
+      '--bind',
+      '/tmp',
+      '/out',
+      '--tmpfs',
+      '/scratch',
       ...maskArgs,
-      '--info-fd', '4', '--cgroup', '/sys/fs/cgroup/box',
-      '--chdir', cwd, '--rlimit', 'core', '0', 'unlimited', '--rlimit', 'nproc', '128', '128', '--rlimit', 'nofile', '64', '64', '--keep-fd', '5',
-      '--', 'true',
+      '--info-fd',
+      '4',
+      '--cgroup',
+      '/sys/fs/cgroup/box',
+      '--chdir',
+      cwd,
+      '--rlimit',
+      'core',
+      '0',
+      'unlimited',
+      '--rlimit',
+      'nproc',
+      '128',
+      '128',
+      '--rlimit',
+      'nofile',
+      '64',
+      '64',
+      '--keep-fd',
+      '5',
+      '--',
+      'true',
     ]);
   });
 
@@ -74,17 +138,39 @@ describe('helperArgs', () => {
   });
 
   it('starts an idle sandbox when there is no command', () => {
-    expect(helperArgs(normalizeOptions({ workdir: 'none', pids: 'unlimited' }), null)).toEqual(['--hostname', 'sandbox', ...sizeArgs, ...maskArgs, '--chdir', cwd, '--rlimit', 'core', '0', '0', '--']);
+    expect(helperArgs(normalizeOptions({ workdir: 'none', pids: 'unlimited' }), null)).toEqual([
+      '--hostname',
+      'sandbox',
+      ...sizeArgs,
+      ...maskArgs,
+      '--chdir',
+      cwd,
+      '--rlimit',
+      'core',
+      '0',
+      '0',
+      '--',
+    ]);
   });
 
   it('joins a live sandbox by pid, in its cgroup', () => {
     expect(joinArgs(42, { cwd: '/w' }, ['psql'])).toEqual(['--join', '42', '--chdir', '/w', '--', 'psql']);
-    expect(joinArgs(42, { cwd: '/w' }, ['psql'], { cgroup: '/sys/fs/cgroup/a' })).toEqual(['--join', '42', '--cgroup', '/sys/fs/cgroup/a', '--chdir', '/w', '--', 'psql']);
+    expect(joinArgs(42, { cwd: '/w' }, ['psql'], { cgroup: '/sys/fs/cgroup/a' })).toEqual([
+      '--join',
+      '42',
+      '--cgroup',
+      '/sys/fs/cgroup/a',
+      '--chdir',
+      '/w',
+      '--',
+      'psql',
+    ]);
   });
 });
 
 describe('resource limits', () => {
-  const nproc = (options: Parameters<typeof normalizeOptions>[0]) => normalizeOptions({ workdir: 'none', ...options }).rlimits.find(([name]) => name === 'nproc');
+  const nproc = (options: Parameters<typeof normalizeOptions>[0]) =>
+    normalizeOptions({ workdir: 'none', ...options }).rlimits.find(([name]) => name === 'nproc');
 
   it('caps processes per sandbox by default, through RLIMIT_NPROC when no cgroup is delegated', () => {
     delete process.env.SANDBOX_RUN_CGROUP;
@@ -106,13 +192,20 @@ describe('resource limits', () => {
     expect(() => normalizeOptions({ pids: 0 })).toThrow("pids: expected a positive number of processes or 'unlimited', got '0'");
     expect(() => normalizeOptions({ cpus: -1 })).toThrow("cpus: expected a number of cores such as 1.5, got '-1'");
     expect(() => normalizeOptions({ memory: 'lots' })).toThrow("memory: expected a size such as 512m or 2g, got 'lots'");
-    expect(() => normalizeOptions({ cgroupParent: 'relative/dir' })).toThrow("cgroup parent 'relative/dir': expected an absolute cgroup v2 directory or 'self'");
+    expect(() => normalizeOptions({ cgroupParent: 'relative/dir' })).toThrow(
+      "cgroup parent 'relative/dir': expected an absolute cgroup v2 directory or 'self'",
+    );
     expect(() => optionsFromFlags({ pids: '12x' })).toThrow("--pids '12x': expected a number of processes such as 256, or unlimited");
     expect(() => optionsFromFlags({ cpus: 'two' })).toThrow("--cpus 'two': expected a number of cores such as 1.5");
   });
 
   it('maps the limit flags', () => {
-    expect(optionsFromFlags({ memory: '512m', pids: 'unlimited', cpus: '0.5', cgroupParent: 'self' })).toMatchObject({ memory: '512m', pids: 'unlimited', cpus: 0.5, cgroupParent: 'self' });
+    expect(optionsFromFlags({ memory: '512m', pids: 'unlimited', cpus: '0.5', cgroupParent: 'self' })).toMatchObject({
+      memory: '512m',
+      pids: 'unlimited',
+      cpus: 0.5,
+      cgroupParent: 'self',
+    });
   });
 });
 
@@ -166,8 +259,17 @@ describe('sandboxEnv', () => {
 
   it('also drops URLs with a password, *_KEY/_PASS/_PWD/_JWT/_DSN and host socket addresses, saying once which', () => {
     const inherited = {
-      PATH: '/bin', DATABASE_URL: 'postgres://app:s3cret@db/app', PLAIN_URL: 'https://example.com/x', SIGNING_KEY: 'k', DB_PASS: 'p', ADMIN_PWD: 'p',
-      SESSION_JWT: 'j', SENTRY_DSN: 'd', SSH_AUTH_SOCK: '/run/user/1/ssh', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1/bus', XDG_RUNTIME_DIR: '/run/user/1',
+      PATH: '/bin',
+      DATABASE_URL: 'postgres://app:s3cret@db/app',
+      PLAIN_URL: 'https://example.com/x',
+      SIGNING_KEY: 'k',
+      DB_PASS: 'p',
+      ADMIN_PWD: 'p',
+      SESSION_JWT: 'j',
+      SENTRY_DSN: 'd',
+      SSH_AUTH_SOCK: '/run/user/1/ssh',
+      DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1/bus',
+      XDG_RUNTIME_DIR: '/run/user/1',
       KEYBOARD: 'us',
     };
     const written: string[] = [];
@@ -180,7 +282,7 @@ describe('sandboxEnv', () => {
       process.stderr.write = write;
     }
     expect(written).toEqual([
-      'sandbox-run: warning: not passed into the sandbox (they look like credentials or host sockets): ADMIN_PWD DATABASE_URL DBUS_SESSION_BUS_ADDRESS DB_PASS SESSION_JWT SIGNING_KEY SSH_AUTH_SOCK XDG_RUNTIME_DIR; pass one with --pass-env NAME (passEnv: [\'NAME\'])\n',
+      "sandbox-run: warning: not passed into the sandbox (they look like credentials or host sockets): ADMIN_PWD DATABASE_URL DBUS_SESSION_BUS_ADDRESS DB_PASS SESSION_JWT SIGNING_KEY SSH_AUTH_SOCK XDG_RUNTIME_DIR; pass one with --pass-env NAME (passEnv: ['NAME'])\n",
     ]);
   });
 
@@ -190,7 +292,9 @@ describe('sandboxEnv', () => {
       writeFileSync(join(home.path, '.pgpass'), 'x');
       writeFileSync(join(other.path, '.vault-token'), 'x');
       writeFileSync(join(other.path, '.bash_history'), 'x');
-      expect(masksFor([], [], [home.path, other.path]).sort()).toEqual([join(home.path, '.pgpass'), join(other.path, '.bash_history'), join(other.path, '.vault-token')].sort());
+      expect(masksFor([], [], [home.path, other.path]).sort()).toEqual(
+        [join(home.path, '.pgpass'), join(other.path, '.bash_history'), join(other.path, '.vault-token')].sort(),
+      );
     } finally {
       rmSync(join(home.path, '.pgpass'));
       other.remove();
@@ -236,7 +340,10 @@ describe('optionsFromFlags', () => {
       }),
     ).toEqual({
       overlays: [{ lower: ['child', 'parent'], target: '/data' }],
-      binds: [{ source: '/out', readonly: false }, { source: '/etc', target: '/host-etc', readonly: true }],
+      binds: [
+        { source: '/out', readonly: false },
+        { source: '/etc', target: '/host-etc', readonly: true },
+      ],
       tmpfs: [],
       env: { A: '1=2', HOME: undefined },
       inheritEnv: false,

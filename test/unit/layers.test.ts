@@ -54,7 +54,7 @@ describe('buildKey', () => {
     const key = await buildKey(recipe, undefined);
     expect(await buildKey(recipe, undefined)).toBe(key);
     const others = await Promise.all([
-      buildKey(recipe, 'sha256:' + '0'.repeat(64)),
+      buildKey(recipe, `sha256:${'0'.repeat(64)}`),
       buildKey({ ...recipe, run: ['false'] }, undefined),
       buildKey({ ...recipe, mountPoint: '/tmp/b' }, undefined),
       buildKey({ ...recipe, cacheKey: 'v2' }, undefined),

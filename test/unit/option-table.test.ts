@@ -9,7 +9,7 @@ import { optionsFromFlags, sandboxFlags } from '../../src/cli/sandbox-flags.js';
 import { configSchema } from '../../src/config/schema.js';
 import { sandboxEnv } from '../../src/sandbox/env.js';
 import { helperArgs } from '../../src/sandbox/helper-argv.js';
-import { SANDBOX_OPTIONS, SANDBOX_OPTION_NAMES, type OptionSpec, type SandboxOptionName } from '../../src/sandbox/option-table.js';
+import { type OptionSpec, SANDBOX_OPTION_NAMES, SANDBOX_OPTIONS, type SandboxOptionName } from '../../src/sandbox/option-table.js';
 import { normalizeOptions, type SandboxOptions } from '../../src/sandbox/options.js';
 import { tempDir } from '../integration/support.js';
 

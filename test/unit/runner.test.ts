@@ -1,13 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { itemsForMachine, parseShard, sandboxShards, shardFromEnv } from '../../src/runner/shard.js';
-import { detectTestRunner, substitute, withShardFlag } from '../../src/runner/test-command.js';
-import { planJobs } from '../../src/runner/plan.js';
-import { exitCodeOf, formatSummary, summarize } from '../../src/runner/summary.js';
-import type { JobResult } from '../../src/runner/job.js';
-import { configSchema, describeIssues } from '../../src/config/schema.js';
 import { mergeOptions } from '../../src/config/apply.js';
+import { configSchema, describeIssues } from '../../src/config/schema.js';
+import type { JobResult } from '../../src/runner/job.js';
+import { planJobs } from '../../src/runner/plan.js';
+import { itemsForMachine, parseShard, sandboxShards, shardFromEnv } from '../../src/runner/shard.js';
+import { exitCodeOf, formatSummary, summarize } from '../../src/runner/summary.js';
+import { detectTestRunner, substitute, withShardFlag } from '../../src/runner/test-command.js';
 import { tempDir } from '../integration/support.js';
 
 describe('shards', () => {
@@ -84,7 +84,11 @@ describe('planJobs', () => {
 
   it('gives every item its own job, sorted, {} replaced or appended', async () => {
     const placeholder = await planJobs({ command: ['node', '{}'], cwd: project.path, parallel: 2, machine: { index: 1, count: 1 }, each: 'tests/*.js' });
-    expect(placeholder.jobs.map((j) => j.command)).toEqual([['node', 'tests/a.test.js'], ['node', 'tests/b.test.js'], ['node', 'tests/c.test.js']]);
+    expect(placeholder.jobs.map((j) => j.command)).toEqual([
+      ['node', 'tests/a.test.js'],
+      ['node', 'tests/b.test.js'],
+      ['node', 'tests/c.test.js'],
+    ]);
     const appended = await planJobs({ command: ['node'], cwd: project.path, parallel: 2, machine: { index: 2, count: 2 }, each: 'tests/*.js' });
     expect(appended.jobs.map((j) => j.command)).toEqual([['node', 'tests/b.test.js']]);
   });
@@ -92,7 +96,13 @@ describe('planJobs', () => {
 
 describe('summary', () => {
   const job = (id: number) => ({ id, label: `shard ${id}/2`, command: ['x'], env: {}, shard: { index: id, count: 2 } });
-  const result = (id: number, status: JobResult['status'], exitCode: number | null): JobResult => ({ job: job(id), status, exitCode, durationMs: 1500, output: '' });
+  const result = (id: number, status: JobResult['status'], exitCode: number | null): JobResult => ({
+    job: job(id),
+    status,
+    exitCode,
+    durationMs: 1500,
+    output: '',
+  });
 
   it('exits 0 when all pass, 1 on failures, 125 when a sandbox could not start', () => {
     expect(exitCodeOf([result(1, 'passed', 0)])).toBe(0);
@@ -101,7 +111,12 @@ describe('summary', () => {
   });
 
   it('prints a table', () => {
-    const summary = summarize([result(1, 'passed', 0), { ...result(2, 'failed', 1), kept: '/runs/2' }], { startedAt: 'now', durationMs: 3000, parallel: 2, machine: '1/1' });
+    const summary = summarize([result(1, 'passed', 0), { ...result(2, 'failed', 1), kept: '/runs/2' }], {
+      startedAt: 'now',
+      durationMs: 3000,
+      parallel: 2,
+      machine: '1/1',
+    });
     expect(formatSummary(summary).split('\n')).toEqual([
       '#  SHARD      STATUS  TIME  EXIT',
       '1  shard 1/2  passed  1.5s  0',
@@ -127,7 +142,10 @@ describe('config', () => {
     const project = tempDir();
     try {
       const merged = mergeOptions(
-        { path: join(project.path, 'sandbox.config.ts'), config: { sandbox: { network: 'host', hostname: 'cfg', tmpfs: ['/a'] }, env: { A: '1' }, outputs: ['coverage'] } },
+        {
+          path: join(project.path, 'sandbox.config.ts'),
+          config: { sandbox: { network: 'host', hostname: 'cfg', tmpfs: ['/a'] }, env: { A: '1' }, outputs: ['coverage'] },
+        },
         { hostname: 'flag', tmpfs: ['/b'], env: { B: '2' } },
       );
       expect(merged).toMatchObject({ network: 'host', hostname: 'flag', tmpfs: ['/a', '/b'], env: { A: '1', B: '2' } });

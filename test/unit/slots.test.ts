@@ -3,8 +3,8 @@
 import { threadId } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Slots } from '../../src/pool/slots.js';
-import { schedule } from '../../src/runner/schedule.js';
 import type { Job, JobResult } from '../../src/runner/job.js';
+import { schedule } from '../../src/runner/schedule.js';
 
 /** Lets every queued promise callback run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -16,8 +16,14 @@ describe('Slots', () => {
     const a = await slots.take();
     const b = await slots.take();
     expect(slots.held).toBe(2);
-    const c = slots.take().then((release) => (order.push('c'), release));
-    const d = slots.take().then((release) => (order.push('d'), release));
+    const c = slots.take().then((release) => {
+      order.push('c');
+      return release;
+    });
+    const d = slots.take().then((release) => {
+      order.push('d');
+      return release;
+    });
     await settle();
     expect(order).toEqual([]);
     expect(slots.waiting).toBe(2);

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { copyOnWriteRoots, EOVERFLOW_OUTPUT, findUnmappedFiles, unmappedMessage, type IdNames } from '../../src/sandbox/unmapped.js';
+import { copyOnWriteRoots, EOVERFLOW_OUTPUT, findUnmappedFiles, type IdNames, unmappedMessage } from '../../src/sandbox/unmapped.js';
 import { tempDir } from '../integration/support.js';
 
 const names: IdNames = {
@@ -63,12 +63,18 @@ describe('the bounded scan', () => {
   });
 
   it('stops at the first few found, or after so many entries', () => {
-    expect(findUnmappedFiles([dir.path], { uid: 99_999, gid: 99_999 }, { found: 2, entries: 100, ms: 10_000 })).toMatchObject({ partial: true, files: [{}, {}] });
+    expect(findUnmappedFiles([dir.path], { uid: 99_999, gid: 99_999 }, { found: 2, entries: 100, ms: 10_000 })).toMatchObject({
+      partial: true,
+      files: [{}, {}],
+    });
     expect(findUnmappedFiles([dir.path], { uid: 99_999, gid: 99_999 }, { found: 100, entries: 3, ms: 10_000 })).toMatchObject({ partial: true, entries: 3 });
   });
 
   it('scans the working directory (its top dir under /tmp) when copy-on-write, and overlay lowers', () => {
-    expect(copyOnWriteRoots({ cwd: '/tmp/a/b', overlays: [{ lower: ['x', '/y'], target: '/t' }] })).toEqual({ roots: ['/tmp/a', '/tmp/a/b/x', '/y'], base: '/tmp/a/b' });
+    expect(copyOnWriteRoots({ cwd: '/tmp/a/b', overlays: [{ lower: ['x', '/y'], target: '/t' }] })).toEqual({
+      roots: ['/tmp/a', '/tmp/a/b/x', '/y'],
+      base: '/tmp/a/b',
+    });
     expect(copyOnWriteRoots({ cwd: '/src', workdir: 'rw' }).roots).toEqual([]);
   });
 });

@@ -10,9 +10,12 @@ const one = async <T>(db: ReturnType<ReturnType<typeof useDatabase>>, sql: strin
 /** The seed's shape: what every test sees first. */
 async function expectSeed(db: ReturnType<ReturnType<typeof useDatabase>>): Promise<void> {
   expect(
-    await one(db, `SELECT (SELECT count(*)::int FROM customers) AS customers, (SELECT sum(credit_cents)::int FROM customers) AS credit,
+    await one(
+      db,
+      `SELECT (SELECT count(*)::int FROM customers) AS customers, (SELECT sum(credit_cents)::int FROM customers) AS credit,
                           (SELECT count(*)::int FROM orders) AS orders, (SELECT count(*)::int FROM order_items) AS items,
-                          (SELECT stock FROM products WHERE id = 1) AS stock`),
+                          (SELECT stock FROM products WHERE id = 1) AS stock`,
+    ),
   ).toEqual({ customers: 1000, credit: 10_000_000, orders: 5000, items: 15000, stock: 100 });
 }
 
@@ -27,7 +30,10 @@ export function transferScenario(cents: number): void {
       await db().query('UPDATE customers SET credit_cents = credit_cents + $1 WHERE id = 2', [cents]);
       await db().query('COMMIT');
       const rows = (await db().query('SELECT id, credit_cents FROM customers WHERE id IN (1, 2) ORDER BY id')).rows;
-      expect(rows).toEqual([{ id: 1, credit_cents: 10000 - cents }, { id: 2, credit_cents: 10000 + cents }]);
+      expect(rows).toEqual([
+        { id: 1, credit_cents: 10000 - cents },
+        { id: 2, credit_cents: 10000 + cents },
+      ]);
       expect(await one(db(), 'SELECT sum(credit_cents)::int AS total FROM customers')).toEqual({ total: 10_000_000 });
     });
   });
@@ -56,7 +62,7 @@ export function repriceScenario(cents: number): void {
     it('starts from the seed', () => expectSeed(db()));
     it('changes exactly the books', async () => {
       const before = await one<{ sum: number }>(db(), "SELECT sum(price_cents)::int AS sum FROM products WHERE category = 'books'");
-      expect(before).toEqual({ sum: 50 * 1000 + (4 + 200) * 50 / 2 });
+      expect(before).toEqual({ sum: 50 * 1000 + ((4 + 200) * 50) / 2 });
       const { rowCount } = await db().query("UPDATE products SET price_cents = price_cents + $1 WHERE category = 'books'", [cents]);
       expect(rowCount).toBe(50);
       expect(await one(db(), "SELECT sum(price_cents)::int AS sum FROM products WHERE category = 'books'")).toEqual({ sum: before.sum + 50 * cents });

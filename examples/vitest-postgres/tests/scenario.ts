@@ -24,7 +24,7 @@ export function transferScenario(cents: number): void {
     await db.query('BEGIN');
     await db.query('UPDATE customers SET credit_cents = credit_cents - $1 WHERE id = 1', [cents]);
     await db.query('UPDATE customers SET credit_cents = credit_cents + $1 WHERE id = 2', [cents]);
-    const { id } = await one("INSERT INTO orders (customer_id) VALUES (2) RETURNING id");
+    const { id } = await one('INSERT INTO orders (customer_id) VALUES (2) RETURNING id');
     await db.query('COMMIT');
     expect(id).toBe(5001);
     expect((await db.query('SELECT credit_cents FROM customers WHERE id IN (1, 2) ORDER BY id')).rows).toEqual([

@@ -9,13 +9,7 @@ const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
  * replaces initdb's just before the cluster is committed.
  */
 export function hbaFile(auth: PostgresAuth, extra: readonly string[]): string {
-  const lines = [
-    '# sandbox-run postgres preset',
-    ...extra,
-    `local all all ${auth}`,
-    `host all all 127.0.0.1/32 ${auth}`,
-    `host all all ::1/128 ${auth}`,
-  ];
+  const lines = ['# sandbox-run postgres preset', ...extra, `local all all ${auth}`, `host all all 127.0.0.1/32 ${auth}`, `host all all ::1/128 ${auth}`];
   return `${lines.join('\n')}\n`;
 }
 

@@ -4,7 +4,7 @@ import type { Sandbox } from '../../sandbox/sandbox.js';
 import { Service } from '../../services/service.js';
 import { hbaFile, passwordEncryption, rolesSql } from './auth.js';
 import { createExtensionsSql, missingExtensionsError, missingExtensionsSql } from './extensions.js';
-import { configLines, TEST_SETTINGS, type PostgresAuth, type PostgresRole, type PostgresSeed } from './options.js';
+import { configLines, type PostgresAuth, type PostgresRole, type PostgresSeed, TEST_SETTINGS } from './options.js';
 import { readInput } from './seed.js';
 import type { TlsFiles } from './tls.js';
 
@@ -59,7 +59,13 @@ export async function initAndSeed(sb: Sandbox, plan: ClusterPlan): Promise<void>
     await write('writing server.key', 'server.key', tls.key);
     await write('writing root.crt', 'root.crt', tls.ca);
   }
-  const env = { PGHOST: '/tmp', PGPORT: String(port), PGUSER: user, PGDATABASE: database, DATABASE_URL: `postgresql://${user}@localhost:${port}/${database}?host=%2Ftmp` };
+  const env = {
+    PGHOST: '/tmp',
+    PGPORT: String(port),
+    PGUSER: user,
+    PGDATABASE: database,
+    DATABASE_URL: `postgresql://${user}@localhost:${port}/${database}?host=%2Ftmp`,
+  };
   Object.assign(sb.env, env);
   const server = await Service.start(sb, {
     name: 'postgres-build',
@@ -75,7 +81,8 @@ export async function initAndSeed(sb: Sandbox, plan: ClusterPlan): Promise<void>
     if (missing.length) throw missingExtensionsError(missing, plan.major, plan.bindir);
     await psql('creating extensions', database, createExtensionsSql(plan.extensions));
   }
-  for (const file of seed.sql ?? []) await step(`seed ${file}`, bin('psql'), ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-f', '-'], readInput('seed.sql', file, plan.baseDir).toString('utf8'));
+  for (const file of seed.sql ?? [])
+    await step(`seed ${file}`, bin('psql'), ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-f', '-'], readInput('seed.sql', file, plan.baseDir).toString('utf8'));
   if (seed.command) await step(`seed command '${seed.command}'`, '/bin/sh', ['-c', seed.command]);
   if (seed.run) await seed.run(sb);
   // The running server keeps the trust rules it loaded; pg_hba_file_rules parses the new file, so a bad line fails the build, not every sandbox.
@@ -83,10 +90,13 @@ export async function initAndSeed(sb: Sandbox, plan: ClusterPlan): Promise<void>
   const errors = await psql('checking pg_hba.conf', 'postgres', "SELECT line_number || '|' || error FROM pg_hba_file_rules WHERE error IS NOT NULL");
   if (errors.trim()) {
     // Line 1 is the header comment: the user's entries start at line 2.
-    const described = errors.trim().split('\n').map((row) => {
-      const [line, error] = row.split('|', 2) as [string, string];
-      return `'${plan.hba[Number(line) - 2] ?? `line ${line}`}': ${error}`;
-    });
+    const described = errors
+      .trim()
+      .split('\n')
+      .map((row) => {
+        const [line, error] = row.split('|', 2) as [string, string];
+        return `'${plan.hba[Number(line) - 2] ?? `line ${line}`}': ${error}`;
+      });
     throw new SandboxError('BAD_OPTIONS', `postgres preset: hba entry ${described.join('; ')}; fix the entry`);
   }
   // A fast shutdown checkpoints: the committed cluster starts without recovery.

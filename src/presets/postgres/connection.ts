@@ -47,7 +47,11 @@ export function connectionEnv(plan: ConnectionPlan, sockets: string): Record<str
  * the same directory name.
  */
 export function defaultLayerName(baseDir: string, database: string): string {
-  const project = basename(baseDir).replace(/[^\w.-]+/g, '_').replace(/^[._-]+/, '').slice(0, 40) || 'project';
+  const project =
+    basename(baseDir)
+      .replace(/[^\w.-]+/g, '_')
+      .replace(/^[._-]+/, '')
+      .slice(0, 40) || 'project';
   const hash = createHash('sha256').update(baseDir).digest('hex').slice(0, 8);
   return `${project}-${hash}/postgres-${database}`;
 }

@@ -40,8 +40,13 @@ export function missingExtensionsError(missing: readonly string[], major: number
   const hint = missing
     .map((name) => {
       const pkg = PACKAGES[name];
-      return pkg ? `${name}: apt-get install ${pkg.replace('%d', String(major))}` : `${name}: install the package that provides it for PostgreSQL ${major} (contrib extensions: postgresql-${major} on Debian/Ubuntu, postgresql${major}-contrib on RHEL)`;
+      return pkg
+        ? `${name}: apt-get install ${pkg.replace('%d', String(major))}`
+        : `${name}: install the package that provides it for PostgreSQL ${major} (contrib extensions: postgresql-${major} on Debian/Ubuntu, postgresql${major}-contrib on RHEL)`;
     })
     .join('; ');
-  return new SandboxError('SETUP_FAILED', `postgres preset: PostgreSQL ${major} (${bindir}) has no extension ${missing.map((n) => `'${n}'`).join(', ')}; ${hint}`);
+  return new SandboxError(
+    'SETUP_FAILED',
+    `postgres preset: PostgreSQL ${major} (${bindir}) has no extension ${missing.map((n) => `'${n}'`).join(', ')}; ${hint}`,
+  );
 }

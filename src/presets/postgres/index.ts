@@ -6,9 +6,9 @@ import { SandboxError } from '../../errors.js';
 import { processScopedDir } from '../../home.js';
 import { openStore } from '../../layers/index.js';
 import type { LayerInfo } from '../../layers/types.js';
-import type { Preset, PresetParts, PrepareOptions, PrepareResult } from '../types.js';
+import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../types.js';
 import { findPostgresBindir } from './bindir.js';
-import { CA_FILE, DATA_DIR, initAndSeed, MOUNT, READY, type ClusterPlan } from './cluster.js';
+import { CA_FILE, type ClusterPlan, DATA_DIR, initAndSeed, MOUNT, READY } from './cluster.js';
 import { connectionEnv, defaultLayerName } from './connection.js';
 import { checkOptions, type PostgresOptions } from './options.js';
 import { expandInputs, readInput } from './seed.js';
@@ -75,7 +75,10 @@ class PostgresPreset implements Preset {
     // sun_path holds 107 bytes: PostgreSQL refuses a longer socket path.
     if (`${sockets}/.s.PGSQL.${port}`.length > 107) {
       rmSync(sockets, { recursive: true, force: true });
-      throw new SandboxError('SETUP_FAILED', `postgres preset: socket path under ${sockets} is too long for a unix socket; set SANDBOX_RUN_HOME to a shorter directory`);
+      throw new SandboxError(
+        'SETUP_FAILED',
+        `postgres preset: socket path under ${sockets} is too long for a unix socket; set SANDBOX_RUN_HOME to a shorter directory`,
+      );
     }
     // The CA beside the socket: one path for clients inside and on the host.
     const caFile = this.#options.ssl ? join(sockets, 'root.crt') : undefined;

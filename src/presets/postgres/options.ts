@@ -128,8 +128,10 @@ export function checkOptions(options: PostgresOptions): void {
     if (names.has(role.name)) bad(`roles: '${role.name}' is listed twice`);
     names.add(role.name);
   }
-  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)) bad(`port ${options.port} is not a TCP port`);
-  if (options.connect !== undefined && options.connect !== 'tcp' && options.connect !== 'socket') bad(`connect '${String(options.connect)}' is not 'tcp' or 'socket'`);
+  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535))
+    bad(`port ${options.port} is not a TCP port`);
+  if (options.connect !== undefined && options.connect !== 'tcp' && options.connect !== 'socket')
+    bad(`connect '${String(options.connect)}' is not 'tcp' or 'socket'`);
   for (const line of options.hba ?? [])
     if (!/^\s*(local|host|hostssl|hostnossl|hostgssenc|hostnogssenc|include\w*)\s/.test(line) || line.includes('\n'))
       bad(`hba entry '${line}' is not a pg_hba.conf line (e.g. 'host all all 127.0.0.1/32 md5')`);

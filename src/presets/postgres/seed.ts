@@ -10,7 +10,8 @@ export function readInput(what: string, file: string, baseDir: string): Buffer {
     return readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : code === 'EACCES' ? 'not readable' : (error as Error).message;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : code === 'EACCES' ? 'not readable' : (error as Error).message;
     const from = isAbsolute(file) ? '' : ` (relative to ${baseDir})`;
     throw new SandboxError('BAD_OPTIONS', `postgres preset: ${what} ${path}: ${why}${from}; fix the path`);
   }
@@ -28,7 +29,8 @@ export async function expandInputs(inputs: readonly string[], baseDir: string): 
     // tinyglobby wants patterns relative to its cwd; an absolute one becomes ../-relative.
     const pattern = isAbsolute(input) ? relative(baseDir, input) || '.' : input;
     const found = await glob([pattern], { cwd: baseDir, dot: true, onlyFiles: true, absolute: true });
-    if (!found.length) throw new SandboxError('BAD_OPTIONS', `postgres preset: seed.inputs '${input}' matches no file (relative to ${baseDir}); fix the path or the glob`);
+    if (!found.length)
+      throw new SandboxError('BAD_OPTIONS', `postgres preset: seed.inputs '${input}' matches no file (relative to ${baseDir}); fix the path or the glob`);
     for (const file of found) files.add(file);
   }
   return [...files].sort();
