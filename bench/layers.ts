@@ -144,7 +144,8 @@ try {
   const row = (op: string, reference: string) => {
     const ours = sides.map((side) => timed[`${op} ${side.name}`]!);
     console.log(
-      `| ${op} | ${ours.map(cell).join(' | ')} | ${reference} ${cell(timed[reference]!)} | ${ours.map((t) => `${(t / timed[reference]!).toFixed(2)}x`).join(' / ')} |`,
+      `| ${op} | ${ours.map(cell).join(' | ')} | ${reference} ${cell(timed[reference]!)} | ` +
+        `${ours.map((t) => `${(t / timed[reference]!).toFixed(2)}x`).join(' / ')} |`,
     );
   };
   row('snapshot', 'cp -a');

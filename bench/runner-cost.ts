@@ -26,7 +26,8 @@ for (const [dir, count] of [
 const hook = join(scratch, 'usage.mjs');
 writeFileSync(
   hook,
-  "import { writeSync } from 'node:fs';\nprocess.on('exit', () => { const u = process.resourceUsage(); writeSync(2, `\\nUSAGE ${u.userCPUTime + u.systemCPUTime} ${u.maxRSS}\\n`); });\n",
+  "import { writeSync } from 'node:fs';\n" +
+    "process.on('exit', () => { const u = process.resourceUsage(); writeSync(2, `\\nUSAGE ${u.userCPUTime + u.systemCPUTime} ${u.maxRSS}\\n`); });\n",
 );
 
 interface Sample {

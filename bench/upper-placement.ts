@@ -45,7 +45,8 @@ async function interleaved(runs: number, body: () => Promise<number | void>): Pr
 function row(name: string, samples: Record<Mode, number[]>): void {
   const [t, d] = [median(samples.tmpfs), median(samples.disk)];
   console.log(
-    `${name.padEnd(46)}${ms(t).padStart(10)}${ms(d).padStart(10)}${`${(d / t).toFixed(2)}x`.padStart(8)}   p90 ${ms(p90(samples.tmpfs))} / ${ms(p90(samples.disk))}`,
+    `${name.padEnd(46)}${ms(t).padStart(10)}${ms(d).padStart(10)}${`${(d / t).toFixed(2)}x`.padStart(8)}` +
+      `   p90 ${ms(p90(samples.tmpfs))} / ${ms(p90(samples.disk))}`,
   );
 }
 

@@ -102,13 +102,16 @@ if (process.env.BENCH_PG !== '0') {
   console.log(`PostgreSQL example, 40 files, seed + ${fillerMb} MB filler, ${pgRounds} rounds (median wall time)`);
   console.log(`  forks, one shared database (red; floor) ${floor.toFixed(0).padStart(6)} ms   ${(floor / 40).toFixed(0)} ms/file`);
   console.log(
-    `  forks + CREATE DATABASE .. TEMPLATE     ${template.toFixed(0).padStart(6)} ms   ${(template / 40).toFixed(0)} ms/file   isolation ${isolation(template)} ms/file`,
+    `  forks + CREATE DATABASE .. TEMPLATE     ${template.toFixed(0).padStart(6)} ms   ${(template / 40).toFixed(0)} ms/file` +
+      `   isolation ${isolation(template)} ms/file`,
   );
   console.log(
-    `  sandboxPool + PostgreSQL per file       ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / 40).toFixed(0)} ms/file   isolation ${isolation(sandbox)} ms/file`,
+    `  sandboxPool + PostgreSQL per file       ${sandbox.toFixed(0).padStart(6)} ms   ${(sandbox / 40).toFixed(0)} ms/file` +
+      `   isolation ${isolation(sandbox)} ms/file`,
   );
   const cost = (sandbox - floor) / 40;
   console.log(
-    `  sandboxPool vs template: ${(template / sandbox).toFixed(2)}x faster overall; isolation per file ${cost < 5 ? 'within noise of the floor' : `${((template - floor) / (sandbox - floor)).toFixed(1)}x cheaper`}`,
+    `  sandboxPool vs template: ${(template / sandbox).toFixed(2)}x faster overall; ` +
+      `isolation per file ${cost < 5 ? 'within noise of the floor' : `${((template - floor) / (sandbox - floor)).toFixed(1)}x cheaper`}`,
   );
 }

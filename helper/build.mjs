@@ -35,7 +35,8 @@ const attempts = sanitize
 const compiler = [process.env.CC, 'cc', 'gcc', 'clang'].find((cc) => cc && spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0);
 if (!compiler) {
   console.error(
-    'sandbox-run: no C compiler found (tried $CC, cc, gcc, clang): install one, e.g. `apt-get install gcc` or `dnf install gcc`, then run `npm rebuild sandbox-run`.',
+    'sandbox-run: no C compiler found (tried $CC, cc, gcc, clang): ' +
+      'install one, e.g. `apt-get install gcc` or `dnf install gcc`, then run `npm rebuild sandbox-run`.',
   );
   process.exit(1);
 }

@@ -35,7 +35,8 @@ async function main(argv: string[]): Promise<number> {
   const cli = yargs(argv)
     .scriptName('sandbox-run')
     .usage(
-      '$0 [options] -- CMD [ARGS...]\n\nRun CMD in a rootless sandbox: its own processes, loopback network, /tmp and a copy-on-write view of the working directory.',
+      '$0 [options] -- CMD [ARGS...]\n\n' +
+        'Run CMD in a rootless sandbox: its own processes, loopback network, /tmp and a copy-on-write view of the working directory.',
     )
     .parserConfiguration({ 'populate--': true, 'halt-at-non-option': runsCommand })
     .command(

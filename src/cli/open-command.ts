@@ -41,7 +41,8 @@ async function openKept(args: OpenArgs): Promise<number> {
     const names = sb.services.map((service) => service.spec.name).join(', ');
     const { label, droppedEnv } = plan.manifest;
     console.error(
-      `sandbox-run: opened ${label || `${plan.manifest.layers.length} layer(s)`} from ${args.kept}${names ? ` with ${names} running` : ''}; ${args.rw ? 'read-write: changes stay in the kept run' : 'copy-on-write: changes are thrown away (--rw keeps them)'}` +
+      `sandbox-run: opened ${label || `${plan.manifest.layers.length} layer(s)`} from ${args.kept}${names ? ` with ${names} running` : ''}; ` +
+        (args.rw ? 'read-write: changes stay in the kept run' : 'copy-on-write: changes are thrown away (--rw keeps them)') +
         (droppedEnv.length ? `; not restored (they look like credentials): ${droppedEnv.join(' ')}, give them with -e NAME=VALUE` : ''),
     );
     const [file, ...rest] = command.length ? command : shell();

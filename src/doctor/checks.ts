@@ -129,7 +129,9 @@ function overlayCheck(): DoctorCheck {
       return {
         name,
         status: 'pass',
-        detail: `copy-on-write, writable layers on disk under ${placement.dir} (removed with each sandbox; --upper-size is not enforced there): ${placement.reason}`,
+        detail:
+          `copy-on-write, writable layers on disk under ${placement.dir} ` +
+          `(removed with each sandbox; --upper-size is not enforced there): ${placement.reason}`,
       };
     return {
       name,
@@ -152,7 +154,9 @@ function limitsCheck(): DoctorCheck {
       return false;
     }
   })();
-  const always = `tmpfs sizes (${upperOnTmpfs ? '--upper-size, ' : ''}--tmpfs-size), rlimits (--rlimit), timeouts (--timeout), core dumps off${upperOnTmpfs ? '' : '; NOT enforced: --upper-size (no tmpfs holds the writable layer)'}`;
+  const always =
+    `tmpfs sizes (${upperOnTmpfs ? '--upper-size, ' : ''}--tmpfs-size), rlimits (--rlimit), timeouts (--timeout), core dumps off` +
+    (upperOnTmpfs ? '' : '; NOT enforced: --upper-size (no tmpfs holds the writable layer)');
   const nproc = process.getuid?.() === 0 ? 'not for root: RLIMIT_NPROC exempts uid 0' : 'by RLIMIT_NPROC, counted per sandbox';
   let setting: string | undefined;
   try {
@@ -165,7 +169,9 @@ function limitsCheck(): DoctorCheck {
       name: 'resource limits',
       status: 'warn',
       detail: `no delegated cgroup v2 subtree (SANDBOX_RUN_CGROUP unset): enforced: ${always}; pids ${nproc}; NOT enforced: --memory, --cpus`,
-      remedy: `for memory, pids and CPU caps run under a delegated cgroup: systemd-run --user --scope -p Delegate=yes env SANDBOX_RUN_CGROUP=self sandbox-run ...${cgroup2Mount() ? '' : ' (this host has no cgroup v2 mounted)'}`,
+      remedy:
+        'for memory, pids and CPU caps run under a delegated cgroup: systemd-run --user --scope -p Delegate=yes env SANDBOX_RUN_CGROUP=self sandbox-run ...' +
+        (cgroup2Mount() ? '' : ' (this host has no cgroup v2 mounted)'),
     };
   const dir = setting === 'self' ? ownCgroup() : setting;
   const offered = dir ? availableControllers(dir) : [];
@@ -183,7 +189,9 @@ function limitsCheck(): DoctorCheck {
     detail: `a cgroup per sandbox under ${dir}; controllers offered: ${offered.join(' ') || 'none'}; enforced also: ${always}`,
     ...(missing.length
       ? {
-          remedy: `${missing.join(', ')} not offered by ${dir}: enable them in its parent's cgroup.subtree_control (on a hybrid cgroup v1/v2 host they belong to v1 and cannot be used)`,
+          remedy:
+            `${missing.join(', ')} not offered by ${dir}: enable them in its parent's cgroup.subtree_control ` +
+            '(on a hybrid cgroup v1/v2 host they belong to v1 and cannot be used)',
         }
       : {}),
   };
@@ -226,7 +234,8 @@ function sizeBudgetCheck(): DoctorCheck {
     name: 'default sizes',
     status: 'pass',
     detail:
-      `half of ${formatSize(totalmem())} memory for all sandboxes' tmpfs at once: one sandbox gets a ${formatSize(one.upper)} writable layer and ${formatSize(one.tmpfs)} each for /tmp and /dev/shm; ` +
+      `half of ${formatSize(totalmem())} memory for all sandboxes' tmpfs at once: ` +
+      `one sandbox gets a ${formatSize(one.upper)} writable layer and ${formatSize(one.tmpfs)} each for /tmp and /dev/shm; ` +
       `with ${perCore.concurrency} at once (--parallel), ${formatSize(perCore.upper)} and ${formatSize(perCore.tmpfs)}; --upper-size and --tmpfs-size override`,
   };
 }

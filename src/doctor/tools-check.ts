@@ -22,7 +22,9 @@ export async function layerToolsCheck(): Promise<DoctorCheck> {
       name: 'layer tools',
       status: 'fail',
       detail: (error as Error).message,
-      remedy: `layers need user xattrs where the store lives (${base}; ext4, xfs, btrfs, tmpfs 6.6+), @napi-rs/xattr's prebuilt binary (npm install --include=optional) and mknod (coreutils)`,
+      remedy:
+        `layers need user xattrs where the store lives (${base}; ext4, xfs, btrfs, tmpfs 6.6+), ` +
+        "@napi-rs/xattr's prebuilt binary (npm install --include=optional) and mknod (coreutils)",
     };
   }
 }

@@ -101,7 +101,8 @@ function withConfig(configJson: unknown, configDigest: string, layers: Omit<Laye
   // A single-image layout has no platform in its index: the config says what it is for.
   if (platform.os !== 'unknown' && (platform.os !== want.os || platform.architecture !== want.architecture))
     throw new ImageRefused(
-      `the image is for ${image.platform}, not ${want.os}/${want.architecture}${asked ? '' : ' (this host)'}: pass --platform ${image.platform} to import it anyway`,
+      `the image is for ${image.platform}, not ${want.os}/${want.architecture}${asked ? '' : ' (this host)'}: ` +
+        `pass --platform ${image.platform} to import it anyway`,
     );
   return { image, platform, layers: layers.map((layer, i) => ({ ...layer, diffId: diffIds[i]! })) };
 }

@@ -60,7 +60,10 @@ function noSpaceHint(output: string, sandbox: SandboxOptions): string | undefine
   if (!/No space left on device|ENOSPC/.test(output)) return undefined;
   const defaults = defaultSizes(sandbox.concurrency);
   const size = (set: number | string | undefined, fallback: number) => formatSize(set === undefined ? fallback : parseSize(set, 'size'));
-  return `no space in the sandbox's writable layer (${size(sandbox.upperSize, defaults.upper)}) or /tmp (${size(sandbox.tmpfsSize, defaults.tmpfs)}): raise --upper-size or --tmpfs-size`;
+  return (
+    `no space in the sandbox's writable layer (${size(sandbox.upperSize, defaults.upper)}) ` +
+    `or /tmp (${size(sandbox.tmpfsSize, defaults.tmpfs)}): raise --upper-size or --tmpfs-size`
+  );
 }
 
 /** A job whose process the OOM killer ended is told so, not left with a bare exit 137. */

@@ -40,11 +40,14 @@ export function toJUnit(summary: RunSummary, name = 'sandbox-run'): string {
           : r.status === 'cancelled'
             ? `<skipped message="cancelled"/>`
             : r.status === 'flaky'
-              ? `<flakyFailure message="${escapeXml(`failed, then passed on attempt ${r.attempts ?? 2}`)}" type="flaky">${out}</flakyFailure><properties><property name="status" value="flaky"/></properties>`
+              ? `<flakyFailure message="${escapeXml(`failed, then passed on attempt ${r.attempts ?? 2}`)}" type="flaky">${out}</flakyFailure>` +
+                '<properties><property name="status" value="flaky"/></properties>'
               : '';
     return body ? `    <testcase ${attrs}>${body}</testcase>` : `    <testcase ${attrs}/>`;
   });
-  const suiteAttrs = `name="${escapeXml(name)}" tests="${summary.results.length}" failures="${failures}" errors="${count('setup failed')}" skipped="${count('cancelled')}" time="${secs(summary.durationMs)}" timestamp="${escapeXml(summary.startedAt)}"`;
+  const suiteAttrs =
+    `name="${escapeXml(name)}" tests="${summary.results.length}" failures="${failures}" ` +
+    `errors="${count('setup failed')}" skipped="${count('cancelled')}" time="${secs(summary.durationMs)}" timestamp="${escapeXml(summary.startedAt)}"`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites ${suiteAttrs.replace(/ timestamp="[^"]*"/, '')}>`,

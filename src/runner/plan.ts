@@ -121,7 +121,8 @@ function timedShardJobs(input: PlanInput, detection: Detection, files: string[],
   const max = Math.max(...bins.map((b) => b.ms));
   const here = mine.map((b) => seconds(b.ms)).join(', ');
   notes.push(
-    `${detection.via} runs ${detection.runner}: passing each sandbox its test files, split by measured time (${files.length} files into ${total} sandboxes; predicted ${here} here, ${seconds(max)} at most) instead of --shard=i/N`,
+    `${detection.via} runs ${detection.runner}: passing each sandbox its test files, split by measured time ` +
+      `(${files.length} files into ${total} sandboxes; predicted ${here} here, ${seconds(max)} at most) instead of --shard=i/N`,
   );
   return jobs;
 }
@@ -132,7 +133,8 @@ async function shardPlan(input: PlanInput, suite: string): Promise<Plan> {
   const copies = input.machine.count * input.parallel;
   if (!detection && copies > 1 && !input.replicate && !splitsItself(input.command, input.cwd))
     throw new PlanError(
-      `'${input.command.join(' ')}' runs no Vitest, Jest or Playwright that sandbox-run can split, so ${copies} sandboxes would each run all of it: use --each GLOB (a sandbox per file), {shard} in the command, split by $SANDBOX_SHARD, or --replicate to run copies on purpose`,
+      `'${input.command.join(' ')}' runs no Vitest, Jest or Playwright that sandbox-run can split, so ${copies} sandboxes would each run all of it: ` +
+        'use --each GLOB (a sandbox per file), {shard} in the command, split by $SANDBOX_SHARD, or --replicate to run copies on purpose',
     );
   const fileTimings = [...(input.timings?.keys() ?? [])].some((key) => !key.startsWith('shard '));
   let files = detection && fileTimings && input.listFiles ? await input.listFiles(detection) : undefined;
@@ -166,7 +168,8 @@ async function queuePlan(input: PlanInput, pattern: string, suite: string): Prom
     const bins = lptSplit(weights, input.machine.count);
     items = bins[input.machine.index - 1]!.items;
     notes.push(
-      `machine ${formatShard(input.machine)}: items split by measured time (predicted ${seconds(bins[input.machine.index - 1]!.ms)} here, ${seconds(Math.max(...bins.map((b) => b.ms)))} at most)`,
+      `machine ${formatShard(input.machine)}: items split by measured time ` +
+        `(predicted ${seconds(bins[input.machine.index - 1]!.ms)} here, ${seconds(Math.max(...bins.map((b) => b.ms)))} at most)`,
     );
   }
   if (timings.size > 0) items = longestFirst(items, timings);

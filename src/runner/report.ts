@@ -58,7 +58,9 @@ class StatusPanel {
 
   draw() {
     const now = Date.now();
-    const head = `running ${this.#running.size} · passed ${this.#passed} · failed ${this.#failed} · ${this.total - this.#passed - this.#failed - this.#running.size} queued · ${formatDuration(now - this.#started)}`;
+    const head =
+      `running ${this.#running.size} · passed ${this.#passed} · failed ${this.#failed} · ` +
+      `${this.total - this.#passed - this.#failed - this.#running.size} queued · ${formatDuration(now - this.#started)}`;
     const slots = [...this.#running.entries()]
       .sort(([a], [b]) => a - b)
       .map(([slot, { job, since }]) => `  slot ${slot}: ${job.label} (${formatDuration(now - since)})`);
@@ -108,7 +110,9 @@ export function createReporter(mode: OutputMode, total: number, live: boolean): 
     },
     ended(result, slot) {
       panel?.end(result, slot);
-      const head = `${MARK[result.status]} [${result.job.id}/${total}] ${result.job.label} ${result.status} in ${formatDuration(result.durationMs)}${result.exitCode !== null && result.status !== 'passed' ? ` (exit ${result.exitCode})` : ''}`;
+      const head =
+        `${MARK[result.status]} [${result.job.id}/${total}] ${result.job.label} ${result.status} in ${formatDuration(result.durationMs)}` +
+        (result.exitCode !== null && result.status !== 'passed' ? ` (exit ${result.exitCode})` : '');
       if (mode === 'grouped') {
         const body = result.output.trimEnd();
         print(`── ${head}${body ? `\n${body}` : ''}${result.error ? `\n${result.error}` : ''}`);
@@ -118,7 +122,9 @@ export function createReporter(mode: OutputMode, total: number, live: boolean): 
       }
     },
     retrying(result, next, of) {
-      const head = `RTRY [${result.job.id}/${total}] ${result.job.label} ${result.status} in ${formatDuration(result.durationMs)}${result.exitCode !== null ? ` (exit ${result.exitCode})` : ''}: attempt ${next} of ${of} in a fresh sandbox`;
+      const head =
+        `RTRY [${result.job.id}/${total}] ${result.job.label} ${result.status} in ${formatDuration(result.durationMs)}` +
+        `${result.exitCode !== null ? ` (exit ${result.exitCode})` : ''}: attempt ${next} of ${of} in a fresh sandbox`;
       if (mode === 'grouped') {
         const body = result.output.trimEnd();
         print(`── ${head}${body ? `\n${body}` : ''}`);

@@ -164,7 +164,8 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
     learnFrom([summary], { ...(options.machine.count === 1 ? { timings: options.timingsFile } : {}), lastFailed: lastFailedFile });
   if (options.timingsFile && options.machine.count > 1)
     console.error(
-      `sandbox-run: machine ${formatShard(options.machine)} of a split run: timings not updated here; \`sandbox-run merge\` of every machine's --json updates them`,
+      `sandbox-run: machine ${formatShard(options.machine)} of a split run: timings not updated here; ` +
+        "`sandbox-run merge` of every machine's --json updates them",
     );
   return { exitCode: interrupted ? 130 : exitCodeOf(results, options.failOnFlaky), summary };
 }

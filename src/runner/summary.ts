@@ -110,7 +110,8 @@ export function formatSummary(summary: RunSummary): string {
   // No more ran at once than there were items.
   const atATime = Math.max(1, Math.min(summary.parallel, summary.results.length));
   lines.push(
-    `${summary.passed} passed${flaky}, ${summary.failed} failed${cancelled}, ${summary.results.length} total in ${formatDuration(summary.durationMs)} (${atATime} at a time${summary.machine !== '1/1' ? `, machine ${summary.machine}` : ''})`,
+    `${summary.passed} passed${flaky}, ${summary.failed} failed${cancelled}, ${summary.results.length} total in ${formatDuration(summary.durationMs)} ` +
+      `(${atATime} at a time${summary.machine !== '1/1' ? `, machine ${summary.machine}` : ''})`,
   );
   return lines.join('\n');
 }

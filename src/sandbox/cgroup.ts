@@ -99,7 +99,8 @@ function resolveParent(setting: string): string {
   } catch (error) {
     throw new SandboxError(
       'SETUP_FAILED',
-      `SANDBOX_RUN_CGROUP=self: cannot move into ${leaf} (${(error as NodeJS.ErrnoException).code}): is ${own} delegated to you? (systemd-run --user --scope -p Delegate=yes)`,
+      `SANDBOX_RUN_CGROUP=self: cannot move into ${leaf} (${(error as NodeJS.ErrnoException).code}): ` +
+        `is ${own} delegated to you? (systemd-run --user --scope -p Delegate=yes)`,
     );
   }
   process.env.SANDBOX_RUN_CGROUP = own;
@@ -131,7 +132,8 @@ function enableControllers(parent: string, limits: ResourceLimits): ResourceLimi
     if (!available.includes(controller)) {
       if (key === 'pids' && limits.pidsIsDefault) continue;
       warnOnce(
-        `the ${key} limit is not enforced: cgroup ${parent} offers no '${controller}' controller (it offers: ${available.join(' ') || 'none'}); see sandbox-run doctor`,
+        `the ${key} limit is not enforced: cgroup ${parent} offers no '${controller}' controller ` +
+          `(it offers: ${available.join(' ') || 'none'}); see sandbox-run doctor`,
       );
       continue;
     }
@@ -141,7 +143,8 @@ function enableControllers(parent: string, limits: ResourceLimits): ResourceLimi
       } catch (error) {
         throw new SandboxError(
           'SETUP_FAILED',
-          `cannot enable the ${controller} controller in ${parent} (${(error as NodeJS.ErrnoException).code}): the cgroup must have no processes of its own; use SANDBOX_RUN_CGROUP=self to move the runner into a leaf`,
+          `cannot enable the ${controller} controller in ${parent} (${(error as NodeJS.ErrnoException).code}): ` +
+            'the cgroup must have no processes of its own; use SANDBOX_RUN_CGROUP=self to move the runner into a leaf',
         );
       }
     }

@@ -204,7 +204,10 @@ export const SANDBOX_OPTIONS = {
     flags: [{ name: 'gid', type: 'number', describe: 'Group id inside' }],
     helper: 'identity',
   },
-  /** Size of /tmp, /dev/shm, /run and extra tmpfs mounts: bytes or '512m', '2g'. Default: a quarter of this sandbox's share of the memory budget (see `concurrency`). */
+  /**
+   * Size of /tmp, /dev/shm, /run and extra tmpfs mounts: bytes or '512m', '2g'.
+   * Default: a quarter of this sandbox's share of the memory budget (see `concurrency`).
+   */
   tmpfsSize: {
     schema: size,
     default: "a quarter of the sandbox's share of half the RAM",

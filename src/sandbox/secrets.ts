@@ -80,7 +80,8 @@ export function inheritedEnv(env: Readonly<Record<string, string | undefined>>, 
   }
   if (dropped.length > 0)
     warnOnce(
-      `not passed into the sandbox (they look like credentials or host sockets): ${dropped.sort().join(' ')}; pass one with --pass-env NAME (passEnv: ['NAME'])`,
+      `not passed into the sandbox (they look like credentials or host sockets): ${dropped.sort().join(' ')}; ` +
+        "pass one with --pass-env NAME (passEnv: ['NAME'])",
     );
   return kept;
 }

@@ -55,7 +55,10 @@ export interface SandboxPoolOptions {
    * depend on when their worker process started.
    */
   startEarly?: boolean;
-  /** Host directory for the sandboxes' writable layers. Default: `os.tmpdir()`, or `$SANDBOX_RUN_HOME/uppers` where writable layers go to disk (Linux < 6.6). */
+  /**
+   * Host directory for the sandboxes' writable layers. Default: `os.tmpdir()`,
+   * or `$SANDBOX_RUN_HOME/uppers` where writable layers go to disk (Linux < 6.6).
+   */
   upperRoot?: string;
 }
 

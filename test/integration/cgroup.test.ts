@@ -76,7 +76,8 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
     expect(result.exitCode).toBe(0);
     if (missing)
       expect(result.stderr).toBe(
-        `sandbox-run: warning: the ${missing === 'cpu' ? 'cpus' : missing} limit is not enforced: cgroup ${parent} offers no '${missing}' controller (it offers: ${availableControllers(parent!).join(' ') || 'none'}); see sandbox-run doctor`,
+        `sandbox-run: warning: the ${missing === 'cpu' ? 'cpus' : missing} limit is not enforced: cgroup ${parent} offers no '${missing}' controller ` +
+          `(it offers: ${availableControllers(parent!).join(' ') || 'none'}); see sandbox-run doctor`,
       );
     else expect(result.stderr).toBe('');
   });
@@ -87,7 +88,11 @@ describe.skipIf(!parent)('cgroup limits (delegated cgroup v2 subtree)', () => {
       import { run } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).pathname)};
       const result = await run('cat', ['/proc/self/cgroup'], { workdir: 'none', cgroupParent: 'self' });
       const own = (text) => text.split('\\n').find((line) => line.startsWith('0::')).slice(3);
-      console.log(JSON.stringify({ sandbox: own(result.stdout), runner: own(readFileSync('/proc/self/cgroup', 'utf8')), env: process.env.SANDBOX_RUN_CGROUP }));`;
+      console.log(JSON.stringify({
+        sandbox: own(result.stdout),
+        runner: own(readFileSync('/proc/self/cgroup', 'utf8')),
+        env: process.env.SANDBOX_RUN_CGROUP,
+      }));`;
     const child = execa(NODE, ['--input-type=module', '-e', script], { env: { SANDBOX_RUN_CGROUP: undefined }, extendEnv: true });
     const { sandbox, runner, env } = JSON.parse((await child).stdout) as { sandbox: string; runner: string; env: string };
     const own = cgroupOf(readFileSync('/proc/self/cgroup', 'utf8'))!;

@@ -146,7 +146,8 @@ describe('sandbox-run doctor', () => {
       const run = await execa(NODE, [CLI, '--', 'true'], { reject: false, env: { SANDBOX_RUN_HELPER: helper } });
       expect(run.exitCode).toBe(125);
       expect(run.stderr).toBe(
-        `sandbox-run: the sandbox helper ${helper} is missing or not executable: run \`npm rebuild sandbox-run\` (needs a C compiler), or set SANDBOX_RUN_HELPER`,
+        `sandbox-run: the sandbox helper ${helper} is missing or not executable: ` +
+          'run `npm rebuild sandbox-run` (needs a C compiler), or set SANDBOX_RUN_HELPER',
       );
     } finally {
       dir.remove();

@@ -23,7 +23,11 @@ const SCRIPT = `
   fs.rmSync('/mnt/data', { recursive: true });
   fs.mkdirSync('/mnt/data');
   fs.writeFileSync('/mnt/data/other.txt', 'x');
-  const upper = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').filter((line) => / - overlay /.test(line)).map((line) => /upperdir=([^,]+)/.exec(line)[1]);
+  const upper = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\\n')
+    .filter((line) => / - overlay /.test(line))
+    .map((line) => /upperdir=([^,]+)/.exec(line)[1]);
   console.log(JSON.stringify({ cwd: fs.readdirSync('.').sort(), mnt: fs.readdirSync('/mnt/data'), upper }));
 `;
 
@@ -116,7 +120,8 @@ describe('writable layers on disk (SANDBOX_RUN_OVERLAY=disk)', () => {
       env: { SANDBOX_RUN_OVERLAY: 'disk', SANDBOX_RUN_HOME: home },
     });
     expect(result.stderr).toBe(
-      `sandbox-run: warning: --upper-size is not enforced: the writable layer is on disk under ${uppers} (tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor`,
+      `sandbox-run: warning: --upper-size is not enforced: the writable layer is on disk under ${uppers} ` +
+        '(tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor',
     );
   });
 

@@ -105,7 +105,9 @@ describe('escape matrix', () => {
 
   it('cannot create device nodes that reach host devices', async () => {
     const { stdout } = await sh(
-      'mknod /tmp/disk b 254 0 2>/dev/null && echo created; unshare -Ur mknod /tmp/disk2 b 254 0 2>/dev/null && echo created-nested; ls /tmp/disk /tmp/disk2 2>/dev/null | wc -l',
+      'mknod /tmp/disk b 254 0 2>/dev/null && echo created; ' +
+        'unshare -Ur mknod /tmp/disk2 b 254 0 2>/dev/null && echo created-nested; ' +
+        'ls /tmp/disk /tmp/disk2 2>/dev/null | wc -l',
     );
     expect(stdout).toBe('0');
   });
@@ -131,7 +133,9 @@ describe('escape matrix', () => {
 
   it('cannot write to /proc/sys, /sys or /proc/sysrq-trigger', async () => {
     const { stdout } = await sh(
-      'v=$(cat /proc/sys/vm/swappiness); echo $v > /proc/sys/vm/swappiness 2>/dev/null && echo sysctl; echo h > /proc/sysrq-trigger 2>/dev/null && echo sysrq; echo x > /sys/kernel/uevent_helper 2>/dev/null && echo sys; echo done',
+      'v=$(cat /proc/sys/vm/swappiness); echo $v > /proc/sys/vm/swappiness 2>/dev/null && echo sysctl; ' +
+        'echo h > /proc/sysrq-trigger 2>/dev/null && echo sysrq; ' +
+        'echo x > /sys/kernel/uevent_helper 2>/dev/null && echo sys; echo done',
     );
     expect(stdout).toBe('done');
   });
@@ -185,7 +189,10 @@ describe('escape matrix', () => {
     });
     try {
       expect(readdirSync('/run').length).toBeGreaterThan(0);
-      const script = `find /run /var/run/ -mindepth 1 | wc -l; echo "\${XDG_RUNTIME_DIR:-unset} \${DBUS_SESSION_BUS_ADDRESS:-unset} \${SSH_AUTH_SOCK:-unset}"; ${NODE} -e "${CONNECT_UNIX}" ${runtime.path}/bus`;
+      const script =
+        'find /run /var/run/ -mindepth 1 | wc -l; ' +
+        'echo "${XDG_RUNTIME_DIR:-unset} ${DBUS_SESSION_BUS_ADDRESS:-unset} ${SSH_AUTH_SOCK:-unset}"; ' +
+        `${NODE} -e "${CONNECT_UNIX}" ${runtime.path}/bus`;
       const { stdout } = await sh(script, { workdir: 'none' });
       expect(stdout.split('\n')).toEqual(['0', 'unset unset unset', 'ENOENT']);
       // Named, it is passed; bound, it is reachable.
@@ -214,7 +221,10 @@ describe('escape matrix', () => {
     const sibling = await socketServer(join(store.path, 'sockets/sibling/.s.PGSQL.5432'));
     const mine = await socketServer(join(store.path, 'sockets/mine/.s.PGSQL.5432'));
     try {
-      const script = `ls -A ${store.path} | wc -l; ${NODE} -e "${CONNECT_UNIX}" ${store.path}/sockets/sibling/.s.PGSQL.5432; ${NODE} -e "${CONNECT_UNIX}" ${store.path}/sockets/mine/.s.PGSQL.5432`;
+      const script =
+        `ls -A ${store.path} | wc -l; ` +
+        `${NODE} -e "${CONNECT_UNIX}" ${store.path}/sockets/sibling/.s.PGSQL.5432; ` +
+        `${NODE} -e "${CONNECT_UNIX}" ${store.path}/sockets/mine/.s.PGSQL.5432`;
       const { stdout } = await sh(script, { workdir: 'none', binds: [{ source: join(store.path, 'sockets/mine') }] });
       expect(stdout.split('\n')).toEqual(['1', 'ENOENT', 'host']); // only the bound 'sockets' path exists inside
     } finally {

@@ -113,7 +113,8 @@ describe('a corrupt store entry', () => {
       expect(error.message, what).toMatch(reason);
       expect(error.message, what).toMatch(
         new RegExp(
-          `^layer base \\(sha256:${base.slice(0, 12)}…\\) is corrupt: .*; run \`sandbox-run verify base\` or remove it with \`sandbox-run rm base\` and rebuild$`,
+          `^layer base \\(sha256:${base.slice(0, 12)}…\\) is corrupt: .*; ` +
+            'run `sandbox-run verify base` or remove it with `sandbox-run rm base` and rebuild$',
         ),
       );
       // The child mounts the same parent: refused too, naming the parent.
@@ -174,7 +175,12 @@ describe('a corrupt store entry', () => {
     ]);
     expect(built.code).toBe(125);
     expect(built.stderr).toMatch(
-      /^sandbox-run: layer base \(sha256:[0-9a-f]{12}…\) is corrupt: tree\/a\.txt changed after commit; run `sandbox-run verify sha256:[0-9a-f]{64}` or remove it with `sandbox-run rm sha256:[0-9a-f]{64}` and rebuild\n$/,
+      new RegExp(
+        [
+          /^sandbox-run: layer base \(sha256:[0-9a-f]{12}…\) is corrupt: tree\/a\.txt changed after commit; /.source,
+          /run `sandbox-run verify sha256:[0-9a-f]{64}` or remove it with `sandbox-run rm sha256:[0-9a-f]{64}` and rebuild\n$/.source,
+        ].join(''),
+      ),
     );
     expect(existsSync(marker)).toBe(false);
     expect((await store.list()).map((info) => info.names)).toEqual([['child'], ['base']]);
@@ -290,7 +296,11 @@ describe('a layer store on a full disk', () => {
     const S = '/tmp/store';
     const script = `
       cli() { c=$1; shift; "$NODE" "$CLI" "$c" --store ${S} "$@"; }
-      step() { name=$1; shift; err=$(cli "$@" 2>&1 >/dev/null); echo "$name exit=$? err=$err"; echo "$name layers=$(cli layers | tail -n +2 | awk '{print $1}' | tr '\\n' ,)"; echo "$name tmp=$(ls -A ${S}/tmp | tr '\\n' ,)"; echo "$name store=$(ls -A ${S} | tr '\\n' ,)"; }
+      step() {
+        name=$1; shift; err=$(cli "$@" 2>&1 >/dev/null); echo "$name exit=$? err=$err"
+        echo "$name layers=$(cli layers | tail -n +2 | awk '{print $1}' | tr '\\n' ,)"
+        echo "$name tmp=$(ls -A ${S}/tmp | tr '\\n' ,)"; echo "$name store=$(ls -A ${S} | tr '\\n' ,)"
+      }
       step first snapshot small --name first
       step snapshot snapshot big --name big
       step import import big.tar

@@ -144,7 +144,12 @@ describe('PostgreSQL preset options', () => {
       (e: Error) => e,
     );
     expect(error?.message).toMatch(
-      /^postgres preset: PostgreSQL 15 \(\/usr\/lib\/postgresql\/15\/bin\) has no extension 'postgis', 'no_such_ext'; postgis: apt-get install postgresql-15-postgis-3; no_such_ext: install the package that provides it for PostgreSQL 15 .*$/,
+      new RegExp(
+        [
+          /^postgres preset: PostgreSQL 15 \(\/usr\/lib\/postgresql\/15\/bin\) has no extension 'postgis', 'no_such_ext'; /.source,
+          /postgis: apt-get install postgresql-15-postgis-3; no_such_ext: install the package that provides it for PostgreSQL 15 .*$/.source,
+        ].join(''),
+      ),
     );
     expect(error?.message).not.toContain('\n');
   });

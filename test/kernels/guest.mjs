@@ -58,7 +58,12 @@ await check('a forced tmpfs upper is refused in one line, naming what broke', as
   try {
     await assert.rejects(
       run('true', []),
-      /^SandboxError: SANDBOX_RUN_OVERLAY=tmpfs, but copy-on-write on tmpfs is broken here: removing and re-creating a lower directory failed: .*Input\/output error; run 'sandbox-run doctor'$/,
+      new RegExp(
+        [
+          /^SandboxError: SANDBOX_RUN_OVERLAY=tmpfs, but copy-on-write on tmpfs is broken here: /.source,
+          /removing and re-creating a lower directory failed: .*Input\/output error; run 'sandbox-run doctor'$/.source,
+        ].join(''),
+      ),
     );
   } finally {
     delete process.env.SANDBOX_RUN_OVERLAY;

@@ -282,7 +282,9 @@ describe('sandboxEnv', () => {
       process.stderr.write = write;
     }
     expect(written).toEqual([
-      "sandbox-run: warning: not passed into the sandbox (they look like credentials or host sockets): ADMIN_PWD DATABASE_URL DBUS_SESSION_BUS_ADDRESS DB_PASS SESSION_JWT SIGNING_KEY SSH_AUTH_SOCK XDG_RUNTIME_DIR; pass one with --pass-env NAME (passEnv: ['NAME'])\n",
+      'sandbox-run: warning: not passed into the sandbox (they look like credentials or host sockets): ' +
+        'ADMIN_PWD DATABASE_URL DBUS_SESSION_BUS_ADDRESS DB_PASS SESSION_JWT SIGNING_KEY SSH_AUTH_SOCK XDG_RUNTIME_DIR; ' +
+        "pass one with --pass-env NAME (passEnv: ['NAME'])\n",
     ]);
   });
 

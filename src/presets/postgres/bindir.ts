@@ -31,7 +31,8 @@ function versionBindir(version: number): string {
   throw new SandboxError(
     'SETUP_FAILED',
     `postgres preset: PostgreSQL ${version} is not installed (${have.length ? `installed: ${have.join(', ')}` : 'none installed'}); ` +
-      `install it (apt-get install postgresql-${version}, from apt.postgresql.org if your release lacks it; dnf install postgresql${version}-server) or set bindir`,
+      `install it (apt-get install postgresql-${version}, from apt.postgresql.org if your release lacks it; ` +
+      `dnf install postgresql${version}-server) or set bindir`,
   );
 }
 

@@ -42,7 +42,8 @@ export function missingExtensionsError(missing: readonly string[], major: number
       const pkg = PACKAGES[name];
       return pkg
         ? `${name}: apt-get install ${pkg.replace('%d', String(major))}`
-        : `${name}: install the package that provides it for PostgreSQL ${major} (contrib extensions: postgresql-${major} on Debian/Ubuntu, postgresql${major}-contrib on RHEL)`;
+        : `${name}: install the package that provides it for PostgreSQL ${major} ` +
+            `(contrib extensions: postgresql-${major} on Debian/Ubuntu, postgresql${major}-contrib on RHEL)`;
     })
     .join('; ');
   return new SandboxError(
