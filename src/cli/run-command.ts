@@ -70,6 +70,11 @@ export function runnerFlags<T>(yargs: Argv<T>) {
     .option('last-failed', { type: 'boolean', group: 'Parallel:', describe: "Run only what failed in this suite's previous run" })
     .option('junit', { type: 'string', group: 'Parallel:', describe: 'Write JUnit XML to FILE (one test case per item or shard)', requiresArg: true })
     .option('replicate', { type: 'boolean', group: 'Parallel:', describe: 'Shard mode: run the whole command in every sandbox even though nothing splits it' })
+    .option('shared-caches', {
+      type: 'boolean',
+      group: 'Parallel:',
+      describe: "Share test-runner caches (Jest's) between sandboxes and runs (default; --no-shared-caches: each sandbox a fresh one)",
+    })
     .option('config', {
       type: 'string',
       group: 'Config:',
@@ -98,6 +103,7 @@ interface RunArgs extends SandboxFlags {
   lastFailed?: boolean;
   junit?: string;
   replicate?: boolean;
+  sharedCaches?: boolean;
   config?: string | false;
   noConfig?: boolean;
 }
@@ -190,6 +196,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
       failOnFlaky: Boolean(args.failOnFlaky),
       lastFailed: Boolean(args.lastFailed),
       replicate: Boolean(args.replicate),
+      // The flag (--no-shared-caches is sharedCaches: false) over the config key over the default, on.
+      sharedCaches: args.sharedCaches ?? config.sharedCaches ?? true,
       ...(config.services ? { services: config.services } : {}),
       ...(config.presets ? { presets: config.presets } : {}),
       ...((args.timeout ?? config.timeout) !== undefined ? { timeoutMs: parseDuration(String(args.timeout ?? config.timeout)) } : {}),

@@ -49,6 +49,7 @@ export const configSchema = z.strictObject({
   parallel: z.number().int().positive().optional(),
   timeout: z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)?$/, 'expected a duration such as 90s or 10m')]).optional(),
   output: z.enum(['grouped', 'prefixed', 'quiet']).optional(),
+  sharedCaches: z.boolean().optional(),
 });
 
 /** One line per problem: `sandbox.network: expected one of "none"|"host"`. */

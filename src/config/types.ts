@@ -21,6 +21,8 @@ export interface SandboxRunConfig {
   parallel?: number;
   /** Per-sandbox wall-clock limit: seconds or '90s', '10m'. */
   timeout?: number | string;
+  /** The parallel runner shares test-runner caches (Jest's) between sandboxes and runs. Default: true. */
+  sharedCaches?: boolean;
   /** Default output mode of the parallel runner. */
   output?: 'grouped' | 'prefixed' | 'quiet';
 }

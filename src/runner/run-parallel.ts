@@ -17,6 +17,7 @@ import { createReporter, type OutputMode } from './report.js';
 import { withRetries } from './retries.js';
 import { schedule } from './schedule.js';
 import { formatShard, type Shard } from './shard.js';
+import { sharedCacheBinds } from './shared-caches.js';
 import { exitCodeOf, formatSummary, type RunSummary, summarize } from './summary.js';
 import { defaultTimingsPath, readTimings, suiteTimings } from './timings.js';
 
@@ -47,6 +48,8 @@ export interface ParallelRunOptions {
   junitFile?: string;
   /** Shard mode: run the whole command in every sandbox even though nothing splits it. */
   replicate?: boolean;
+  /** Bind the project's test-runner caches (shared-caches.ts) into every sandbox. Default: true. */
+  sharedCaches?: boolean;
 }
 
 /** Kept runs live in the store (`sandbox-run prune` removes them). */
@@ -97,7 +100,13 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
   process.on('SIGTERM', onSignal);
 
   // The default tmpfs sizes split the memory budget between the sandboxes that run at once.
-  const sandbox = { concurrency: options.parallel, ...options.sandbox };
+  // One cache directory per tool for the whole run, kept for the next (shared-caches.ts).
+  const cacheBinds = options.sharedCaches === false ? [] : sharedCacheBinds(options.sandbox);
+  const sandbox = {
+    concurrency: options.parallel,
+    ...options.sandbox,
+    ...(cacheBinds.length ? { binds: [...(options.sandbox.binds ?? []), ...cacheBinds] } : {}),
+  };
   const pool = withServices
     ? await createPool({
         ...sandbox,
