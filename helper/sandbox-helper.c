@@ -738,6 +738,21 @@ static void enter_own_session(void) {
   /* TIOCGPTPEER opens the peer of this master, not whatever a path names. */
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) die_errno("open the pseudo-terminal's peer (needs Linux 4.13+)");
+  /* Set up before the command runs, not when the supervisor gets to it: the
+   * caller's window size (later changes follow through SIGWINCH) and, for
+   * output only, no CRLF of its own (the caller's terminal adds it). */
+  struct winsize ws;
+  for (int fd = 0; fd < 3; fd++) {
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0) {
+      ioctl(slave, TIOCSWINSZ, &ws);
+      break;
+    }
+  }
+  struct termios settings;
+  if (!interactive && tcgetattr(slave, &settings) == 0) {
+    settings.c_oflag &= ~(tcflag_t)OPOST;
+    tcsetattr(slave, TCSANOW, &settings);
+  }
   send_fd(console_sock[1], master);
   close(master);
   close(console_sock[1]);
@@ -851,13 +866,8 @@ static void relay_take_master(struct relay *r, int nonblocking) {
   if (fd < 0) return;  /* the command ended before it had a terminal */
   r->master = fd;
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  relay_resize(r);
+  relay_resize(r); /* in case the caller's terminal changed size meanwhile */
   struct termios raw;
-  /* Output only: the caller's terminal turns newlines into CRLF itself. */
-  if (r->in < 0 && tcgetattr(fd, &raw) == 0) {
-    raw.c_oflag &= ~(tcflag_t)OPOST;
-    tcsetattr(fd, TCSANOW, &raw);
-  }
   if (r->in >= 0 && tcgetattr(r->in, &saved_termios) == 0) {
     raw = saved_termios;
     cfmakeraw(&raw);
