@@ -97,6 +97,15 @@ export function homeDirectories(): string[] {
   return [...new Set([homedir(), ...(real ? [real] : [])])];
 }
 
+/** Whether the caller can see `path` at all: what it cannot reach (ENOENT, EACCES) the sandbox, running as the same user, cannot either. */
+function visible(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The credential paths that exist on the host and are to be hidden (the
  * helper hides each one the sandbox can see: a directory behind an empty
@@ -109,6 +118,6 @@ export function masksFor(extra: readonly string[], allow: readonly string[], hom
   const candidates = [...DEFAULT_MASKED_HOME_PATHS.flatMap((path) => homes.map((home) => join(home, path))), ...extra.flatMap(inHomes)];
   return [...new Set(candidates)].filter((path) => {
     if (allowed.some((a) => path === a || path.startsWith(`${a}/`) || a.startsWith(`${path}/`))) return false;
-    return lstatSync(path, { throwIfNoEntry: false }) !== undefined; // not there: nothing to hide
+    return visible(path);
   });
 }

@@ -78,7 +78,8 @@ describe('sandbox-run -- CMD', () => {
       const mounted = workdirMountPoint(process.cwd());
       // Sizes follow the machine's RAM and masks its credential files: the rest is the same everywhere.
       const args = JSON.parse(result.stdout) as string[];
-      const hostDependent = new Set(['--tmpfs-size', '--upper-size', '--mask']);
+      // What follows the host: sizes from its memory, masks from its homes, the cgroup a delegated subtree gives (the plan's own).
+      const hostDependent = new Set(['--tmpfs-size', '--upper-size', '--mask', '--cgroup']);
       expect(args.filter((arg, i) => !hostDependent.has(arg) && !hostDependent.has(args[i - 1]!))).toEqual([
         '--hostname',
         'sandbox',
