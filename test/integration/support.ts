@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
+import { removeTree } from '../../src/process/sweep.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist/cli/main.js');
@@ -19,7 +20,8 @@ export const INSIDE_UID = process.getuid!() === 0 ? 65534 : process.getuid!();
 /** A temporary directory removed by the returned function. */
 export function tempDir(prefix = 'sandbox-run-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+  // removeTree opens up read-only directories first (a layer may hold some), which rmSync cannot remove as non-root.
+  return { path, remove: () => removeTree(path) };
 }
 
 /** A digest of a whole tree: paths, types, modes, link targets and contents. */
