@@ -1,9 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { ExitCode, helperReason } from '../errors.js';
 import { processRunDir } from '../kept/runs.js';
 import type { SandboxPool } from '../pool/pool.js';
+import { removeTree } from '../process/sweep.js';
 import { workdirMountPoint } from '../sandbox/mounts.js';
 import { parseSize, type SandboxOptions } from '../sandbox/options.js';
 import { sandboxReport, spawn } from '../sandbox/run.js';
@@ -42,17 +43,6 @@ function sandboxOptionsFor(job: Job, options: ExecuteOptions): { sandbox: Sandbo
   // What `sandbox-run diff` compares the kept layer against.
   writeFileSync(join(kept, 'kept.json'), `${JSON.stringify({ lower: [cwd], target: cwd, label: job.label, command: job.command }, null, 2)}\n`);
   return { sandbox: { ...options.sandbox, env, ...binds, workdirLayer: { upper: join(kept, 'upper'), work: join(kept, 'work') } }, kept };
-}
-
-/**
- * Overlayfs leaves its work directory's inner `work/` at mode 000, which
- * only root could remove: open it up, then drop the whole work directory
- * (a kept layer needs its upper only).
- */
-function removeOverlayWork(kept: string): void {
-  const inner = join(kept, 'work', 'work');
-  if (existsSync(inner)) chmodSync(inner, 0o700);
-  rmSync(join(kept, 'work'), { recursive: true, force: true });
 }
 
 /** A failed job that ran out of room in its tmpfs gets the fix in its summary line. */
@@ -122,8 +112,8 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
     const keep = kept && (status === 'failed' || status === 'timed out');
     const hint =
       status !== 'failed' ? undefined : oomKilled ? oomHint(options.sandbox) : (noSpaceHint(output, options.sandbox) ?? unmappedHint(options.sandbox, output));
-    if (kept) removeOverlayWork(kept);
-    if (kept && !keep) rmSync(kept, { recursive: true, force: true });
+    // A kept layer needs its upper only; overlayfs's work dir (a mode 000 inside) goes either way.
+    if (kept) removeTree(keep ? join(kept, 'work') : kept);
     let keptPooled: { dir: string; note?: string } | undefined;
     if (pooled && options.keepDir && (status === 'failed' || status === 'timed out'))
       keptPooled = await keepPooled(pooled, job, options.keepDir, status, done.exitCode ?? null);
@@ -134,10 +124,7 @@ export async function executeJob(job: Job, options: ExecuteOptions): Promise<Job
       ...(setupFailed ? { error: helperReason(output) } : deathError ? { error: deathError } : hint ? { error: hint } : {}),
     });
   } catch (error) {
-    if (kept) {
-      removeOverlayWork(kept);
-      rmSync(kept, { recursive: true, force: true });
-    }
+    if (kept) removeTree(kept);
     if (options.signal.aborted) return result('cancelled', null, '');
     const serviceLog = startFailure(error, options.keepDir ?? processRunDir(), job);
     return result('setup failed', null, '', { error: serviceLog ?? (error as Error).message.split('\n')[0]!, output: (error as Error).message });

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sandboxRunHome } from '../home.js';
+import { runsDir } from '../kept/runs.js';
 import { createPool } from '../pool/pool.js';
 import type { Preset } from '../presets/types.js';
 import type { SandboxOptions } from '../sandbox/options.js';
@@ -50,11 +50,6 @@ export interface ParallelRunOptions {
   replicate?: boolean;
   /** Bind the project's test-runner caches (shared-caches.ts) into every sandbox. Default: true. */
   sharedCaches?: boolean;
-}
-
-/** Kept runs live in the store (`sandbox-run prune` removes them). */
-export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(sandboxRunHome(env), 'runs');
 }
 
 /**
@@ -177,17 +172,4 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
         "`sandbox-run merge` of every machine's --json updates them",
     );
   return { exitCode: interrupted ? 130 : exitCodeOf(results, options.failOnFlaky), summary };
-}
-
-/** Removes kept runs; `prune` calls it. Returns what it removed. */
-export function removeKeptRuns(env: NodeJS.ProcessEnv = process.env): string[] {
-  const dir = runsDir(env);
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  for (const entry of entries) rmSync(join(dir, entry), { recursive: true, force: true });
-  return entries.map((entry) => join(dir, entry));
 }

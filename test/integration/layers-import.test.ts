@@ -2,9 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
+import { type Entry, tarEntry } from './image-fixtures.js';
 import { tempDir } from './support.js';
 
 let root: { path: string; remove: () => void };
@@ -12,30 +12,6 @@ beforeAll(() => {
   root = tempDir('sandbox-run-import-');
 });
 afterAll(() => root.remove());
-
-interface Spec {
-  path: string;
-  type?: string;
-  mode?: number;
-  linkpath?: string;
-  data?: string;
-}
-
-function entry(spec: Spec): Buffer {
-  const data = Buffer.from(spec.data ?? '');
-  const header = new Header({
-    path: spec.path,
-    type: (spec.type ?? 'File') as 'File',
-    mode: spec.mode ?? 0o644,
-    size: data.length,
-    mtime: new Date(0),
-    uid: 0,
-    gid: 0,
-    ...(spec.linkpath ? { linkpath: spec.linkpath } : {}),
-  });
-  header.encode();
-  return Buffer.concat([header.block!, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
-}
 
 const HEX = 'b'.repeat(64);
 const T = `${HEX}/tree`;
@@ -46,14 +22,14 @@ const manifest = JSON.stringify({
 });
 
 let n = 0;
-function archive(entries: Spec[]): string {
+function archive(entries: Entry[]): string {
   const file = join(root.path, `a${++n}.tar`);
   writeFileSync(
     file,
     Buffer.concat([
-      entry({ path: 'manifest.json', data: manifest }),
-      entry({ path: `${T}/`, type: 'Directory', mode: 0o755 }),
-      ...entries.map(entry),
+      tarEntry({ path: 'manifest.json', data: manifest }),
+      tarEntry({ path: `${T}/`, type: 'Directory', mode: 0o755 }),
+      ...entries.map(tarEntry),
       Buffer.alloc(1024),
     ]),
   );
@@ -104,7 +80,7 @@ describe('import extractor', () => {
       ],
       /appears twice/,
     ],
-  ] as [string, Spec[], RegExp][])('refuses %s, leaving nothing', async (_what, entries, message) => {
+  ] as [string, Entry[], RegExp][])('refuses %s, leaving nothing', async (_what, entries, message) => {
     const store = await openStore({ dir: join(root.path, `store-${n}`) });
     const error = (await store.import(archive(entries)).catch((e: Error) => e)) as Error;
     expect(error.message).toMatch(/^refusing to import /);
