@@ -5,7 +5,7 @@ import type { ResultPromise } from 'execa';
 import type { Argv } from 'yargs';
 import { mergeOptions } from '../config/apply.js';
 import { findConfig, type LoadedConfig, loadConfig } from '../config/load.js';
-import type { SandboxRunConfig } from '../config/types.js';
+import type { LoadedSandboxRunConfig } from '../config/types.js';
 import { PlanError } from '../runner/plan.js';
 import type { OutputMode } from '../runner/report.js';
 import { runParallel } from '../runner/run-parallel.js';
@@ -229,7 +229,7 @@ async function exitCodeOf(command: string[], subprocess: ResultPromise): Promise
 }
 
 /** One sandbox with the config's services ready before the command starts. */
-async function runWithServices(command: string[], options: SandboxOptions, config: SandboxRunConfig): Promise<number> {
+async function runWithServices(command: string[], options: SandboxOptions, config: LoadedSandboxRunConfig): Promise<number> {
   await using sandbox = await createSandbox({ concurrency: 1, ...options, services: config.services ?? [], presets: config.presets ?? [] });
   // await: the sandbox is disposed when this block ends, not before the command does.
   return unmappedNote(await exitCodeOf(command, sandbox.spawn(command[0]!, command.slice(1), { stdio: 'inherit' })), options);

@@ -6,7 +6,7 @@ import { SandboxError } from '../errors.js';
 import { sandboxRunHome } from '../home.js';
 import { instantiatePresets, parsePresets } from './presets-schema.js';
 import { configSchema, describeIssues } from './schema.js';
-import type { SandboxRunConfig } from './types.js';
+import type { LoadedSandboxRunConfig } from './types.js';
 
 /** `import ... from 'sandbox-run'` in a config file means this very copy, wherever the config lives. */
 const SELF = fileURLToPath(new URL('../index.js', import.meta.url));
@@ -15,7 +15,7 @@ const NAMES = ['sandbox.config.ts', 'sandbox.config.mts', 'sandbox.config.js', '
 
 export interface LoadedConfig {
   path: string;
-  config: SandboxRunConfig;
+  config: LoadedSandboxRunConfig;
 }
 
 /** The nearest config file from `cwd` upward, or undefined. */
@@ -64,5 +64,5 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new SandboxError('BAD_OPTIONS', `${path}: ${describeIssues(parsed.error)}`);
-  return { path, config: parsed.data as SandboxRunConfig };
+  return { path, config: parsed.data as LoadedSandboxRunConfig };
 }

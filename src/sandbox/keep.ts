@@ -1,5 +1,5 @@
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { sandboxRunHome } from '../home.js';
 import { type KeptLayer, type KeptManifest, type KeptScratch, type KeptService, MANIFEST, writeManifest } from '../kept/manifest.js';
 import { enforceCaps, keptDirIn, placeKept, processRunDir } from '../kept/runs.js';
@@ -33,6 +33,12 @@ export interface KeepOptions {
   dir?: string;
   /** The name in the run directory (default 1, 2, ...). */
   name?: string;
+  /**
+   * Move the caller's own working-directory layer (`workdirLayer`) into the
+   * kept run instead of pointing at it, so the caller may remove its
+   * directory afterwards. It must be on the same filesystem as $SANDBOX_RUN_HOME.
+   */
+  adoptWorkdirLayer?: boolean;
 }
 
 export interface KeptSandbox {
@@ -125,11 +131,19 @@ export async function keepSandbox(sb: Sandbox, pending: string, options: KeepOpt
   const layers: KeptLayer[] = [];
   if (o.workdir === 'cow' && o.workdirLayer) {
     const mount = workdirMountPoint(o.cwd);
-    layers.push({ target: mount, lowers: [mount], upper: rel(o.workdirLayer.upper), workdir: true });
+    let upper = o.workdirLayer.upper;
+    if (options.adoptWorkdirLayer && !within(upper, pending)) {
+      const adopted = join(pending, 'layers', 'workdir', 'upper');
+      mkdirSync(dirname(adopted), { recursive: true });
+      renameSync(upper, adopted); // same filesystem: a rename, nothing copied
+      upper = adopted;
+    }
+    layers.push({ target: mount, lowers: [mount], upper: rel(upper), workdir: true });
   }
   for (const overlay of o.overlays) if (overlay.upper) layers.push({ target: overlay.target, lowers: overlay.lowers, upper: rel(overlay.upper.upper) });
   // A kept layer needs its upper only; overlayfs leaves work/work at mode 000.
-  for (const name of readdirSync(join(pending, 'layers'), { withFileTypes: false }).map(String)) removeTree(join(pending, 'layers', name, 'work'));
+  const layerDirs = join(pending, 'layers');
+  for (const name of existsSync(layerDirs) ? readdirSync(layerDirs) : []) removeTree(join(layerDirs, name, 'work'));
 
   const given: Record<string, string | undefined> = { ...o.env, ...options.env };
   const env: Record<string, string> = {};

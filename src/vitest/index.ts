@@ -37,6 +37,7 @@ export function sandboxPool(options: SandboxPoolOptions = {}): PoolRunnerInitial
         sandbox: { concurrency: maxWorkers + Math.max(0, options.warm ?? maxWorkers), ...options.sandbox },
         wanted,
         warm: Math.max(0, options.warm ?? maxWorkers),
+        keepFailed: options.keepFailed ?? process.env.SANDBOX_RUN_KEEP_FAILED === '1',
         ...(options.upperRoot ? { upperRoot: options.upperRoot } : {}),
         ...(options.prepare ? { prepare: options.prepare } : {}),
         ...(options.presets ? { presets: options.presets } : {}),

@@ -56,6 +56,14 @@ export interface SandboxPoolOptions {
    */
   startEarly?: boolean;
   /**
+   * Keep the sandbox of a worker whose test file failed, services and all
+   * (every writable layer, a preset's database too, service logs), under
+   * $SANDBOX_RUN_HOME/runs/, for `sandbox-run open DIR` (e.g. `-- psql`)
+   * and `sandbox-run diff DIR`. Costs disk writes instead of tmpfs for every
+   * sandbox. Default: on when SANDBOX_RUN_KEEP_FAILED=1.
+   */
+  keepFailed?: boolean;
+  /**
    * Host directory for the sandboxes' writable layers. Default: `os.tmpdir()`,
    * or `$SANDBOX_RUN_HOME/uppers` where writable layers go to disk (Linux < 6.6).
    */

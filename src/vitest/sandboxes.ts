@@ -60,6 +60,13 @@ function defaultUpperRoot(): string {
   return base;
 }
 
+/** Where the workers' writable layers go when failed sandboxes are kept: beside the kept runs. */
+function keptUpperRoot(): string {
+  const base = diskUpperBase();
+  mkdirSync(base, { recursive: true });
+  return base;
+}
+
 /** Removes the writable layers of runs that were killed before they could (named by their pid). */
 function sweepDeadLayers(dir: string): void {
   sweepDeadOwners(
@@ -78,10 +85,17 @@ function sweepDeadLayers(dir: string): void {
 /** A sandbox lent to one Vitest worker. */
 export interface Lease {
   readonly sandbox: Sandbox;
+  /** Whether keep() can keep this sandbox (the pool's `keepFailed`). */
+  readonly keepable: boolean;
   /** The worker process: the one started ahead if `spec` is still what it was, else a new one. */
   worker(spec: WorkerSpec): ResultPromise;
   /** Ends the sandbox, copies the wanted writes back to the host and removes its layer. */
   release(): Promise<string[]>;
+  /**
+   * Ends the sandbox but keeps it whole for `sandbox-run open` (needs
+   * `keepFailed`), then copies the wanted writes back as release() does.
+   */
+  keep(info: { label: string; command: readonly string[]; status: string }): Promise<{ dir: string; written: string[]; note?: string }>;
 }
 
 export interface SandboxSourceOptions {
@@ -91,6 +105,8 @@ export interface SandboxSourceOptions {
   wanted: (relative: string) => boolean;
   /** How many sandboxes to keep ready ahead of demand. */
   warm: number;
+  /** Create every sandbox keepable, so a failed file's can be kept (Lease.keep). */
+  keepFailed?: boolean;
   upperRoot?: string;
   prepare?: SandboxPoolOptions['prepare'];
   presets?: SandboxPoolOptions['presets'];
@@ -117,7 +133,9 @@ export class SandboxSource {
 
   constructor(options: SandboxSourceOptions) {
     this.#options = options;
-    this.#upperRoot = options.upperRoot ?? defaultUpperRoot();
+    // A kept sandbox takes its working-directory layer along by a rename:
+    // it must be on the kept runs' filesystem, in $SANDBOX_RUN_HOME.
+    this.#upperRoot = options.upperRoot ?? (options.keepFailed ? keptUpperRoot() : defaultUpperRoot());
     sweepDeadLayers(this.#upperRoot);
   }
 
@@ -142,7 +160,7 @@ export class SandboxSource {
   }
 
   async #create(): Promise<Lease> {
-    const { root, sandbox, wanted, prepare, worker, presets = [], services = [], layers = [], store } = this.#options;
+    const { root, sandbox, wanted, prepare, worker, presets = [], services = [], layers = [], store, keepFailed = false } = this.#options;
     // Under /tmp the sandbox's own /tmp would hide the root's parents (and
     // node_modules): overlay the top-level directory below /tmp instead.
     const mount = workdirMountPoint(root);
@@ -160,6 +178,17 @@ export class SandboxSource {
         removeTree(dir);
       }
     };
+    const keep: Lease['keep'] = async ({ label, command, status }) => {
+      try {
+        const kept = await sb!.keep({ label, command, status, adoptWorkdirLayer: true });
+        const layer = kept.manifest.layers.find((l) => l.workdir);
+        const written = layer ? await writeBack(join(kept.dir, layer.upper), mount, inRoot) : [];
+        const note = kept.evicted.length ? `removed ${kept.evicted.length} older kept run(s) beyond the cap (SANDBOX_RUN_KEEP_MAX)` : undefined;
+        return { dir: kept.dir, written, ...(note ? { note } : {}) };
+      } finally {
+        removeTree(dir);
+      }
+    };
     try {
       this.#layers ??= resolveLayers(layers, store);
       const { overlays: layerOverlays } = await this.#layers;
@@ -171,6 +200,7 @@ export class SandboxSource {
         ...sandbox,
         presets,
         services,
+        keepable: keepFailed,
         cwd: root,
         // The root's writable layer on the host, where write-back can read it.
         workdirLayer: { upper, work },
@@ -182,6 +212,7 @@ export class SandboxSource {
       let released: Promise<string[]> | undefined;
       return {
         sandbox: ready,
+        keepable: keepFailed,
         worker(spec) {
           const usable = early && early.exitCode === null && early.signalCode === null && specKey(spec) === specKey(worker!);
           const child = usable ? early! : spawnWorker(ready, spec, env);
@@ -190,6 +221,12 @@ export class SandboxSource {
           return child;
         },
         release: () => (released ??= release()),
+        keep: (info) => {
+          if (released) throw new Error('sandbox-run: keep() after release()');
+          const kept = keep(info);
+          released = kept.then((k) => k.written);
+          return kept;
+        },
       };
     } catch (error) {
       await release();

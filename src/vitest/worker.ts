@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ResultPromise } from 'execa';
-import type { PoolOptions, PoolWorker, WorkerRequest } from 'vitest/node';
+import type { PoolOptions, PoolWorker, TestProject, WorkerRequest } from 'vitest/node';
 import { stopProcess } from '../process/stop.js';
 import type { Lease, SandboxSource, WorkerSpec } from './sandboxes.js';
 
@@ -41,6 +41,9 @@ export class SandboxPoolWorker implements PoolWorker {
   readonly #spec: WorkerSpec;
   readonly #stdout: Writable;
   readonly #stderr: Writable;
+  readonly #project: TestProject;
+  /** The test files Vitest gave this worker to run: their results decide whether a failed sandbox is kept. */
+  readonly #files = new Set<string>();
   #lease: Lease | undefined;
   #child: ResultPromise | undefined;
   /** Vitest's 'error' listeners: the child's errors reach them through #onError. */
@@ -53,6 +56,7 @@ export class SandboxPoolWorker implements PoolWorker {
     this.#spec = spec;
     this.#stdout = options.project.vitest.logger.outputStream as Writable;
     this.#stderr = options.project.vitest.logger.errorStream as Writable;
+    this.#project = options.project;
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: Vitest's PoolWorker interface types its listeners so
@@ -69,6 +73,7 @@ export class SandboxPoolWorker implements PoolWorker {
   }
 
   send(message: WorkerRequest): void {
+    if (message.type === 'run') for (const file of message.context.files) this.#files.add(file.filepath);
     this.#process.send(message);
   }
 
@@ -107,7 +112,29 @@ export class SandboxPoolWorker implements PoolWorker {
       // the tail of a failing test's output must reach the logger.
       await Promise.all([this.#unpipe(child.stdout, this.#stdout), this.#unpipe(child.stderr, this.#stderr)]);
     }
-    await lease?.release();
+    const failed = lease?.keepable ? this.#failedFiles() : [];
+    if (lease && failed.length) await this.#keep(lease, failed);
+    else await lease?.release();
+  }
+
+  /** This worker's files that Vitest saw fail (a test, a hook, or the file itself), relative to the root. */
+  #failedFiles(): string[] {
+    const root = this.#project.config.root;
+    return this.#project.vitest.state
+      .getFiles([...this.#files])
+      .filter((file) => file.result?.state === 'fail')
+      .map((file) => relative(root, file.filepath));
+  }
+
+  /** Keeps the sandbox of failed files for `sandbox-run open`, and says where on stderr. */
+  async #keep(lease: Lease, failed: string[]): Promise<void> {
+    try {
+      const { dir, note } = await lease.keep({ label: failed.join(' '), command: ['vitest', 'run', ...failed], status: 'failed' });
+      this.#stderr.write(`sandbox-run: kept the sandbox of ${failed.join(', ')}: sandbox-run open ${dir}   (what it changed: sandbox-run diff ${dir})\n`);
+      if (note) this.#stderr.write(`sandbox-run: ${note}\n`);
+    } catch (error) {
+      this.#stderr.write(`sandbox-run: could not keep the sandbox of ${failed.join(', ')}: ${(error as Error).message}\n`);
+    }
   }
 
   /**
