@@ -4,6 +4,8 @@ import { execa } from 'execa';
 import { helperReason } from '../errors.js';
 import { helperPath } from '../helper/locate.js';
 import { kernelAtLeast } from '../kernel.js';
+import { forgetReflinkVerdicts, reflinkVerdict } from '../layers/reflink.js';
+import { defaultStoreDir } from '../layers/store.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
 import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 import { forgetUpperPlacement, upperPlacement } from '../sandbox/upper-placement.js';
@@ -144,6 +146,26 @@ function overlayCheck(): DoctorCheck {
   }
 }
 
+/**
+ * Whether the store's filesystem clones into the disk uppers' directory:
+ * then the PostgreSQL preset's data layer copies up by reflink. Never a
+ * failure: without clones, copy-up copies.
+ */
+async function reflinkCheck(): Promise<DoctorCheck> {
+  const name = 'reflink copy-up';
+  forgetReflinkVerdicts();
+  const store = defaultStoreDir();
+  const { clones, detail, dir } = await reflinkVerdict(store);
+  if (clones) return { name, status: 'pass', detail: `the store (${store}) clones into ${dir}: copy-up of a layer file there costs metadata only` };
+  return {
+    name,
+    status: 'pass',
+    detail:
+      `the store (${store}) does not clone into ${dir} (${detail}): copy-up copies whole files ` +
+      '(with SANDBOX_RUN_HOME on XFS with reflink=1 or on btrfs, it would clone)',
+  };
+}
+
 /** Which limits this host enforces, and how: the cgroup tells for memory, pids and CPU. */
 function limitsCheck(): DoctorCheck {
   // With writable layers on disk (Linux < 6.6) no tmpfs holds them: --upper-size cannot bind.
@@ -250,7 +272,7 @@ export async function runDoctor(options: { cwd?: string } = {}): Promise<DoctorC
   if (helper) {
     const start = await sandboxStartCheck(helper);
     checks.push(start);
-    if (start.status === 'pass') checks.push(overlayCheck(), await isolationCheck(helper));
+    if (start.status === 'pass') checks.push(overlayCheck(), await reflinkCheck(), await isolationCheck(helper));
   }
   checks.push(limitsCheck(), sizeBudgetCheck());
   checks.push(await layerToolsCheck(), postgresCheck());

@@ -43,7 +43,15 @@ export function planLaunch(options: SandboxOptions, command: readonly string[] |
   // Only copy-on-write mounts without an upper of their own depend on where writable layers can live.
   const needsPlacement = (normalized.workdir === 'cow' && !normalized.workdirLayer) || normalized.overlays.some((overlay) => !overlay.upper);
   const placement = needsPlacement ? upperPlacement() : undefined;
-  const rewritten = placement?.mode === 'copy' ? planCopies(normalized, placement.reason) : placement?.mode === 'disk' ? planDiskUppers(normalized) : undefined;
+  // On tmpfs, overlays that ask for a disk upper (reflink copy-up, see src/layers/reflink.ts) still get one.
+  const rewritten =
+    placement?.mode === 'copy'
+      ? planCopies(normalized, placement.reason)
+      : placement?.mode === 'disk'
+        ? planDiskUppers(normalized)
+        : normalized.overlays.some((overlay) => overlay.upperOnDisk)
+          ? planDiskUppers(normalized, process.env, 'upperOnDisk')
+          : undefined;
   const effective = rewritten?.options ?? normalized;
   const cgroup = effective.cgroupParent ? planSandboxCgroup(effective.cgroupParent, effective.limits) : undefined;
   return {

@@ -45,13 +45,16 @@ export function isPrivate(path: string): boolean {
 
 /**
  * Where processes start: the working directory, which every workdir mode
- * shows (with 'none', read-only); '/' for /tmp itself, which is fresh.
+ * shows (with 'none', read-only); '/' for /tmp itself, which is fresh. On
+ * an image root with workdir 'none' nothing of the host is mounted: the
+ * image's WorkingDir, as `docker run` starts.
  */
-export function startDirectory(options: Pick<NormalizedOptions, 'cwd'>): string {
+export function startDirectory(options: Pick<NormalizedOptions, 'cwd'> & Partial<Pick<NormalizedOptions, 'workdir' | 'imageRoot'>>): string {
+  if (options.imageRoot && options.workdir === 'none') return options.imageRoot.workingDir;
   return PRIVATE_DIRS.includes(options.cwd) ? '/' : options.cwd;
 }
 
-function sandboxPath(path: string, what: string): string {
+export function sandboxPath(path: string, what: string): string {
   if (!isAbsolute(path)) bad(`${what} '${path}' must be an absolute path inside the sandbox`);
   if (path.split('/').some((part) => part === '.' || part === '..')) bad(`${what} '${path}' must not contain '.' or '..'`);
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
@@ -114,7 +117,8 @@ export function normalizeMounts(options: SandboxOptions, network: 'none' | 'host
     if (lowerList.length === 0) bad(`overlay on ${overlay.target}: needs at least one lower directory`);
     const lowers = lowerList.map((lower) => hostDir(lower, cwd, 'overlay source'));
     const upper = overlay.upper && hostLayer(overlay.upper, cwd, 'overlay');
-    return { lowers, target: sandboxPath(overlay.target, 'overlay target'), ...(upper ? { upper } : {}) };
+    const onDisk = !upper && overlay.upperOnDisk ? { upperOnDisk: true as const } : {};
+    return { lowers, target: sandboxPath(overlay.target, 'overlay target'), ...(upper ? { upper } : onDisk) };
   });
   const binds = (options.binds ?? []).map((bind) => {
     const source = hostPath(bind.source, cwd, 'bind source');

@@ -31,6 +31,13 @@ export const overlaySchema = z.strictObject({
    * Default: a private tmpfs that vanishes with the sandbox.
    */
   upper: z.strictObject({ upper: z.string(), work: z.string() }).optional(),
+  /**
+   * Put this overlay's private writable layer on disk under
+   * $SANDBOX_RUN_HOME/uppers, even where the others are on tmpfs: on a
+   * reflink filesystem (XFS, btrfs) shared with the layer store, copy-up
+   * then clones extents (src/layers/reflink.ts). Removed with the sandbox.
+   */
+  upperOnDisk: z.boolean().optional(),
 });
 export const bindSchema = z.strictObject({
   source: z.string(),
@@ -39,6 +46,12 @@ export const bindSchema = z.strictObject({
   readonly: z.boolean().optional(),
 });
 const hostLayer = z.strictObject({ upper: z.string(), work: z.string() });
+export const imageMountSchema = z.strictObject({
+  /** An image in the layer store (`sandbox-run pull` / `import`): a tag such as redis:7, or a digest. */
+  ref: z.string().min(1),
+  /** Where it appears, e.g. /run/images/redis (under /run or another fresh tmpfs: the host root is read-only). */
+  at: absolute,
+});
 
 /** Where an option's flags appear in `--help`. */
 export type FlagGroup = 'Filesystem:' | 'Limits:' | 'Process:' | 'Secrets:';
@@ -57,12 +70,13 @@ export interface FlagSpec {
 
 /**
  * The helper's argument list is built phase by phase, in this order (each
- * phase in helper-argv.ts): ids and network, sizes, the working directory
+ * phase in helper-argv.ts): ids and network, sizes, the root (an image's
+ * or the host's), the working directory
  * (with the hidden host dirs around it, so that later mounts land on top of
  * both), the caller's overlays, binds and tmpfs mounts, the credential masks
  * last (so no mount uncovers them), then what the command's process gets.
  */
-export const HELPER_PHASES = ['identity', 'sizes', 'workdir', 'overlays', 'binds', 'tmpfs', 'masks', 'process'] as const;
+export const HELPER_PHASES = ['identity', 'sizes', 'root', 'workdir', 'overlays', 'binds', 'tmpfs', 'masks', 'process'] as const;
 export type HelperPhase = (typeof HELPER_PHASES)[number];
 
 /** Parsed flag values as yargs gives them (camelCase names). */
@@ -117,6 +131,32 @@ export const SANDBOX_OPTIONS = {
     notInConfig: 'a layer kept on the host belongs to one sandbox, not to every sandbox of a project',
     flags: { none: 'the runner sets it for --keep-failed; the Vitest pool for write-back' },
     helper: 'workdir',
+  },
+  /**
+   * Run on an image's filesystem as `/` (copy-on-write) instead of the
+   * host's read-only root: an image in the layer store (`sandbox-run pull`
+   * or `import`), e.g. 'postgres:16'. The working directory, binds and
+   * overlays are mounted into it; Env, WorkingDir and a passwd entry come
+   * from the image (image-root.ts).
+   */
+  image: {
+    schema: z.string().min(1),
+    default: "none: the host's root, read-only",
+    group: 'Filesystem:',
+    flags: [{ name: 'image', type: 'string', describe: 'Run on the filesystem of image REF (from sandbox-run pull/import) as /, copy-on-write' }],
+    helper: 'root',
+  },
+  /**
+   * Images mounted copy-on-write at paths of the sandbox, with its /dev,
+   * /proc and /tmp bound into them, for processes started with `root: at`
+   * (exec, spawn, services): a server from an image on the sandbox's own
+   * localhost. Presets add them through `PresetParts.images`.
+   */
+  images: {
+    schema: z.array(imageMountSchema).readonly(),
+    default: 'none',
+    flags: { none: 'only processes started with root: AT use them (API, presets)' },
+    helper: 'overlays',
   },
   /** Copy-on-write overlays of host directories. */
   overlays: {

@@ -2,9 +2,10 @@ import type { z } from 'zod';
 import type { ResourceLimits } from './cgroup.js';
 import { normalizeEnv } from './env.js';
 import { normalizeIdentity } from './identity.js';
+import { type ImageMount, type ImageView, normalizeImages } from './image-root.js';
 import { normalizeLimits } from './limits.js';
-import { normalizeMounts } from './mounts.js';
-import type { bindSchema, overlaySchema, RLIMIT_NAMES, SANDBOX_OPTIONS } from './option-table.js';
+import { normalizeMounts, sandboxPath } from './mounts.js';
+import type { bindSchema, imageMountSchema, overlaySchema, RLIMIT_NAMES, SANDBOX_OPTIONS } from './option-table.js';
 import type { DefaultSizes } from './size-budget.js';
 
 export { DEFAULT_PIDS_LIMIT } from './limits.js';
@@ -23,6 +24,8 @@ export type WorkdirMode = NonNullable<SandboxOptions['workdir']>;
 /** A copy-on-write overlay of one or more host directories. */
 export type OverlayMount = z.input<typeof overlaySchema>;
 export type BindMount = z.input<typeof bindSchema>;
+/** An image mounted at a path of the sandbox, for processes started with `root` (image-root.ts). */
+export type ImageMountOption = z.input<typeof imageMountSchema>;
 export type RlimitName = (typeof RLIMIT_NAMES)[number];
 export type RlimitValue = NonNullable<NonNullable<SandboxOptions['rlimits']>[RlimitName]>;
 
@@ -32,9 +35,16 @@ export interface NormalizedOptions {
   workdir: WorkdirMode;
   /** The copy-on-write working directory's writable layer on the host (else a private tmpfs). */
   workdirLayer?: { upper: string; work: string };
-  overlays: { lowers: string[]; target: string; upper?: { upper: string; work: string } }[];
+  /** `upperOnDisk`: without an `upper`, a private one on disk under $SANDBOX_RUN_HOME/uppers (launch.ts plans it). */
+  overlays: { lowers: string[]; target: string; upper?: { upper: string; work: string }; upperOnDisk?: true }[];
   binds: { source: string; target: string; readonly: boolean }[];
   tmpfs: string[];
+  /** `image`: the sandbox's root is this image, not the host's (image-root.ts). */
+  imageRoot?: ImageView;
+  /** `images`: each is also in `overlays` (at its `at`), with the sandbox's /dev, /proc, /tmp in `insideBinds`. */
+  imageMounts: ImageMount[];
+  /** Paths of the sandbox's own view bound onto others once /proc exists (the helper's --bind-inside). */
+  insideBinds: { source: string; target: string }[];
   /**
    * Host directories hidden behind an empty tmpfs before any other mount
    * but the working directory: sandbox-run's own home (the store, other
@@ -67,8 +77,13 @@ export interface NormalizedOptions {
  */
 export function normalizeOptions(options: SandboxOptions = {}): NormalizedOptions {
   const identity = normalizeIdentity(options);
+  const mounts = normalizeMounts(options, identity.network);
+  const { overlays, binds, ...images } = normalizeImages(options, identity, sandboxPath);
   return {
-    ...normalizeMounts(options, identity.network),
+    ...mounts,
+    overlays: [...mounts.overlays, ...overlays],
+    binds: [...mounts.binds, ...binds],
+    ...images,
     ...identity,
     ...normalizeEnv(options),
     ...normalizeLimits(options),

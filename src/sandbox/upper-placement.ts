@@ -163,10 +163,16 @@ export function forgetUpperPlacement(env: NodeJS.ProcessEnv = process.env): void
  * have its upper on the helper's tmpfs (the copy-on-write workdir, layers
  * mounted without `upper`). Sandboxes cannot see each other's: the base is
  * masked inside. Returns the new options and the host work around the helper.
+ * With `only: 'upperOnDisk'` (tmpfs placement) just the overlays that ask for
+ * a disk upper get one (reflink copy-up); the rest stay on the tmpfs.
  */
-export function planDiskUppers(options: NormalizedOptions, env: NodeJS.ProcessEnv = process.env): { options: NormalizedOptions; hostDirs: HostDirs } {
+export function planDiskUppers(
+  options: NormalizedOptions,
+  env: NodeJS.ProcessEnv = process.env,
+  only?: 'upperOnDisk',
+): { options: NormalizedOptions; hostDirs: HostDirs } {
   const base = diskUpperBase(env);
-  if (options.upperSize !== undefined)
+  if (options.upperSize !== undefined && !only)
     warnOnce(`--upper-size is not enforced: the writable layer is on disk under ${base} (tmpfs cannot hold it before Linux 6.6); see sandbox-run doctor`);
   const dir = plannedScopedDir('uppers', env);
   const layers: string[] = [];
@@ -176,8 +182,8 @@ export function planDiskUppers(options: NormalizedOptions, env: NodeJS.ProcessEn
     return { upper: join(layer, 'upper'), work: join(layer, 'work') };
   };
   // A kept layer (--keep-failed, builds, the Vitest pool) already has its own upper on the host.
-  const overlays = options.overlays.map((overlay) => (overlay.upper ? overlay : { ...overlay, upper: upper() }));
-  const workdirLayer = options.workdir === 'cow' ? (options.workdirLayer ?? upper()) : options.workdirLayer;
+  const overlays = options.overlays.map((overlay) => (overlay.upper || (only && !overlay.upperOnDisk) ? overlay : { ...overlay, upper: upper() }));
+  const workdirLayer = options.workdir === 'cow' && !only ? (options.workdirLayer ?? upper()) : options.workdirLayer;
   const hostDirs: HostDirs = {
     make() {
       makeScopedDir(dir);
