@@ -5,6 +5,8 @@
 //
 //   node helper/build.mjs              -> helper/build/sandbox-helper
 //   node helper/build.mjs --sanitize   -> helper/build/sandbox-helper-sanitized (ASan + UBSan)
+// Both also build the PostgreSQL preset's preload library, helper/build/pg-lazy-write.so
+// (--sanitize: pg-lazy-write-sanitized.so, UBSan only: ASan must come first in a process, and the server is not built with it).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -47,9 +49,23 @@ for (const args of attempts) {
   last = spawnSync(compiler, args, { encoding: 'utf8' });
   if (last.status === 0) {
     renameSync(`${output}.tmp`, output);
-    process.exit(0);
+    process.exit(buildPreloadLibrary());
   }
 }
 console.error(`sandbox-run: building the helper with ${compiler} failed:\n${last.stderr || last.error}`);
 if (existsSync(`${output}.tmp`)) renameSync(`${output}.tmp`, `${output}.failed`);
 process.exit(1);
+
+/** pg-lazy-write.so: opens files read-only until the first write (see the source); the preset falls back to plain overlays without it. */
+function buildPreloadLibrary() {
+  const library = join(outDir, sanitize ? 'pg-lazy-write-sanitized.so' : 'pg-lazy-write.so');
+  const checks = sanitize ? ['-g', '-fno-omit-frame-pointer', '-fsanitize=undefined', '-fno-sanitize-recover=all'] : [];
+  const args = ['-std=gnu11', '-O2', '-fPIC', '-shared', '-fvisibility=hidden', ...warnings, ...checks, '-o', `${library}.tmp`, join(here, 'pg-lazy-write.c'), '-ldl'];
+  const result = spawnSync(compiler, args, { encoding: 'utf8' });
+  if (result.status === 0) {
+    renameSync(`${library}.tmp`, library);
+    return 0;
+  }
+  console.error(`sandbox-run: building ${library} with ${compiler} failed:\n${result.stderr || result.error}`);
+  return 1;
+}
