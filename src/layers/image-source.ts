@@ -47,7 +47,8 @@ export interface ImagePlan {
 /** JSON documents (index, manifest, config) are small: a bigger one is a hostile one. */
 const MAX_JSON = 8 << 20;
 
-const LAYER_TYPES = [
+/** Layer media types imported (and pulled); foreign or unknown ones are refused. */
+export const LAYER_TYPES = [
   'application/vnd.oci.image.layer.v1.tar',
   'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.oci.image.layer.v1.tar+zstd',

@@ -8,7 +8,7 @@ import { SandboxError } from '../errors.js';
 import { removeTree } from '../process/sweep.js';
 import { restoreWhiteouts, unsafe } from './archive.js';
 import { compressionOf, type LayerBlob, layoutName, planImage, unpackImageArchive } from './image-source.js';
-import { hostPlatform, ImageRefused, parsePlatform, storeName } from './oci-index.js';
+import { hostPlatform, type ImageConfig, ImageRefused, parsePlatform, storeName } from './oci-index.js';
 import { checkName, type LayerStore, type Staging } from './store.js';
 import { ArchiveRefused, extractChecked } from './tar-reader.js';
 import { treeDigest } from './tree.js';
@@ -37,9 +37,13 @@ export interface ImageImport {
 const HEX = '0'.repeat(64);
 const TREE = `${HEX}/tree`;
 
-function reject(file: string, why: string): never {
-  const line = `refusing to import ${file}: ${why}`.replace(/[\u0000-\u001f\u007f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+function rejectAs(file: string, why: string, verb: 'import' | 'pull' = 'import'): never {
+  const line = `refusing to ${verb} ${file}: ${why}`.replace(/[\u0000-\u001f\u007f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
   throw new SandboxError('BAD_OPTIONS', line);
+}
+
+function reject(file: string, why: string): never {
+  rejectAs(file, why);
 }
 
 /** A pass-through that hashes and counts what flows by. */
@@ -93,8 +97,22 @@ function imageEntryCheck(dropped: { count: number }) {
   };
 }
 
+/** One layer of an image to extract: its blob is a file, or the promise of one (a pull extracts while later layers download). */
+export interface ImageLayer extends Omit<LayerBlob, 'file'> {
+  file: string | Promise<string>;
+}
+
 /** Extracts, checks and digests one layer blob into `dir`; verifies the blob digest and the diff_id. */
-async function extractLayer(source: string, blob: LayerBlob, index: number, dir: string, parent: string | undefined, dropped: { count: number }) {
+async function extractLayer(
+  source: string,
+  blob: LayerBlob,
+  index: number,
+  dir: string,
+  parent: string | undefined,
+  dropped: { count: number },
+  verb: 'import' | 'pull',
+) {
+  const reject: (file: string, why: string) => never = (file, why) => rejectAs(file, why, verb);
   const kind = compressionOf(blob.file);
   const outer = tap();
   const inner = tap();
@@ -164,37 +182,91 @@ export async function importImage(store: LayerStore, file: string, options: Imag
       reject(source, `the image name '${name}' is not a valid layer name: give --name`);
     }
 
-    const dropped = { count: 0 };
-    const parts: { digest: string; size: number; part: Staging; blob: LayerBlob }[] = [];
-    let parent: string | undefined;
-    for (const [i, blob] of plan.layers.entries()) {
-      const dir = join(staging.dir, `layer-${i}`);
-      mkdirSync(dir);
-      const done = await extractLayer(source, blob, i, dir, parent, dropped);
-      parts.push({ ...done, blob });
-      parent = done.digest;
-    }
-    if (!parts.length) reject(source, 'the image has no layers');
-
-    const imported: LayerInfo[] = [];
-    for (const [i, { digest, size, part, blob }] of parts.entries()) {
-      const top = i === parts.length - 1;
-      const info = await store
-        .commit(
-          part,
-          {
-            ...(i > 0 ? { parent: parts[i - 1]!.digest } : {}),
-            source: { kind: 'image', file: source, diffId: blob.diffId },
-            ...(top ? { image: { reference: reference ?? name, ...plan.image } } : {}),
-          },
-          top ? name : undefined,
-          { digested: { digest, size } },
-        )
-        .catch((error: Error) => reject(source, error.message));
-      imported.push(info);
-    }
-    return { layers: imported.reverse(), name, setuidDropped: dropped.count };
+    return await commitImage(store, staging, { source, layers: plan.layers, image: { reference: reference ?? name, ...plan.image }, name });
   } finally {
     staging.discard();
   }
+}
+
+/** An image to extract and commit: {@link commitImage}'s input, from a file (import) or a registry (pull). */
+export interface ImageLayers {
+  /** The image as errors and the layers' `source.file` name it: a path, or a registry reference. */
+  source: string;
+  /** Bottom first. */
+  layers: ImageLayer[];
+  /** Store layers that hold the bottom layers already (see {@link presentLayers}): not extracted again. */
+  present?: LayerInfo[];
+  image: ImageConfig;
+  /** The tag of the top layer. */
+  name: string;
+  verb?: 'import' | 'pull';
+  /** Called as each layer is extracted and checked (i: its index, bottom first). */
+  onExtracted?: (index: number) => void;
+}
+
+/**
+ * The shared end of import and pull: every layer above `present` is
+ * extracted into `staging` with the image entry rules, its blob digest,
+ * size and diff_id checked, and only when all of them passed are they
+ * committed, bottom first, the top one tagged `name` and keeping the
+ * image config. A refusal leaves nothing in the store.
+ */
+export async function commitImage(store: LayerStore, staging: Staging, spec: ImageLayers): Promise<ImageImport> {
+  const verb = spec.verb ?? 'import';
+  const present = spec.present ?? [];
+  if (!spec.layers.length) rejectAs(spec.source, 'the image has no layers', verb);
+  const dropped = { count: 0 };
+  const parts: { digest: string; size: number; part: Staging; blob: ImageLayer }[] = [];
+  let parent = present.at(-1)?.digest;
+  for (let i = present.length; i < spec.layers.length; i++) {
+    const layer = spec.layers[i]!;
+    const dir = join(staging.dir, `layer-${i}`);
+    mkdirSync(dir);
+    const blob: LayerBlob = { ...layer, file: await layer.file };
+    const done = await extractLayer(spec.source, blob, i, dir, parent, dropped, verb);
+    parts.push({ ...done, blob: layer });
+    parent = done.digest;
+    spec.onExtracted?.(i);
+  }
+  const committed: LayerInfo[] = [...present];
+  for (const [i, { digest, size, part, blob }] of parts.entries()) {
+    const top = i === parts.length - 1;
+    const below = committed.at(-1)?.digest;
+    const info = await store
+      .commit(
+        part,
+        {
+          ...(below ? { parent: below } : {}),
+          source: { kind: 'image', file: spec.source, diffId: blob.diffId },
+          ...(top ? { image: spec.image } : {}),
+        },
+        top ? spec.name : undefined,
+        { digested: { digest, size } },
+      )
+      .catch((error: Error) => rejectAs(spec.source, error.message, verb));
+    committed.push(info);
+  }
+  // Every layer was in the store already: only the tag is new.
+  if (!parts.length) {
+    await store.tag(spec.name, committed.at(-1)!.digest);
+    committed[committed.length - 1] = (await store.get(spec.name))!;
+  }
+  return { layers: committed.reverse(), name: spec.name, setuidDropped: dropped.count };
+}
+
+/**
+ * The store layers that already hold an image's bottom layers: the longest
+ * chain from the bottom whose layers came from an image layer with the same
+ * diff_id on the same parent (their content was checked against it at commit).
+ */
+export async function presentLayers(store: LayerStore, diffIds: readonly string[]): Promise<LayerInfo[]> {
+  const layers = (await store.list()).filter((info) => !info.corrupt && info.source.kind === 'image');
+  const found: LayerInfo[] = [];
+  for (const diffId of diffIds) {
+    const parent = found.at(-1)?.digest;
+    const hit = layers.find((info) => info.source.kind === 'image' && info.source.diffId === diffId && info.parent === parent);
+    if (!hit) break;
+    found.push(hit);
+  }
+  return found;
 }
