@@ -98,18 +98,19 @@ struct helper_mount_attr {
 
 enum op_kind {
   OP_BIND, OP_RO_BIND, OP_OVERLAY, OP_OVERLAY_RW, OP_TMPFS, OP_MASK,
-  OP_SETENV, OP_UNSETENV, OP_CLEARENV, OP_RLIMIT, OP_KEEP_FD,
+  OP_BIND_INSIDE, OP_SETENV, OP_UNSETENV, OP_CLEARENV, OP_RLIMIT, OP_KEEP_FD,
 };
 
 /* One setup step, applied in argument order (as bubblewrap's SetupOp).
  * Each kind fills the fields its option names; the rest stay zero:
  *   --bind, --ro-bind SOURCE DEST     --tmpfs DEST     --mask DEST
  *   --overlay LOWERS DEST             --overlay-rw UPPER WORK LOWERS DEST
+ *   --bind-inside SOURCE DEST (SOURCE: a path of the sandbox's own view)
  *   --setenv NAME VALUE   --unsetenv NAME   --clearenv
  *   --rlimit NAME SOFT HARD           --keep-fd FD */
 struct op {
   enum op_kind kind;
-  const char *source;        /* bind: host path */
+  const char *source;        /* bind: host path; bind-inside: sandbox path */
   const char *dest;          /* every mount: path inside the sandbox */
   const char *lowers;        /* overlays: host dirs, top:...:bottom */
   const char *upper, *work;  /* overlay-rw: host dirs (--overlay: on the private tmpfs) */
@@ -136,6 +137,8 @@ static int cgroup_fd = -1;
 static pid_t opt_join;
 static int console_sock[2] = {-1, -1}; /* the command's process sends its pty master here */
 static char **opt_command;           /* NULL: idle init (long-lived sandbox) */
+static struct op image_root;         /* --image-root(-rw): an overlay as the root instead of the host's (.lowers NULL: none) */
+static const char *opt_chroot;       /* --chroot: the command's root, a directory inside the sandbox */
 
 /* ---------- errors ---------- */
 
@@ -182,6 +185,12 @@ static void usage(void) {
     "                             upper and work dirs on a private tmpfs\n"
     "  --overlay-rw UPPER WORK LOWERS DEST  same, with upper and work on the host\n"
     "  --tmpfs DEST               fresh tmpfs\n"
+    "  --image-root LOWERS        the root is a copy-on-write overlay of LOWERS (an image's\n"
+    "                             layers), not the host's; upper on the private tmpfs\n"
+    "  --image-root-rw UPPER WORK LOWERS  same, with upper and work on the host\n"
+    "  --bind-inside SRC DEST     bind the sandbox's own SRC (e.g. /dev, /proc, /tmp) on DEST,\n"
+    "                             once /proc is mounted (an image mounted for --chroot)\n"
+    "  --chroot DIR               the command's root: DIR inside the sandbox (with --join too)\n"
     "  --mask DEST                hide DEST if it exists: an empty dir or /dev/null\n"
     "  --tmpfs-size BYTES         size of /tmp, /dev/shm and --tmpfs mounts\n"
     "  --upper-size BYTES         size of the tmpfs holding overlay upper dirs\n"
@@ -244,6 +253,16 @@ static void parse_args(int argc, char **argv) {
       need(argc, i, 4, o);
       add_op((struct op){.kind = OP_OVERLAY_RW, .upper = argv[i + 1], .work = argv[i + 2], .lowers = argv[i + 3], .dest = argv[i + 4]});
       i += 4;
+    } else if (!strcmp(o, "--image-root")) {
+      need(argc, i, 1, o); image_root = (struct op){.kind = OP_OVERLAY, .lowers = argv[++i], .dest = "/"};
+    } else if (!strcmp(o, "--image-root-rw")) {
+      need(argc, i, 3, o);
+      image_root = (struct op){.kind = OP_OVERLAY_RW, .upper = argv[i + 1], .work = argv[i + 2], .lowers = argv[i + 3], .dest = "/"};
+      i += 3;
+    } else if (!strcmp(o, "--bind-inside")) {
+      need(argc, i, 2, o); add_op((struct op){.kind = OP_BIND_INSIDE, .source = argv[i + 1], .dest = argv[i + 2]}); i += 2;
+    } else if (!strcmp(o, "--chroot")) {
+      need(argc, i, 1, o); opt_chroot = argv[++i];
     } else if (!strcmp(o, "--tmpfs")) {
       need(argc, i, 1, o); add_op((struct op){.kind = OP_TMPFS, .dest = argv[++i]});
     } else if (!strcmp(o, "--mask")) {
@@ -303,57 +322,65 @@ static void check_overlay_path(const char *p) {
 static int rlimit_resource(const char *name);
 static rlim_t rlimit_value(const char *s);
 
-static void validate_ops(void) {
-  for (int i = 0; i < n_ops; i++) {
-    struct op *op = &ops[i];
-    struct stat st;
-    switch (op->kind) {
-    case OP_BIND: case OP_RO_BIND:
-      check_sandbox_path("bind source", op->source);
-      check_sandbox_path("bind target", op->dest);
-      if (stat(op->source, &st) < 0) die_errno("bind source '%s'", op->source);
-      break;
-    case OP_OVERLAY_RW:
-      check_overlay_path(op->upper);
-      check_overlay_path(op->work);
-      if (stat(op->upper, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay upper '%s': not a directory", op->upper);
-      if (stat(op->work, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay work '%s': not a directory", op->work);
-      /* fallthrough */
-    case OP_OVERLAY: {
-      char buf[PATH_MAX];
-      if (strlen(op->lowers) >= sizeof buf) die("overlay lowers too long");
-      strcpy(buf, op->lowers);
-      for (char *save, *l = strtok_r(buf, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
-        check_overlay_path(l);
-        if (stat(l, &st) < 0) die_errno("overlay lower '%s'", l);
-        if (!S_ISDIR(st.st_mode)) die("overlay lower '%s': not a directory", l);
-      }
-      check_sandbox_path("overlay target", op->dest);
-      break;
+static void validate_op(struct op *op) {
+  struct stat st;
+  switch (op->kind) {
+  case OP_BIND: case OP_RO_BIND:
+    check_sandbox_path("bind source", op->source);
+    check_sandbox_path("bind target", op->dest);
+    if (stat(op->source, &st) < 0) die_errno("bind source '%s'", op->source);
+    break;
+  case OP_OVERLAY_RW:
+    check_overlay_path(op->upper);
+    check_overlay_path(op->work);
+    if (stat(op->upper, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay upper '%s': not a directory", op->upper);
+    if (stat(op->work, &st) < 0 || !S_ISDIR(st.st_mode)) die("overlay work '%s': not a directory", op->work);
+    /* fallthrough */
+  case OP_OVERLAY: {
+    char buf[PATH_MAX];
+    if (strlen(op->lowers) >= sizeof buf) die("overlay lowers too long");
+    strcpy(buf, op->lowers);
+    for (char *save, *l = strtok_r(buf, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
+      check_overlay_path(l);
+      if (stat(l, &st) < 0) die_errno("overlay lower '%s'", l);
+      if (!S_ISDIR(st.st_mode)) die("overlay lower '%s': not a directory", l);
     }
-    case OP_TMPFS:
-      check_sandbox_path("tmpfs target", op->dest);
-      break;
-    case OP_MASK:
-      check_sandbox_path("mask target", op->dest);
-      break;
-    case OP_KEEP_FD:
-      if (fcntl(op->fd, F_GETFD) < 0) die("--keep-fd %d: not an open file descriptor", op->fd);
-      break;
-    /* Checked here, not first in the command's process once the whole sandbox is built. */
-    case OP_RLIMIT:
-      rlimit_resource(op->name);
-      rlimit_value(op->soft);
-      rlimit_value(op->hard);
-      break;
-    case OP_SETENV: case OP_UNSETENV:
-      /* setenv(3) would refuse such a name, unsetenv(3) silently ignore it. */
-      if (!*op->name || strchr(op->name, '=')) die("--%s '%s': not a variable name", op->kind == OP_SETENV ? "setenv" : "unsetenv", op->name);
-      break;
-    default:
-      break;
-    }
+    check_sandbox_path("overlay target", op->dest);
+    break;
   }
+  case OP_TMPFS:
+    check_sandbox_path("tmpfs target", op->dest);
+    break;
+  case OP_MASK:
+    check_sandbox_path("mask target", op->dest);
+    break;
+  case OP_KEEP_FD:
+    if (fcntl(op->fd, F_GETFD) < 0) die("--keep-fd %d: not an open file descriptor", op->fd);
+    break;
+  /* Checked here, not first in the command's process once the whole sandbox is built. */
+  case OP_RLIMIT:
+    rlimit_resource(op->name);
+    rlimit_value(op->soft);
+    rlimit_value(op->hard);
+    break;
+  case OP_SETENV: case OP_UNSETENV:
+    /* setenv(3) would refuse such a name, unsetenv(3) silently ignore it. */
+    if (!*op->name || strchr(op->name, '=')) die("--%s '%s': not a variable name", op->kind == OP_SETENV ? "setenv" : "unsetenv", op->name);
+    break;
+  case OP_BIND_INSIDE:
+    check_sandbox_path("bind-inside source", op->source);
+    check_sandbox_path("bind-inside target", op->dest);
+    break;
+  default:
+    break;
+  }
+}
+
+static void validate_ops(void) {
+  for (int i = 0; i < n_ops; i++) validate_op(&ops[i]);
+  if (image_root.lowers) validate_op(&image_root);
+  if (image_root.lowers && opt_join) die("--image-root: only for a new sandbox (a joined process takes --chroot)");
+  if (opt_chroot) check_sandbox_path("--chroot", opt_chroot);
   if (opt_chdir) check_sandbox_path("--chdir", opt_chdir);
   if (opt_cgroup) {
     check_sandbox_path("--cgroup", opt_cgroup);
@@ -584,6 +611,42 @@ static void protect_proc(void) {
   }
 }
 
+/* The image root: its layers as an overlay on NEWROOT, writable
+ * copy-on-write, no setuid. The mount points the sandbox needs are made in
+ * the writable layer where the image lacks them (a scratch image has no
+ * /proc); one that is not a plain directory (an absolute symlink would
+ * resolve against our scratch root, where the host root is) is refused. */
+static void mount_image_root(void) {
+  static const struct { const char *path; mode_t mode; } points[] = {
+    {NEWROOT "/tmp", 01777}, {NEWROOT "/dev", 0755}, {NEWROOT "/proc", 0555}, {NEWROOT "/sys", 0555},
+  };
+  int newroot_fd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (newroot_fd < 0) die_errno("open new root");
+  mount_overlay(newroot_fd, &image_root, n_ops); /* its dest is "/": NEWROOT itself */
+  close(newroot_fd);
+  set_mount_attr(NEWROOT, MOUNT_ATTR_NOSUID);
+  for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+    struct stat st;
+    if (mkdir(points[i].path, points[i].mode) < 0 && errno != EEXIST) die_errno("image root: create %s", points[i].path + strlen(NEWROOT));
+    if (lstat(points[i].path, &st) < 0 || !S_ISDIR(st.st_mode))
+      die("image root: %s is not a directory (a symlink?); the sandbox mounts its own there", points[i].path + strlen(NEWROOT));
+  }
+}
+
+/* Bind a path of the sandbox's own view on DEST, both resolved inside the
+ * new root, recursively (devpts and shm come along with /dev, and a locked
+ * /proc may only be bound whole). */
+static void bind_inside(int root_fd, struct op *op) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  char source[64], target[64];
+  struct stat st;
+  int fd = syscall(SYS_openat2, root_fd, op->source, &how, sizeof how);
+  if (fd < 0 || fstat(fd, &st) < 0) die_errno("bind-inside source '%s'", op->source);
+  snprintf(source, sizeof source, OLDROOT "/proc/self/fd/%d", fd);
+  resolve_target(root_fd, op->dest, S_ISDIR(st.st_mode), target, sizeof target);
+  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind %s on %s", op->source, op->dest);
+}
+
 static void build_filesystem(uid_t outer_uid) {
   char target[64];
 
@@ -598,23 +661,26 @@ static void build_filesystem(uid_t outer_uid) {
   if (syscall(SYS_pivot_root, SCRATCH, SCRATCH OLDROOT) < 0) die_errno("pivot_root to scratch");
   if (chdir("/") < 0) die_errno("chdir /");
 
-  /* The host root, read-only. It must be recursive: a user namespace may not
-   * bind / alone, because that would uncover what other mounts hide. */
-  if (mount(OLDROOT, NEWROOT, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind the host root");
-  set_mount_attr(NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+  int private_uppers = image_root.lowers && image_root.kind == OP_OVERLAY;
+  for (int i = 0; i < n_ops; i++) private_uppers |= ops[i].kind == OP_OVERLAY;
+  if (private_uppers) mount_tmpfs(UPPERS, "0755", opt_upper_size);
 
-  for (int i = 0; i < n_ops; i++) {
-    if (ops[i].kind == OP_OVERLAY) {
-      mount_tmpfs(UPPERS, "0755", opt_upper_size);
-      break;
-    }
+  if (image_root.lowers) {
+    /* An image's layers as the root, copy-on-write: the host root is never
+     * mounted, so nothing of it (files, /run's sockets) needs hiding. */
+    mount_image_root();
+  } else {
+    /* The host root, read-only. It must be recursive: a user namespace may not
+     * bind / alone, because that would uncover what other mounts hide. */
+    if (mount(OLDROOT, NEWROOT, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind the host root");
+    set_mount_attr(NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
   }
 
   /* Fresh, private /tmp and /dev before the caller's mounts, so they can
    * target paths below them. */
   mount_tmpfs(NEWROOT "/tmp", "1777", opt_tmpfs_size);
   setup_dev();
-  hide_runtime_dirs();
+  if (!image_root.lowers) hide_runtime_dirs();
 
   int root_fd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die_errno("open new root");
@@ -640,6 +706,11 @@ static void build_filesystem(uid_t outer_uid) {
    * kernel refuses. */
   if (!opt_share_net)
     mount("sysfs", NEWROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+
+  /* The sandbox's own /dev, /proc and /tmp into an image mounted for
+   * --chroot processes: only now does /proc exist to be bound. */
+  for (int i = 0; i < n_ops; i++)
+    if (ops[i].kind == OP_BIND_INSIDE) bind_inside(root_fd, &ops[i]);
 
   /* Switch to the new root and drop the host root and scratch entirely. */
   if (chdir(NEWROOT) < 0) die_errno("chdir new root");
@@ -688,6 +759,10 @@ static void apply_process_options(void) {
       if (setrlimit(rlimit_resource(op->name), &rl) < 0) die_errno("--rlimit %s %s %s", op->name, op->soft, op->hard);
     }
   }
+  /* An image mounted in the sandbox as this process's root (a service from
+   * an image). While capabilities are still held; the working directory
+   * moves inside at once, so none is left outside the new root. */
+  if (opt_chroot && (chroot(opt_chroot) < 0 || chdir("/") < 0)) die_errno("--chroot %s", opt_chroot);
   if (opt_chdir && chdir(opt_chdir) < 0) die_errno("--chdir %s", opt_chdir);
   /* No setuid binary or file capability may raise privileges from here on. */
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("PR_SET_NO_NEW_PRIVS");

@@ -1,10 +1,12 @@
-import type { BindMount, OverlayMount } from '../sandbox/options.js';
+import type { BindMount, ImageMountOption, OverlayMount } from '../sandbox/options.js';
 import type { ServiceSpec } from '../services/types.js';
 
 /** What a preset adds to one sandbox. */
 export interface PresetParts {
   overlays?: OverlayMount[];
   binds?: BindMount[];
+  /** Images from the layer store mounted for services that run on them (`ServiceSpec.root` = `at`). */
+  images?: ImageMountOption[];
   services?: ServiceSpec[];
   /** Variables for the sandbox; the user's own (config `env`, `-e`, API `env`) take precedence. */
   env?: Record<string, string>;

@@ -43,6 +43,7 @@ export async function createSandbox(options: CreateSandboxOptions = {}): Promise
       ...sandboxOptions,
       overlays: [...(sandboxOptions.overlays ?? []), ...parts.flatMap((part) => part.overlays ?? [])],
       binds: [...(sandboxOptions.binds ?? []), ...parts.flatMap((part) => part.binds ?? [])],
+      images: [...(sandboxOptions.images ?? []), ...parts.flatMap((part) => part.images ?? [])],
     };
     sandbox = await Sandbox.create(pending ? keepableOptions(merged, pending) : merged);
   } catch (error) {

@@ -19,9 +19,15 @@ export function normalizeEnv(options: SandboxOptions): EnvOptions {
  * (`exported`), and `undefined` there removes a variable whatever its
  * source; per-process variables (`more`) come last. `inherited` is what
  * the sandbox starts from (this process's environment by default).
+ *
+ * On an image (`imageRoot`: the sandbox's, or the one a process's `root`
+ * names) the image's Env (with HOME, USER, LOGNAME of its passwd entry)
+ * comes right above the inherited variables and below everything set
+ * explicitly: the host's PATH and HOME name host directories, which the
+ * image does not have, and `docker run` never inherits them either.
  */
 export function sandboxEnv(
-  options: Pick<NormalizedOptions, 'env' | 'inheritEnv' | 'passEnv'>,
+  options: Pick<NormalizedOptions, 'env' | 'inheritEnv' | 'passEnv'> & { imageRoot?: { env: Readonly<Record<string, string>> } | undefined },
   more: Readonly<Record<string, string | undefined>> = {},
   exported: Readonly<Record<string, string>> = {},
   inherited: Readonly<Record<string, string | undefined>> = process.env,
@@ -29,7 +35,8 @@ export function sandboxEnv(
   // Inherited variables that look like credentials stay outside unless named;
   // variables set explicitly for the sandbox are the caller's choice.
   const base = options.inheritEnv ? inheritedEnv(inherited, options.passEnv) : {};
-  const env: Record<string, string | undefined> = { ...base, ...exported, ...options.env, ...more, SANDBOX_RUN: '1' };
+  const image = options.imageRoot?.env ?? {};
+  const env: Record<string, string | undefined> = { ...base, ...image, ...exported, ...options.env, ...more, SANDBOX_RUN: '1' };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   return env;
 }

@@ -41,7 +41,8 @@ function workdirArgs(options: NormalizedOptions): string[] {
   if (options.workdir === 'rw') args.push('--bind', point, point);
   // 'none' shows the directory as the host root shows everything: read-only.
   // Under /tmp or a hidden dir it would be gone, so it is bound back read-only.
-  if (options.workdir === 'none' && (isPrivate(options.cwd) || above.length > 0)) args.push('--ro-bind', point, point);
+  // On an image root, 'none' shows nothing of the host at all.
+  if (options.workdir === 'none' && !options.imageRoot && (isPrivate(options.cwd) || above.length > 0)) args.push('--ro-bind', point, point);
   hide(options.hiddenDirs.filter((dir) => !above.includes(dir)));
   return args;
 }
@@ -55,13 +56,22 @@ const PHASES: Record<HelperPhase, (options: NormalizedOptions) => string[]> = {
     o.hostname,
   ],
   sizes: (o) => ['--tmpfs-size', String(o.tmpfsSize ?? o.defaultSizes.tmpfs), '--upper-size', String(o.upperSize ?? o.defaultSizes.upper)],
+  // The image's layers as the root, or (nothing to say) the host's, read-only.
+  root: (o) => {
+    if (!o.imageRoot) return [];
+    const lowers = o.imageRoot.lowers.join(':');
+    return o.imageRoot.upper ? ['--image-root-rw', o.imageRoot.upper.upper, o.imageRoot.upper.work, lowers] : ['--image-root', lowers];
+  },
   workdir: workdirArgs,
   overlays: (o) =>
     o.overlays.flatMap((overlay) => {
       const lowers = overlay.lowers.join(':');
       return overlay.upper ? ['--overlay-rw', overlay.upper.upper, overlay.upper.work, lowers, overlay.target] : ['--overlay', lowers, overlay.target];
     }),
-  binds: (o) => o.binds.flatMap((bind) => [bind.readonly ? '--ro-bind' : '--bind', bind.source, bind.target]),
+  binds: (o) => [
+    ...o.binds.flatMap((bind) => [bind.readonly ? '--ro-bind' : '--bind', bind.source, bind.target]),
+    ...o.insideBinds.flatMap((bind) => ['--bind-inside', bind.source, bind.target]),
+  ],
   tmpfs: (o) => o.tmpfs.flatMap((target) => ['--tmpfs', target]),
   // Credentials last, so no other mount uncovers them.
   masks: (o) => o.masks.flatMap((mask) => ['--mask', mask]),
@@ -90,6 +100,8 @@ export function helperArgs(options: NormalizedOptions, command: readonly string[
 /** What a process joining a live sandbox may set for itself. */
 export interface JoinOptions {
   cwd: string;
+  /** Its root: an image mounted in the sandbox (`cwd` is then inside it). */
+  chroot?: string;
   rlimits?: NormalizedOptions['rlimits'];
   keepFds?: readonly number[];
 }
@@ -100,6 +112,7 @@ export function joinArgs(pid: number, options: JoinOptions, command: readonly st
   if (launch.infoFd !== undefined) args.push('--info-fd', String(launch.infoFd));
   // Joined processes are born in the sandbox's cgroup too, under its limits.
   if (launch.cgroup !== undefined) args.push('--cgroup', launch.cgroup);
+  if (options.chroot !== undefined) args.push('--chroot', options.chroot);
   args.push(...processArgs(options.cwd, options.rlimits ?? [], options.keepFds ?? []), '--', ...command);
   return args;
 }

@@ -1,4 +1,5 @@
 import type { ResultPromise } from 'execa';
+import { SandboxError } from '../errors.js';
 import { helperPath } from '../helper/locate.js';
 import { type CgroupPlan, createSandboxCgroup, planSandboxCgroup, type SandboxCgroup } from './cgroup.js';
 import { type HostDirs, planCopies } from './copy-fallback.js';
@@ -41,8 +42,14 @@ export interface Launched {
 export function planLaunch(options: SandboxOptions, command: readonly string[] | null, extra: { infoFd?: number } = {}): LaunchPlan {
   const normalized = normalizeOptions(options);
   // Only copy-on-write mounts without an upper of their own depend on where writable layers can live.
-  const needsPlacement = (normalized.workdir === 'cow' && !normalized.workdirLayer) || normalized.overlays.some((overlay) => !overlay.upper);
+  const needsPlacement =
+    (normalized.workdir === 'cow' && !normalized.workdirLayer) ||
+    normalized.overlays.some((overlay) => !overlay.upper) ||
+    (normalized.imageRoot !== undefined && !normalized.imageRoot.upper);
   const placement = needsPlacement ? upperPlacement() : undefined;
+  // A private copy of a whole image per sandbox is not offered: the root needs a real overlay.
+  if (placement?.mode === 'copy' && normalized.imageRoot)
+    throw new SandboxError('SETUP_FAILED', `--image needs a copy-on-write overlay, and none works here (${placement.reason}); run 'sandbox-run doctor'`);
   // On tmpfs, overlays that ask for a disk upper (reflink copy-up, see src/layers/reflink.ts) still get one.
   const rewritten =
     placement?.mode === 'copy'

@@ -8,6 +8,7 @@ import type { Service } from '../services/service.js';
 import type { SandboxCgroup } from './cgroup.js';
 import { sandboxEnv } from './env.js';
 import { joinArgs } from './helper-argv.js';
+import { imageMountAt } from './image-root.js';
 import type { KeepOptions, KeptSandbox } from './keep.js';
 import { launchSandbox } from './launch.js';
 import { startDirectory } from './mounts.js';
@@ -26,8 +27,14 @@ export interface SandboxLifetime {
 export interface ExecOptions extends ProcessOptions {
   /** The environment to inherit instead of this process's (filtered the same way), e.g. the one Vitest gives its workers. */
   inheritFrom?: Readonly<Record<string, string | undefined>>;
-  /** Working directory inside the sandbox. Default: the sandbox's. */
+  /** Working directory inside the sandbox (inside `root`, with one). Default: the sandbox's; with `root`, the image's WorkingDir. */
   cwd?: string;
+  /**
+   * Run on an image mounted in this sandbox (`images: [{ ref, at }]`): the
+   * process chroots into `at`, gets the image's Env and passwd entry, and
+   * shares the sandbox's network, /tmp, /dev and /proc.
+   */
+  root?: string;
   /** An fd (a pipe in `stdio`) on which the helper reports the process's host pid as `{"pid":N}`. */
   infoFd?: number;
 }
@@ -110,12 +117,15 @@ export class Sandbox implements AsyncDisposable {
    */
   spawn(file: string, args: readonly string[] = [], options: ExecOptions = {}): ResultPromise {
     if (!this.alive) throw new SandboxError('SANDBOX_EXITED', `sandbox ${this.pid} has ended; create a new one`);
-    const { cwd, infoFd, inheritFrom, ...processOptions } = options;
-    const join = joinArgs(this.pid, { cwd: cwd ?? startDirectory(this.options), rlimits: this.options.rlimits }, [file, ...args], {
+    const { cwd, infoFd, inheritFrom, root, ...processOptions } = options;
+    const image = root === undefined ? undefined : imageMountAt(this.options, root);
+    const start = cwd ?? (image ? image.view.workingDir : startDirectory(this.options));
+    const join = joinArgs(this.pid, { cwd: start, rlimits: this.options.rlimits, ...(image ? { chroot: image.at } : {}) }, [file, ...args], {
       ...(infoFd !== undefined ? { infoFd } : {}),
       ...(this.#cgroup ? { cgroup: this.#cgroup.leaf } : {}),
     });
-    const subprocess = startHelper(helperPath(), join, sandboxEnv(this.options, options.env, this.env, inheritFrom), processOptions);
+    const envOptions = image ? { ...this.options, imageRoot: image.view } : this.options;
+    const subprocess = startHelper(helperPath(), join, sandboxEnv(envOptions, options.env, this.env, inheritFrom), processOptions);
     this.#processes.add(subprocess);
     void subprocess.finally(() => this.#processes.delete(subprocess));
     return subprocess;

@@ -184,6 +184,7 @@ export function planDiskUppers(
   // A kept layer (--keep-failed, builds, the Vitest pool) already has its own upper on the host.
   const overlays = options.overlays.map((overlay) => (overlay.upper || (only && !overlay.upperOnDisk) ? overlay : { ...overlay, upper: upper() }));
   const workdirLayer = options.workdir === 'cow' && !only ? (options.workdirLayer ?? upper()) : options.workdirLayer;
+  const imageRoot = options.imageRoot && !options.imageRoot.upper && !only ? { ...options.imageRoot, upper: upper() } : options.imageRoot;
   const hostDirs: HostDirs = {
     make() {
       makeScopedDir(dir);
@@ -194,5 +195,8 @@ export function planDiskUppers(
     },
     remove: () => removeTree(dir),
   };
-  return { options: { ...options, overlays, ...(workdirLayer ? { workdirLayer } : {}), masks: [...options.masks, base] }, hostDirs };
+  return {
+    options: { ...options, overlays, ...(workdirLayer ? { workdirLayer } : {}), ...(imageRoot ? { imageRoot } : {}), masks: [...options.masks, base] },
+    hostDirs,
+  };
 }

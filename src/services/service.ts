@@ -56,6 +56,7 @@ export class Service {
     // so signals reach the service itself.
     const process = sandbox.spawn('/bin/sh', ['-c', `mkdir -p ${SERVICE_LOG_DIR} && exec "$@" >>${log} 2>&1`, spec.name, ...spec.command], {
       ...(spec.cwd ? { cwd: spec.cwd } : {}),
+      ...(spec.root ? { root: spec.root } : {}),
       env: { ...spec.env },
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       infoFd: INFO_FD,
@@ -122,7 +123,7 @@ export class Service {
       return pattern.test(readInside(this.sandbox.pid, this.logFile));
     }
     const [file, ...args] = probe.command;
-    return (await this.sandbox.exec(file!, args, { stdin: 'ignore' })).exitCode === 0;
+    return (await this.sandbox.exec(file!, args, { stdin: 'ignore', ...(this.spec.root ? { root: this.spec.root } : {}) })).exitCode === 0;
   }
 
   async #waitReady(): Promise<void> {

@@ -15,8 +15,17 @@ export interface ServiceSpec {
   name: string;
   command: readonly string[];
   env?: Readonly<Record<string, string>>;
-  /** Working directory inside the sandbox (default: the sandbox's). */
+  /** Working directory inside the sandbox (default: the sandbox's; with `root`, the image's WorkingDir). */
   cwd?: string;
+  /**
+   * Run the service on an image mounted in the sandbox (`images: [{ ref, at }]`,
+   * or a preset's `PresetParts.images`): it chroots into `at`, gets the
+   * image's Env and a passwd entry, and listens on the sandbox's own
+   * localhost. `command` and a `command` probe are looked up in the image;
+   * `socket` probe paths are the sandbox's (under /tmp: the same inside).
+   * The image needs /bin/sh (it sets up the service's log).
+   */
+  root?: string;
   /** Default: ready once started. */
   ready?: ReadinessProbe;
   /** How long it may take to become ready (default 30 s). */

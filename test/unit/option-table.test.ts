@@ -3,10 +3,11 @@
 // say why not). Adding an option without an example here fails the first test.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yargs from 'yargs';
 import { optionsFromFlags, sandboxFlags } from '../../src/cli/sandbox-flags.js';
 import { configSchema } from '../../src/config/schema.js';
+import { LayerStore } from '../../src/layers/store.js';
 import { sandboxEnv } from '../../src/sandbox/env.js';
 import { helperArgs } from '../../src/sandbox/helper-argv.js';
 import { type OptionSpec, SANDBOX_OPTION_NAMES, SANDBOX_OPTIONS, type SandboxOptionName } from '../../src/sandbox/option-table.js';
@@ -22,12 +23,22 @@ mkdirSync(join(home.path, 'layer/work'));
 writeFileSync(join(home.path, '.hidden-by-test'), 'x');
 writeFileSync(join(home.path, '.npmrc'), 'x');
 process.chdir('/usr');
+// An image in the default store (under $HOME/.cache here) for `image` and `images`.
+mkdirSync(join(home.path, 'image/etc'), { recursive: true });
+writeFileSync(join(home.path, 'image/etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+beforeAll(async () => {
+  delete process.env.SANDBOX_RUN_HOME;
+  delete process.env.XDG_CACHE_HOME;
+  await new LayerStore().snapshot(join(home.path, 'image'), { name: 'unit-image:1' });
+});
 
 /** A value for each option, and the command line that gives it where there is one. */
 const EXAMPLES: Record<SandboxOptionName, { value: unknown; argv?: string[] }> = {
   cwd: { value: '/etc', argv: ['--cwd', '/etc'] },
   workdir: { value: 'ro', argv: ['--workdir', 'ro'] },
   workdirLayer: { value: { upper: join(home.path, 'layer/upper'), work: join(home.path, 'layer/work') } },
+  image: { value: 'unit-image:1', argv: ['--image', 'unit-image:1'] },
+  images: { value: [{ ref: 'unit-image:1', at: '/run/images/unit' }] },
   overlays: { value: [{ lower: ['/usr', '/etc'], target: '/data' }], argv: ['--overlay', '/usr+/etc:/data'] },
   binds: { value: [{ source: '/etc', target: '/host-etc', readonly: true }], argv: ['--ro-bind', '/etc:/host-etc'] },
   tmpfs: { value: ['/scratch'], argv: ['--tmpfs', '/scratch'] },
