@@ -137,7 +137,7 @@ static int cgroup_fd = -1;
 static pid_t opt_join;
 static int console_sock[2] = {-1, -1}; /* the command's process sends its pty master here */
 static char **opt_command;           /* NULL: idle init (long-lived sandbox) */
-static struct op image_root;         /* --image-root(-rw): an overlay as the root instead of the host's (.lowers NULL: none) */
+static struct op image_root;         /* --image-root, --image-root-rw: an overlay as the root instead of the host's; .lowers NULL: none */
 static const char *opt_chroot;       /* --chroot: the command's root, a directory inside the sandbox */
 
 /* ---------- errors ---------- */

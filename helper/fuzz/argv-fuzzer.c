@@ -117,6 +117,7 @@ static void check_accepted(void) {
     default: break;
     }
   }
+  if (image_root.lowers && image_root.kind == OP_OVERLAY_RW) check_host_path(image_root.upper), check_host_path(image_root.work);
   check_size(opt_tmpfs_size);
   check_size(opt_upper_size);
   fuzz_checking = 0;

@@ -40,9 +40,10 @@ describe('helper argument fuzzing', () => {
   );
   const number = fc.oneof(fc.constantFrom('0', '1', '65534', '-1', '4294967295', '99999999999999999999', 'x', ''), fc.string({ maxLength: 8 }));
   const option = fc.oneof(
-    fc.tuple(fc.constantFrom('--bind', '--ro-bind', '--overlay'), path, path),
+    fc.tuple(fc.constantFrom('--bind', '--ro-bind', '--overlay', '--bind-inside'), path, path),
     fc.tuple(fc.constant('--overlay-rw'), path, path, path, path),
-    fc.tuple(fc.constantFrom('--tmpfs', '--mask', '--chdir', '--unsetenv', '--hostname'), path),
+    fc.tuple(fc.constant('--image-root-rw'), path, path, path),
+    fc.tuple(fc.constantFrom('--tmpfs', '--mask', '--chdir', '--unsetenv', '--hostname', '--image-root', '--chroot'), path),
     fc.tuple(fc.constantFrom('--uid', '--gid', '--tmpfs-size', '--upper-size', '--keep-fd', '--info-fd', '--join'), number),
     fc.tuple(fc.constant('--rlimit'), fc.constantFrom('nofile', 'core', 'cpu', 'bogus', ''), number, number),
     fc.tuple(fc.constant('--setenv'), fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 })),
