@@ -42,6 +42,11 @@ export {
   type Preset,
   type PresetParts,
   postgres,
+  type RedisCommand,
+  type RedisOptions,
+  type RedisSeed,
+  redis,
+  valkey,
 } from './presets/index.js';
 export { type CreateSandboxOptions, createSandbox } from './sandbox/create.js';
 export type { BindMount, OverlayMount, RlimitName, RlimitValue, SandboxOptions, WorkdirMode } from './sandbox/options.js';

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type PostgresOptions, postgres } from '../presets/postgres/index.js';
+import { type RedisOptions, redis } from '../presets/redis/index.js';
+import { redisOptionsSchema } from '../presets/redis/schema.js';
 import type { Preset } from '../presets/types.js';
 
 const role = z.strictObject({
@@ -53,7 +55,23 @@ const instance = z.custom<Preset>(
 );
 
 /** A preset by name with its options as data, for `sandbox.config.json`: one key, the preset's name. */
-const described = z.strictObject({ postgres: postgresOptions });
+const DESCRIBED = {
+  postgres: z.strictObject({ postgres: postgresOptions }),
+  redis: z.strictObject({ redis: redisOptionsSchema }),
+  valkey: z.strictObject({ valkey: redisOptionsSchema.omit({ server: true }) }),
+} as const;
+const described = z.union(Object.values(DESCRIBED));
+
+/** The schema of a preset given as data, by its one key; unknown names get a schema that says which exist. */
+function describedSchema(entry: object): z.ZodType<PresetEntry> {
+  const keys = Object.keys(entry);
+  const known = Object.keys(DESCRIBED).join(', ');
+  const schema = keys.length === 1 ? DESCRIBED[keys[0] as keyof typeof DESCRIBED] : undefined;
+  return (
+    (schema as z.ZodType<PresetEntry> | undefined) ??
+    z.never({ error: `expected one key, the preset's name (${known}), got ${keys.length ? keys.join(', ') : 'none'}` })
+  );
+}
 
 export type PresetEntry = Preset | z.infer<typeof described>;
 
@@ -68,7 +86,7 @@ export function parsePresets(value: unknown): { entries: PresetEntry[] } | { err
   const problems: string[] = [];
   value.forEach((entry: unknown, i) => {
     const asData = typeof entry === 'object' && entry !== null && typeof (entry as { prepare?: unknown }).prepare !== 'function';
-    const result = (asData ? described : instance).safeParse(entry);
+    const result = (asData ? describedSchema(entry) : instance).safeParse(entry);
     if (result.success) entries.push(result.data);
     else for (const issue of result.error.issues) problems.push(`${['presets', i, ...issue.path].join('.')}: ${issue.message}`);
   });
@@ -86,6 +104,9 @@ export function instantiatePresets(entries: readonly PresetEntry[], configDir: s
       const options = entry.postgres as PostgresOptions;
       return postgres({ ...options, baseDir: resolve(configDir, options.baseDir ?? '.') });
     }
+    const base = (options: { baseDir?: string }) => ({ baseDir: resolve(configDir, options.baseDir ?? '.') });
+    if ('redis' in entry && !('prepare' in entry)) return redis({ ...(entry.redis as RedisOptions), ...base(entry.redis) });
+    if ('valkey' in entry && !('prepare' in entry)) return redis({ ...(entry.valkey as RedisOptions), ...base(entry.valkey), server: 'valkey' });
     const preset = entry as Preset;
     preset.resolveFrom?.(configDir);
     return preset;

@@ -7,4 +7,5 @@ export {
   type PostgresTls,
   postgres,
 } from './postgres/index.js';
+export { type RedisCommand, type RedisOptions, type RedisSeed, redis, valkey } from './redis/index.js';
 export type { PrepareOptions, PrepareResult, Preset, PresetParts } from './types.js';
