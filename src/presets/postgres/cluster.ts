@@ -28,6 +28,8 @@ export interface ClusterPlan {
   hba: readonly string[];
   extensions: readonly string[];
   settings: Readonly<Record<string, string | number | boolean>>;
+  /** Only when true (absent from the cache key otherwise: existing seeds keep theirs). */
+  checksums?: true;
   tls: TlsFiles | undefined;
   port: number;
   seed: PostgresSeed;
@@ -51,7 +53,8 @@ export async function initAndSeed(sb: Sandbox, plan: ClusterPlan): Promise<void>
   const psql = (what: string, db: string, sql: string) => step(what, bin('psql'), ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-At', '-d', db, '-f', '-'], sql);
 
   // The build itself trusts local connections; the final pg_hba.conf is written after the seed.
-  await step('initdb', bin('initdb'), ['-D', data, '-U', user, '--auth=trust', '--wal-segsize=1', '--no-sync', '--encoding=UTF8', '--locale=C']);
+  const checksums = plan.checksums ? ['--data-checksums'] : [];
+  await step('initdb', bin('initdb'), ['-D', data, '-U', user, '--auth=trust', '--wal-segsize=1', '--no-sync', '--encoding=UTF8', '--locale=C', ...checksums]);
   const settings = { ...TEST_SETTINGS, password_encryption: passwordEncryption(plan.auth), ...(tls ? { ssl: 'on' } : {}), ...plan.settings };
   await step('configure', '/bin/sh', ['-c', `cat >> ${data}/postgresql.conf`], `\n# sandbox-run test settings\n${configLines(settings)}\n`);
   if (tls) {
@@ -99,6 +102,10 @@ export async function initAndSeed(sb: Sandbox, plan: ClusterPlan): Promise<void>
       });
     throw new SandboxError('BAD_OPTIONS', `postgres preset: hba entry ${described.join('; ')}; fix the entry`);
   }
+  // Hint bits, the visibility map and statistics, once here rather than in every sandbox: a sandbox's first read of an
+  // unvacuumed table would dirty every page (hint bits), which the server then writes back (a copy of the table per
+  // sandbox), and its autovacuum would vacuum and analyze the seeded tables a minute after start.
+  await step('vacuum', bin('vacuumdb'), ['--all', '--analyze', '--quiet']);
   // A fast shutdown checkpoints: the committed cluster starts without recovery.
   await server.stop();
   await step('clean up', 'rm', ['-f', `${data}/postmaster.opts`]);

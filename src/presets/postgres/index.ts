@@ -10,15 +10,17 @@ import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../type
 import { findPostgresBindir } from './bindir.js';
 import { CA_FILE, type ClusterPlan, DATA_DIR, initAndSeed, MOUNT, READY } from './cluster.js';
 import { connectionEnv, defaultLayerName } from './connection.js';
+import { type CopyUpChoice, chooseCopyUp, lazyOpenEnv, lazyOpenSettings } from './copy-up.js';
 import { checkOptions, type PostgresOptions } from './options.js';
 import { expandInputs, readInput } from './seed.js';
 import { selfSignedTls, type TlsFiles } from './tls.js';
 
 export { findPostgresBindir } from './bindir.js';
+export type { CopyUp, CopyUpChoice, CopyUpMechanism } from './copy-up.js';
 export type { PostgresAuth, PostgresOptions, PostgresRole, PostgresSeed, PostgresTls } from './options.js';
 
 /** Bump when the way clusters are built changes: old cached seeds are then rebuilt. */
-const RECIPE_VERSION = 3;
+const RECIPE_VERSION = 4;
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -29,6 +31,9 @@ class PostgresPreset implements Preset {
   #bindir = '';
   #layer: LayerInfo | undefined;
   #lowers: string[] = [];
+  #major = 0;
+  /** How the data's writable layer pays for what the server opens (copy-up.ts): reflink, lazy-open or plain overlay. */
+  #copyUp: CopyUpChoice | undefined;
   #prepared: Promise<PrepareResult> | undefined;
 
   constructor(options: PostgresOptions) {
@@ -61,6 +66,11 @@ class PostgresPreset implements Preset {
     return this.#layer?.path ?? '';
   }
 
+  /** The copy-up mechanism sandboxes get and why (after prepare()). */
+  get copyUp(): CopyUpChoice | undefined {
+    return this.#copyUp;
+  }
+
   /** The seeded layer (after prepare()). */
   get layer(): LayerInfo | undefined {
     return this.#layer;
@@ -85,13 +95,18 @@ class PostgresPreset implements Preset {
     if (caFile) copyFileSync(join(this.#layer.path, CA_FILE), caFile);
     const env = connectionEnv({ user, password, database, port, connect: this.#connect, caFile, omit: omitEnv }, sockets);
     return {
-      overlays: [{ lower: this.#lowers, target: MOUNT }],
+      overlays: [{ lower: this.#lowers, target: MOUNT, ...(this.#copyUp?.mechanism === 'reflink' ? { upperOnDisk: true } : {}) }],
       binds: [{ source: sockets }],
       env,
       services: [
         {
           name: 'postgres',
-          command: [join(this.#bindir, 'postgres'), '-D', DATA_DIR, '-k', sockets, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'],
+          command: [
+            join(this.#bindir, 'postgres'),
+            ...['-D', DATA_DIR, '-k', sockets, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'],
+            ...(this.#copyUp ? lazyOpenSettings(this.#copyUp, this.#major) : []),
+          ],
+          ...(this.#copyUp?.mechanism === 'lazy-open' ? { env: lazyOpenEnv(this.#copyUp, DATA_DIR) } : {}),
           ready: { log: READY },
           stopSignal: 'SIGINT',
           startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
@@ -140,6 +155,7 @@ class PostgresPreset implements Preset {
     this.#bindir = findPostgresBindir(o.bindir, o.version);
     const version = execFileSync(join(this.#bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
     const major = Number(/(\d+)/.exec(version.replace(/^\D+/, ''))?.[1]);
+    this.#major = major;
     const database = o.database ?? 'app';
     const base: Omit<ClusterPlan, 'tls'> = {
       bindir: this.#bindir,
@@ -153,6 +169,7 @@ class PostgresPreset implements Preset {
       hba: o.hba ?? [],
       extensions: o.extensions ?? [],
       settings: o.settings ?? {},
+      ...(o.checksums ? { checksums: true as const } : {}),
       port: o.port ?? 5432,
       seed: o.seed ?? {},
     };
@@ -174,6 +191,7 @@ class PostgresPreset implements Preset {
     // sandboxes may be created from the layer at any time until then.
     await store.lease(layer.digest);
     this.#lowers = await store.lowerDirs(layer.digest);
+    this.#copyUp = await chooseCopyUp(o.copyUp ?? 'auto', store.dir);
     this.#layer = layer;
     return { cached: layer.created < started, description: `${layer.names.join(', ') || '<none>'} ${layer.digest}` };
   }
@@ -191,6 +209,8 @@ class PostgresPreset implements Preset {
  * await using sb = await createSandbox({ presets: [pg] });
  * ```
  */
-export function postgres(options: PostgresOptions = {}): Preset & { readonly cluster: string; readonly layer: LayerInfo | undefined } {
+export function postgres(
+  options: PostgresOptions = {},
+): Preset & { readonly cluster: string; readonly layer: LayerInfo | undefined; readonly copyUp: CopyUpChoice | undefined } {
   return new PostgresPreset(options);
 }

@@ -1,6 +1,7 @@
 import { SandboxError } from '../../errors.js';
 import type { LayerStore } from '../../layers/index.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
+import { COPY_UPS, type CopyUp } from './copy-up.js';
 
 /** The seed of the cluster: SQL files, a shell command, or a function; any combination, in that order. */
 export interface PostgresSeed {
@@ -59,6 +60,8 @@ export interface PostgresOptions {
   omitEnv?: readonly string[];
   /** Port inside each sandbox (default 5432: every sandbox has its own loopback). */
   port?: number;
+  /** initdb --data-checksums: every page carries a checksum, verified when read (default false). */
+  checksums?: boolean;
   /** Extra postgresql.conf settings. */
   settings?: Readonly<Record<string, string | number | boolean>>;
   /** Major version: picks /usr/lib/postgresql/N/bin (or /usr/pgsql-N/bin). */
@@ -73,6 +76,8 @@ export interface PostgresOptions {
   store?: LayerStore;
   /** Where relative paths (seed files, inputs, TLS files) resolve and seed.command runs; default: the config file's directory, else the current one. */
   baseDir?: string;
+  /** How reads and writes of the seeded files are paid for (copy-up.ts): 'auto' (default) takes 'reflink', else 'lazy-open', else 'overlay'. */
+  copyUp?: CopyUp;
 }
 
 /**
@@ -130,6 +135,7 @@ export function checkOptions(options: PostgresOptions): void {
   }
   if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535))
     bad(`port ${options.port} is not a TCP port`);
+  if (options.copyUp !== undefined && !COPY_UPS.includes(options.copyUp)) bad(`copyUp '${String(options.copyUp)}' is not one of ${COPY_UPS.join(', ')}`);
   if (options.connect !== undefined && options.connect !== 'tcp' && options.connect !== 'socket')
     bad(`connect '${String(options.connect)}' is not 'tcp' or 'socket'`);
   for (const line of options.hba ?? [])

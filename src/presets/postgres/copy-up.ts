@@ -1,0 +1,82 @@
+import { accessSync, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SandboxError } from '../../errors.js';
+import { type ReflinkUppers, reflinkUppers } from '../../layers/reflink.js';
+
+/**
+ * How a sandbox's PostgreSQL pays for the seeded files it touches.
+ *
+ * overlayfs copies a lower file whole into the writable layer when it is
+ * opened for writing, and PostgreSQL opens every relation segment O_RDWR:
+ * with a plain overlay ('overlay') even a SELECT copies each table it reads.
+ * - 'reflink': the data's writable layer is on disk beside the store, on a
+ *   filesystem that clones extents (XFS reflink=1, btrfs): a copy-up costs
+ *   metadata, later writes cost the blocks they change.
+ * - 'lazy-open': the server runs with pg-lazy-write.so preloaded, which opens
+ *   relation files read-only until the first write: reads copy nothing, a
+ *   write still copies the whole segment file (up to 1 GB) into memory.
+ * - 'auto' (default): 'reflink' where the store clones, else 'lazy-open'
+ *   where the library is built, else 'overlay'.
+ */
+export type CopyUp = 'auto' | 'reflink' | 'lazy-open' | 'overlay';
+export type CopyUpMechanism = Exclude<CopyUp, 'auto'>;
+export const COPY_UPS: readonly CopyUp[] = ['auto', 'reflink', 'lazy-open', 'overlay'];
+
+/** The directory below which the library opens O_RDWR files read-only (unset: it does nothing). */
+export const LAZY_DIR_ENV = 'SANDBOX_RUN_PG_LAZY_DIR';
+/** Another build of the library (e.g. helper/build/pg-lazy-write-sanitized.so). */
+export const LAZY_LIBRARY_ENV = 'SANDBOX_RUN_PG_LAZY_LIBRARY';
+
+/** Where `npm install` builds it (same depth from src/ and dist/); sandboxes see it through the read-only host root. */
+const BUILT_LIBRARY = fileURLToPath(new URL('../../../helper/build/pg-lazy-write.so', import.meta.url));
+
+/** What the preset decided, and why (doctor and the `copyUp` getter say it). */
+export type CopyUpChoice =
+  | { mechanism: 'reflink'; reflink: ReflinkUppers; reason: string }
+  | { mechanism: 'lazy-open'; library: string; reason: string }
+  | { mechanism: 'overlay'; reason: string };
+
+/** The preload library, if built and readable (it must be readable by the sandbox's uid too: the build makes it 0755). */
+export function lazyWriteLibrary(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const path = env[LAZY_LIBRARY_ENV] || BUILT_LIBRARY;
+  // The dynamic loader splits LD_PRELOAD at spaces and colons: such a path would be ignored with a warning, not loaded.
+  if (/[\s:]/.test(path)) return undefined;
+  try {
+    accessSync(path, constants.R_OK);
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Decides the mechanism once per prepared layer; an explicit choice the machine cannot give fails with what to do. */
+export async function chooseCopyUp(asked: CopyUp, storeRoot: string, env: NodeJS.ProcessEnv = process.env): Promise<CopyUpChoice> {
+  if (asked === 'overlay') return { mechanism: 'overlay', reason: 'copyUp: overlay (a file opened for writing is copied up whole)' };
+  if (asked === 'reflink' || asked === 'auto') {
+    const reflink = await reflinkUppers(storeRoot, env);
+    if (reflink) return { mechanism: 'reflink', reflink, reason: `the store's filesystem clones into ${reflink.dir} (copy-up by reflink)` };
+    if (asked === 'reflink')
+      throw new SandboxError(
+        'BAD_OPTIONS',
+        `postgres preset: copyUp 'reflink' needs SANDBOX_RUN_HOME on a filesystem that clones (XFS reflink=1, btrfs); ${storeRoot} does not: use 'auto'`,
+      );
+  }
+  const library = lazyWriteLibrary(env);
+  if (library) return { mechanism: 'lazy-open', library, reason: `${library} opens relation files read-only until their first write` };
+  if (asked === 'lazy-open')
+    throw new SandboxError(
+      'BAD_OPTIONS',
+      `postgres preset: copyUp 'lazy-open' needs ${env[LAZY_LIBRARY_ENV] || BUILT_LIBRARY}: run \`npm rebuild sandbox-run\` (needs a C compiler), or use 'auto'`,
+    );
+  return { mechanism: 'overlay', reason: 'no reflink filesystem and no pg-lazy-write.so (run `npm rebuild sandbox-run`): plain overlay copy-up' };
+}
+
+/** The server's variables for a lazy-open sandbox: the library and the data directory it works in. */
+export function lazyOpenEnv(choice: CopyUpChoice, dataDir: string): Record<string, string> {
+  return choice.mechanism === 'lazy-open' ? { LD_PRELOAD: choice.library, [LAZY_DIR_ENV]: dataDir } : {};
+}
+
+/** Server settings the mechanism needs: PostgreSQL 18's io_uring would write past the library, so I/O stays synchronous. */
+export function lazyOpenSettings(choice: CopyUpChoice, major: number): string[] {
+  return choice.mechanism === 'lazy-open' && major >= 18 ? ['-c', 'io_method=sync'] : [];
+}
