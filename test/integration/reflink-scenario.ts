@@ -7,10 +7,12 @@
 // lower, and the file's content as the sandbox read it back.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/layers/index.js';
 import { reflinkUppers } from '../../src/layers/reflink.js';
+import { postgres } from '../../src/presets/postgres/index.js';
+import { createSandbox } from '../../src/sandbox/create.js';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
 
 const FILE_BYTES = 64 * 2 ** 20;
@@ -77,4 +79,36 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(report));
 }
 
-await main();
+/**
+ * The PostgreSQL preset on the same home: its data overlay gets a disk upper
+ * when the store clones, so the table files a SELECT and a 10-row UPDATE
+ * copy up are clones. Reports the growth and the relation file's extents.
+ */
+async function postgresMain(): Promise<void> {
+  const home = process.env.SANDBOX_RUN_HOME!;
+  const table = 'CREATE TABLE t AS SELECT g AS id, repeat(md5(g::text), 4) AS pad FROM generate_series(1, 200000) g; CHECKPOINT';
+  const pg = postgres({ seed: { command: `psql -X -q -c "${table}"` } });
+  await pg.prepare();
+  const before = used(home);
+  await using sb = await createSandbox({ workdir: 'none', presets: [pg] });
+  const psql = async (sql: string) => (await sb.exec('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql])).stdout.trim();
+  const file = await psql("SELECT pg_relation_filepath('t')");
+  const count = await psql('SELECT count(*) FROM t');
+  await psql("UPDATE t SET pad = 'changed' WHERE id <= 10; CHECKPOINT");
+  const changed = await psql("SELECT count(*) FROM t WHERE pad = 'changed'");
+  const uppers = join(home, 'uppers');
+  const copies = readdirSync(uppers).map((scoped) => join(uppers, scoped, '0', 'upper', 'data', file));
+  const copy = copies.find((path) => existsSync(path));
+  const report = {
+    fileBytes: copy ? statSync(copy).size : 0,
+    count,
+    changed,
+    growth: used(home) - before,
+    upperCopies: copies.filter((path) => existsSync(path)).length,
+    sharedExtents: copy ? sharedExtents(copy) : -1,
+  };
+  await sb.dispose();
+  console.log(JSON.stringify({ ...report, leftUppers: readdirSync(uppers) }));
+}
+
+await (process.argv[2] === 'postgres' ? postgresMain() : main());

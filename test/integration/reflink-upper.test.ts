@@ -10,6 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync } from 'node:f
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findPostgresBindir } from '../../src/presets/postgres/index.js';
 import { removeTree } from '../../src/process/sweep.js';
 import { NODE, ROOT } from './support.js';
 
@@ -44,6 +45,23 @@ interface Report {
   leftUppers: string[];
 }
 
+interface PostgresReport {
+  fileBytes: number;
+  count: string;
+  changed: string;
+  growth: number;
+  upperCopies: number;
+  sharedExtents: number;
+  leftUppers: string[];
+}
+
+const hasPostgres = (() => {
+  try {
+    return existsSync(join(findPostgresBindir(), 'postgres'));
+  } catch {
+    return false;
+  }
+})();
 const skipped = missing();
 
 describe.skipIf(skipped)(`reflink copy-up of a disk upper (XFS on a loop device)${skipped ? `: skipped, ${skipped}` : ''}`, () => {
@@ -63,16 +81,16 @@ describe.skipIf(skipped)(`reflink copy-up of a disk upper (XFS on a loop device)
     return mnt;
   }
 
-  function home(mnt: string, user: 'root' | 'ci'): string {
-    const dir = join(mnt, `home-${user}`);
+  function home(mnt: string, user: 'root' | 'ci', what: string): string {
+    const dir = join(mnt, `home-${user}-${what}`);
     mkdirSync(dir);
     if (user === 'ci') chownSync(dir, ci!.uid, ci!.gid);
     return dir;
   }
 
-  async function scenario(dir: string, user: 'root' | 'ci'): Promise<Report> {
+  async function scenario<T = Report>(dir: string, user: 'root' | 'ci', which: 'file' | 'postgres' = 'file'): Promise<T> {
     const env = { PATH: process.env.PATH!, HOME: dir, SANDBOX_RUN_HOME: dir };
-    const command = [NODE, '--import', 'tsx', SCENARIO];
+    const command = [NODE, '--import', 'tsx', SCENARIO, which];
     const result =
       user === 'root'
         ? await execa(command[0]!, command.slice(1), { cwd: ROOT, env, extendEnv: false, reject: false })
@@ -83,7 +101,7 @@ describe.skipIf(skipped)(`reflink copy-up of a disk upper (XFS on a loop device)
           });
     expect(result.stderr.replace(/^\(node:\d+\) .*Warning.*\n?(.*--trace-warnings.*\n?)?/gm, '')).toBe('');
     expect(result.exitCode).toBe(0);
-    return JSON.parse(result.stdout) as Report;
+    return JSON.parse(result.stdout) as T;
   }
 
   let reflinked = '';
@@ -101,7 +119,7 @@ describe.skipIf(skipped)(`reflink copy-up of a disk upper (XFS on a loop device)
   const users = ['root', ...(ci ? ['ci' as const] : [])] as const;
   for (const user of users) {
     it(`as ${user === 'root' ? 'root' : CI_USER}: one changed byte of a 64 MiB file costs blocks, not the file, and reads back right`, async () => {
-      const dir = home(reflinked, user);
+      const dir = home(reflinked, user, 'file');
       const report = await scenario(dir, user);
       expect(report.reflinks).toEqual({ dir: join(dir, 'uppers') });
       expect(report.stderr).toBe('');
@@ -114,8 +132,22 @@ describe.skipIf(skipped)(`reflink copy-up of a disk upper (XFS on a loop device)
     });
   }
 
+  for (const user of users) {
+    it.skipIf(!hasPostgres)(`as ${user === 'root' ? 'root' : CI_USER}: the postgres preset's data layer copies up by reflink`, async () => {
+      const dir = home(reflinked, user, 'postgres');
+      const report = await scenario<PostgresReport>(dir, user, 'postgres');
+      expect({ count: report.count, changed: report.changed }).toEqual({ count: '200000', changed: '10' });
+      // The table's file was copied up into the disk upper (PostgreSQL opens it read-write), as a clone.
+      expect(report.upperCopies).toBe(1);
+      expect(report.fileBytes).toBeGreaterThan(20 * 2 ** 20);
+      expect(report.sharedExtents).toBeGreaterThan(0);
+      expect(report.growth).toBeLessThan(report.fileBytes / 4);
+      expect(report.leftUppers).toEqual([]);
+    });
+  }
+
   it('without reflink (XFS reflink=0) the probe says no and the same write copies the whole file', async () => {
-    const dir = home(plain, 'root');
+    const dir = home(plain, 'root', 'file');
     const report = await scenario(dir, 'root');
     expect(report.reflinks).toBeNull();
     expect(report.readBack).toBe(report.expected);
