@@ -20,7 +20,7 @@ export type { CopyUp, CopyUpChoice, CopyUpMechanism } from './copy-up.js';
 export type { PostgresAuth, PostgresOptions, PostgresRole, PostgresSeed, PostgresTls } from './options.js';
 
 /** Bump when the way clusters are built changes: old cached seeds are then rebuilt. */
-const RECIPE_VERSION = 4;
+const RECIPE_VERSION = 5;
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
