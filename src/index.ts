@@ -18,6 +18,7 @@ export {
   type ImageConfig,
   type ImageImport,
   type ImageImportOptions,
+  type ImagePull,
   importImage,
   type LayerInfo,
   type LayerLease,
@@ -26,6 +27,9 @@ export {
   type OciDescriptor,
   openStore,
   type PruneResult,
+  type PullOptions,
+  type PullProgress,
+  pullImage,
   STORE_VERSION,
   storeName,
 } from './layers/index.js';

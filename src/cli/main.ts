@@ -6,6 +6,7 @@ import { doctorCommand } from './doctor-command.js';
 import { LAYER_COMMANDS, layerCommands } from './layer-commands.js';
 import { mergeCommand } from './merge-command.js';
 import { OPEN_COMMAND, openCommand } from './open-command.js';
+import { pullCommand } from './pull-command.js';
 import { runCommand, runnerFlags, sandboxFlags } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
@@ -25,7 +26,7 @@ function fail(error: unknown): number {
 }
 
 /** Words that name a sandbox-run command; anything else is the command to sandbox (use `--` to run a program called e.g. `doctor`). */
-const SUBCOMMANDS = new Set<string>(['doctor', 'merge', OPEN_COMMAND, ...LAYER_COMMANDS]);
+const SUBCOMMANDS = new Set<string>(['doctor', 'merge', 'pull', OPEN_COMMAND, ...LAYER_COMMANDS]);
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -62,6 +63,11 @@ async function main(argv: string[]): Promise<number> {
     )
     .command(
       openCommand((exitCode) => {
+        code = exitCode;
+      }),
+    )
+    .command(
+      pullCommand((exitCode) => {
         code = exitCode;
       }),
     )

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { type MariadbOptions, mariadb, mysql } from '../presets/mariadb/index.js';
+import { mariadbOptionsSchema } from '../presets/mariadb/schema.js';
 import { type PostgresOptions, postgres } from '../presets/postgres/index.js';
 import { type RedisOptions, redis } from '../presets/redis/index.js';
 import { redisOptionsSchema } from '../presets/redis/schema.js';
@@ -59,6 +61,8 @@ const DESCRIBED = {
   postgres: z.strictObject({ postgres: postgresOptions }),
   redis: z.strictObject({ redis: redisOptionsSchema }),
   valkey: z.strictObject({ valkey: redisOptionsSchema.omit({ server: true }) }),
+  mariadb: z.strictObject({ mariadb: mariadbOptionsSchema }),
+  mysql: z.strictObject({ mysql: mariadbOptionsSchema }),
 } as const;
 const described = z.union(Object.values(DESCRIBED));
 
@@ -107,6 +111,8 @@ export function instantiatePresets(entries: readonly PresetEntry[], configDir: s
     const base = (options: { baseDir?: string }) => ({ baseDir: resolve(configDir, options.baseDir ?? '.') });
     if ('redis' in entry && !('prepare' in entry)) return redis({ ...(entry.redis as RedisOptions), ...base(entry.redis) });
     if ('valkey' in entry && !('prepare' in entry)) return redis({ ...(entry.valkey as RedisOptions), ...base(entry.valkey), server: 'valkey' });
+    if ('mariadb' in entry && !('prepare' in entry)) return mariadb({ ...(entry.mariadb as MariadbOptions), ...base(entry.mariadb) });
+    if ('mysql' in entry && !('prepare' in entry)) return mysql({ ...(entry.mysql as MariadbOptions), ...base(entry.mysql) });
     const preset = entry as Preset;
     preset.resolveFrom?.(configDir);
     return preset;

@@ -20,6 +20,8 @@ export type { DiffEntry } from './diff.js';
 export { exportOci, LAYER_DIGEST_ANNOTATION, OCI_MEDIA, type OciDescriptor } from './oci.js';
 export { type ImageImport, type ImageImportOptions, importImage } from './oci-import.js';
 export { hostPlatform, type ImageConfig, type Platform, storeName } from './oci-index.js';
+export type { LayerState, PullProgress } from './registry/progress.js';
+export { type ImagePull, type PullOptions, pullImage } from './registry/pull.js';
 export {
   type CommitOptions,
   checkName,

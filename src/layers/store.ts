@@ -15,6 +15,8 @@ import { isImage } from './image-source.js';
 import { corruptLayerError, mountProblem, readMeta, type Verdict, verifyLayer } from './integrity.js';
 import { withLock } from './lock.js';
 import { type ImageImport, type ImageImportOptions, importImage } from './oci-import.js';
+import { pruneDownloads } from './registry/download-cache.js';
+import { type ImagePull, type PullOptions, pullImage } from './registry/pull.js';
 import { writeSeal } from './seal.js';
 import { treeDigest } from './tree.js';
 import type { LayerInfo, LayerRecipe } from './types.js';
@@ -449,7 +451,8 @@ export class LayerStore {
   /** Removes untagged layers nothing builds on or leases, and dead processes' leftovers. */
   async prune(): Promise<PruneResult> {
     return this.locked(() => {
-      const leftovers = this.#sweep();
+      // Partial downloads of failed pulls (downloads/, kept for a pull to resume) are leftovers too.
+      const leftovers = [...this.#sweep(), ...pruneDownloads(this.dir)];
       const removed = this.#collect(readdirSync(join(this.dir, 'layers')), this.#tags());
       // Build cache entries whose layer is gone would only miss.
       for (const key of readdirSync(join(this.dir, 'builds'))) if (HEX.test(key) && !this.cached(key)) rmSync(join(this.dir, 'builds', key), { force: true });
@@ -481,6 +484,14 @@ export class LayerStore {
   /** Imports an OCI image layout or a `docker save` archive as a stack of layers, the top one tagged and keeping the image config. */
   importImage(file: string, options: ImageImportOptions = {}): Promise<ImageImport> {
     return orDiskFull(this.dir, () => importImage(this, file, options));
+  }
+
+  /**
+   * Pulls an image from a registry (`postgres:16`, `ghcr.io/org/app:1`) as a
+   * stack of layers, the top one tagged and keeping the image config: see {@link pullImage}.
+   */
+  pull(reference: string, options: PullOptions = {}): Promise<ImagePull> {
+    return orDiskFull(this.dir, () => pullImage(this, reference, options));
   }
 
   /** What a writable layer added, changed and deleted relative to its lower dirs. */

@@ -1,3 +1,4 @@
+export { type MariadbOptions, type MariadbSeed, mariadb, mysql } from './mariadb/index.js';
 export {
   findPostgresBindir,
   type PostgresAuth,

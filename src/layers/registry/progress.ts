@@ -1,0 +1,64 @@
+/**
+ * The pull's display on a terminal: one line per layer (docker pull's
+ * form), redrawn in place at most every 100 ms. Not a terminal: nothing
+ * (the command prints its result lines at the end).
+ */
+import { createLogUpdate } from 'log-update';
+
+export type LayerState = 'waiting' | 'exists' | 'downloading' | 'resuming' | 'downloaded' | 'extracted' | 'failed';
+
+export interface PullProgress {
+  /** The image's layers are known: their digests and sizes, bottom first. */
+  start(layers: readonly { digest: string; size: number }[]): void;
+  update(index: number, state: LayerState, bytes?: number): void;
+  /** The pull ended (either way): the last frame stays on screen. */
+  end(): void;
+}
+
+export const silentProgress: PullProgress = { start() {}, update() {}, end() {} };
+
+const REDRAW_MS = 100;
+
+/** 1.2 MB, as docker pull shows it. */
+function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  for (; value >= 1000 && unit < units.length - 1; unit++) value /= 1000;
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): PullProgress {
+  const draw = createLogUpdate(stream, { showCursor: true });
+  let layers: { digest: string; size: number; state: LayerState; bytes: number }[] = [];
+  let drawn = 0;
+  const render = (force = false) => {
+    if (!force && Date.now() - drawn < REDRAW_MS) return;
+    drawn = Date.now();
+    const lines = layers.map(({ digest, size, state, bytes }) => {
+      const id = digest.slice('sha256:'.length, 'sha256:'.length + 12);
+      const amount = state === 'downloading' || state === 'resuming' ? ` ${humanSize(bytes)} / ${humanSize(size)}` : ` ${humanSize(size)}`;
+      return `${id}: ${state}${state === 'exists' ? ' in the store' : amount}`;
+    });
+    const total = layers.reduce((sum, l) => sum + l.size, 0);
+    const got = layers.reduce((sum, l) => sum + (l.state === 'exists' ? l.size : l.bytes), 0);
+    draw([...lines, `${humanSize(got)} / ${humanSize(total)}`].join('\n'));
+  };
+  return {
+    start(list) {
+      layers = list.map(({ digest, size }) => ({ digest, size, state: 'waiting', bytes: 0 }));
+      render(true);
+    },
+    update(index, state, bytes) {
+      const layer = layers[index];
+      if (!layer) return;
+      layer.state = state;
+      if (bytes !== undefined) layer.bytes = bytes;
+      render(state !== 'downloading');
+    },
+    end() {
+      render(true);
+      draw.done();
+    },
+  };
+}
