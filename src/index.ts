@@ -36,6 +36,10 @@ export {
 export { type AcquireOptions, createPool, type LayerMount, type LayerSource, type PoolOptions, SandboxPool } from './pool/index.js';
 export {
   findPostgresBindir,
+  type MariadbOptions,
+  type MariadbSeed,
+  mariadb,
+  mysql,
   type PostgresAuth,
   type PostgresOptions,
   type PostgresRole,
