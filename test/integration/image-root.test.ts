@@ -3,7 +3,7 @@
 // and the host's PostgreSQL 15 binaries packed into an image. Images are
 // built from host files by image-root-fixtures.ts, never downloaded.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,6 +108,26 @@ describe('--image: an image as the root', () => {
     expect(result.stdout).not.toMatch(/OLDROOT|PROC1-HOST|SELF-HOST/);
     expect(result.stdout).toMatch(/CapEff:\s+0+\n/);
     expect(result.stdout).toMatch(/\n1\n1$/);
+  });
+
+  it("keeps the root's writable layer on disk where tmpfs cannot hold it (before Linux 6.6), and refuses the copy fallback", async () => {
+    process.env.SANDBOX_RUN_OVERLAY = 'disk';
+    try {
+      const result = await sh('echo on-disk > /etc/image-marker && cat /etc/image-marker && rm /bin/ls && test ! -e /bin/ls && echo removed');
+      expect(result.stdout).toBe('on-disk\nremoved');
+    } finally {
+      delete process.env.SANDBOX_RUN_OVERLAY;
+    }
+    const uppers = join(home.path, 'uppers');
+    expect(existsSync(uppers) ? readdirSync(uppers).filter((name) => /^\d+-/.test(name)) : []).toEqual([]);
+    process.env.SANDBOX_RUN_OVERLAY = 'copy';
+    try {
+      await expect(sh('true')).rejects.toThrow(
+        /^--image needs a copy-on-write overlay, and none works here \(SANDBOX_RUN_OVERLAY=copy\); run 'sandbox-run doctor'$/,
+      );
+    } finally {
+      delete process.env.SANDBOX_RUN_OVERLAY;
+    }
   });
 
   it('runs initdb, postgres and psql from the image as an unprivileged caller', async () => {
