@@ -85,6 +85,7 @@ export async function buildLayer(store: LayerStore, recipe: LayerRecipe, options
         workdir: 'ro',
         overlays: [{ lower: lowers, target: recipe.mountPoint, upper: { upper: staging.tree, work } }],
         ...(recipe.env ? { env: recipe.env } : {}),
+        ...(recipe.images ? { images: recipe.images } : {}),
       };
       if (typeof recipe.run === 'function') {
         await using sandbox = await Sandbox.create(sandboxOptions);

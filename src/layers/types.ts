@@ -51,4 +51,6 @@ export interface LayerRecipe {
   /** Host working directory of the build (default: process.cwd()). */
   cwd?: string;
   env?: Readonly<Record<string, string>>;
+  /** Images mounted in the build sandbox for steps run with `root: at` (a preset's server from an image); the caller puts their digests in cacheKey. */
+  images?: readonly { ref: string; at: string }[];
 }
