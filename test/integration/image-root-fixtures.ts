@@ -10,7 +10,7 @@ import { ociLayout } from './image-fixtures.js';
 
 export const BUSYBOX = '/usr/bin/busybox';
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
-const APPLETS = ['sh', 'ls', 'cat', 'id', 'echo', 'pwd', 'touch', 'mkdir', 'rm', 'grep', 'wc', 'test', 'env', 'readlink', 'stat', 'nc', 'sleep'];
+const APPLETS = ['sh', 'ls', 'cat', 'id', 'echo', 'pwd', 'touch', 'mkdir', 'rm', 'grep', 'wc', 'test', 'env', 'readlink', 'stat', 'nc', 'sleep', 'true'];
 
 /** Busybox and its applets in bin/ (relative links), a root-only /etc/passwd and a marker. */
 function busyboxTree(dir: string, marker: string): void {
