@@ -45,6 +45,8 @@ const postgresOptions = z.strictObject({
   startTimeoutMs: z.number().int().positive().optional(),
   layer: z.string().min(1).optional(),
   baseDir: z.string().min(1).optional(),
+  checksums: z.boolean().optional(),
+  copyUp: z.enum(['auto', 'reflink', 'lazy-open', 'overlay']).optional(),
 });
 
 const instance = z.custom<Preset>(
