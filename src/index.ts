@@ -57,7 +57,7 @@ export {
   valkey,
 } from './presets/index.js';
 export { type CreateSandboxOptions, createSandbox } from './sandbox/create.js';
-export type { BindMount, OverlayMount, RlimitName, RlimitValue, SandboxOptions, WorkdirMode } from './sandbox/options.js';
+export type { BindMount, ImageMountOption, OverlayMount, RlimitName, RlimitValue, SandboxOptions, WorkdirMode } from './sandbox/options.js';
 export type { ProcessOptions, SandboxResult } from './sandbox/process.js';
 export { run, spawn } from './sandbox/run.js';
 export { type ExecOptions, Sandbox } from './sandbox/sandbox.js';
