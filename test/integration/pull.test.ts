@@ -263,6 +263,19 @@ describe.skipIf(!!missing)(`pull from a local registry${missing ? ` (skipped: ${
     expect(blobGets(p)).toHaveLength(1); // the config
   });
 
+  it('two pulls of one image into one store at once: each blob fetched once, both tagged', async () => {
+    const p = await proxy(registry.host);
+    const store = await freshStore();
+    const ref = `${p.host}/public/multi:1`;
+    const [a, b] = await Promise.all([store.pull(ref), store.pull(ref, { name: 'twin' })]);
+    expect(a.layers[0]!.digest).toBe(b.layers[0]!.digest);
+    // The one that waited for a blob's lock found it in the cache (or the layer in the store) instead of fetching it again.
+    for (const tar of [L1, L2, L3]) expect(blobGets(p).filter((r) => r.path.endsWith(blobOf(tar))).length).toBeLessThanOrEqual(1);
+    expect((await store.require('twin')).digest).toBe((await store.require(ref)).digest);
+    expect(readdirSync(join(store.dir, 'downloads'))).toEqual([]);
+    expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
+  });
+
   it('follows a 307 to blob storage without sending it the registry credentials', async () => {
     const storage = await proxy(registry.host);
     const front = await proxy(secured.host);

@@ -6,7 +6,7 @@
  * prune off a blob being fetched.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,8 +28,8 @@ const rangeStart = (header: string | undefined) => Number(/^bytes (\d+)-/.exec(h
 
 /**
  * Fetches a blob into the cache (or finds it there, or resumes its partial
- * download), checking its size and sha256 as it streams in. Returns the
- * verified file. A broken-off download stays as `.partial`; a wrong one is
+ * download), checking its size and sha256 as it streams in. Returns a hard
+ * link to the verified file in `into`. A broken-off download stays as `.partial`; a wrong one is
  * deleted.
  */
 export async function downloadBlob(
@@ -37,6 +37,7 @@ export async function downloadBlob(
   storeDir: string,
   blob: Descriptor,
   what: string,
+  into: string,
   progress: (bytes: number, resumed: boolean) => void = () => undefined,
 ): Promise<string> {
   const dir = downloadsDir(storeDir);
@@ -44,11 +45,19 @@ export async function downloadBlob(
   const hex = blob.digest.slice('sha256:'.length);
   const done = join(dir, hex);
   const partial = `${done}.partial`;
+  // The caller's own hard link (in its staging dir, on the same filesystem): another pull
+  // committing the same blob and deleting it from the cache cannot take it away mid-extraction.
+  const mine = join(into, `blob-${hex}`);
+  const claim = () => {
+    rmSync(mine, { force: true });
+    linkSync(done, mine);
+    return mine;
+  };
   return withLock(`${done}.lock`, async () => {
-    // Fetched before and not committed (the pull failed later): the extraction checks its digest again.
+    // Fetched before and not committed (the pull failed later, or another pull has it): the extraction checks its digest again.
     if (existsSync(done) && statSync(done).size === blob.size) {
       progress(blob.size, true);
-      return done;
+      return claim();
     }
     let offset = existsSync(partial) ? statSync(partial).size : 0;
     if (offset >= blob.size) {
@@ -94,7 +103,7 @@ export async function downloadBlob(
       throw new SandboxError('BAD_OPTIONS', `digest mismatch: ${what} from ${client.registry} should be ${blob.digest}, ${why}`);
     }
     renameSync(partial, done);
-    return done;
+    return claim();
   });
 }
 

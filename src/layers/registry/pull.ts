@@ -175,6 +175,8 @@ export async function pullImage(store: LayerStore, reference: string, options: P
   const progress = options.progress ?? silentProgress;
   const what = `image ${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
   const leases: LayerLease[] = [];
+  // Blobs (hard links to the cache's) and extracted layers, until commit; swept if this process dies.
+  const staging = store.stage();
   let downloads = new Map<number, Promise<string>>();
   let stopDownloads = () => undefined as void;
   try {
@@ -203,7 +205,7 @@ export async function pullImage(store: LayerStore, reference: string, options: P
     const missing = blobs.map((_, i) => i).filter((i) => i >= present.length);
     ({ results: downloads, stop: stopDownloads } = limited(missing, Math.max(1, options.concurrency ?? 3), async (i) => {
       const blob = blobs[i]!;
-      const file = await downloadBlob(client, store.dir, blob, `layer ${i + 1} (${blob.digest})`, (bytes, resumed) =>
+      const file = await downloadBlob(client, store.dir, blob, `layer ${i + 1} (${blob.digest})`, staging.dir, (bytes, resumed) =>
         progress.update(i, resumed ? 'resuming' : 'downloading', bytes),
       ).catch((error) => {
         progress.update(i, 'failed');
@@ -221,21 +223,15 @@ export async function pullImage(store: LayerStore, reference: string, options: P
       ...(d.mediaType ? { mediaType: d.mediaType } : {}),
       file: downloads.get(i) ?? '',
     }));
-    const staging = store.stage();
-    let result: ImageImport;
-    try {
-      result = await commitImage(store, staging, {
-        source: `${ref.registry}/${ref.repository}@${manifest.digest}`,
-        layers,
-        present,
-        image: { ...image, reference: full },
-        name,
-        verb: 'pull',
-        onExtracted: (i) => progress.update(i, 'extracted'),
-      });
-    } finally {
-      staging.discard();
-    }
+    const result = await commitImage(store, staging, {
+      source: `${ref.registry}/${ref.repository}@${manifest.digest}`,
+      layers,
+      present,
+      image: { ...image, reference: full },
+      name,
+      verb: 'pull',
+      onExtracted: (i) => progress.update(i, 'extracted'),
+    });
     // In the store now: the cached blobs are not needed any more.
     for (const i of missing) forgetBlob(store.dir, blobs[i]!.digest);
     return { ...result, reference: full, manifestDigest: manifest.digest, present: present.length, downloaded: missing.length };
@@ -253,6 +249,7 @@ export async function pullImage(store: LayerStore, reference: string, options: P
     // Downloads still running finish into the cache (for the next pull) before the error is reported.
     await Promise.allSettled(downloads.values());
     for (const lease of leases) lease.release();
+    staging.discard();
     progress.end();
   }
 }
