@@ -144,6 +144,28 @@ describe('--image: an image as the root', () => {
   });
 });
 
+describe('a live sandbox on an image root', () => {
+  it("joins services and commands into the image root, with the image's Env", async () => {
+    await using sb = await createSandbox({
+      image: images.postgres,
+      workdir: 'none',
+      services: [
+        {
+          name: 'pg',
+          command: ['sh', '-c', 'initdb -D /tmp/pgdata -A trust -U postgres >/dev/null && exec postgres -D /tmp/pgdata -k /tmp -c listen_addresses=127.0.0.1'],
+          ready: { command: ['pg_isready', '-h', '127.0.0.1', '-q'] },
+          startTimeoutMs: 60_000,
+        },
+      ],
+    });
+    const result = await sb.exec('sh', [
+      '-c',
+      'psql -h 127.0.0.1 -U postgres -Atc "select 7 * 6"; pwd; cat /etc/image-marker; test -e /usr/bin/env || echo no-host',
+    ]);
+    expect(result.stdout).toBe('42\n/var/lib/postgresql\npostgres image\nno-host');
+  });
+});
+
 describe('images mounted for processes with their own root', () => {
   it("runs a process on an image inside a host-root sandbox, with the image's Env, WorkingDir and a passwd entry", async () => {
     await using sb = await createSandbox({ images: [{ ref: images.busybox, at: '/run/images/bb' }] });
