@@ -36,6 +36,9 @@ export {
 export { type AcquireOptions, createPool, type LayerMount, type LayerSource, type PoolOptions, SandboxPool } from './pool/index.js';
 export {
   findPostgresBindir,
+  type ImageServiceOptions,
+  type ImageServiceReady,
+  imageService,
   type MariadbOptions,
   type MariadbSeed,
   mariadb,

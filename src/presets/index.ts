@@ -1,3 +1,4 @@
+export { type ImageServiceOptions, type ImageServiceReady, imageService } from './image-service.js';
 export { type MariadbOptions, type MariadbSeed, mariadb, mysql } from './mariadb/index.js';
 export {
   findPostgresBindir,

@@ -7,6 +7,8 @@ const TAIL_LINES = 15;
 export interface StepOptions {
   input?: string | Buffer;
   env?: Record<string, string>;
+  /** Run chrooted into the image mounted there (a server's own tools from an image). */
+  root?: string | undefined;
 }
 
 /**
@@ -18,6 +20,7 @@ export async function runStep(sb: Sandbox, preset: string, what: string, argv: r
   const result = await sb.exec(file!, args, {
     ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
     ...(options.env ? { env: options.env } : {}),
+    ...(options.root ? { root: options.root } : {}),
     all: true,
   });
   if (result.exitCode !== 0) {

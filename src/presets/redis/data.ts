@@ -59,6 +59,9 @@ export interface DataPlan {
 export async function seedData(sb: Sandbox, plan: DataPlan): Promise<void> {
   const { seed, binaries } = plan;
   const step = (what: string, argv: readonly string[], input?: Buffer) => runStep(sb, 'redis', what, argv, input ? { input } : {});
+  // The server's own client runs where the server does (in its image); shell steps run in the sandbox's view (the project's tools).
+  const cliStep = (what: string, argv: readonly string[], input?: Buffer) =>
+    runStep(sb, 'redis', what, argv, { ...(input ? { input } : {}), root: binaries.root });
   await step('creating the data directory', ['mkdir', '-p', DATA_DIR]);
   // Read on the host and written from inside: the server's uid owns it, and a file the sandbox cannot read still works.
   if (seed.rdb)
@@ -74,14 +77,15 @@ export async function seedData(sb: Sandbox, plan: DataPlan): Promise<void> {
     command: serverCommand({ server: binaries.server, port: plan.port, socket, persistence: false, config: plan.config }),
     ready: { log: READY },
     startTimeoutMs: 120_000,
+    ...(binaries.root ? { root: binaries.root } : {}),
   });
   sb.addService(server);
   const cli = [binaries.cli, '-s', socket];
-  if (seed.aof) await step(`replaying seed.aof ${seed.aof}`, [...cli, '--pipe'], readPresetInput('redis', 'seed.aof', seed.aof, plan.baseDir));
-  if (seed.commands?.length) await step('seed.commands', [...cli, '--pipe'], toProtocol(seed.commands));
+  if (seed.aof) await cliStep(`replaying seed.aof ${seed.aof}`, [...cli, '--pipe'], readPresetInput('redis', 'seed.aof', seed.aof, plan.baseDir));
+  if (seed.commands?.length) await cliStep('seed.commands', [...cli, '--pipe'], toProtocol(seed.commands));
   if (seed.command) await step(`seed command '${seed.command}'`, ['/bin/sh', '-c', seed.command]);
   if (seed.run) await seed.run(sb);
-  const saved = await step('saving the data (SAVE)', [...cli, 'SAVE']);
+  const saved = await cliStep('saving the data (SAVE)', [...cli, 'SAVE']);
   if (saved.trim() !== 'OK') throw new SandboxError('SETUP_FAILED', `redis preset: SAVE answered '${saved.trim()}' instead of OK; see the server's log`);
   await server.stop();
 }

@@ -2,13 +2,14 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SandboxError } from '../../errors.js';
 import type { LayerInfo } from '../../layers/types.js';
+import { type PresetImage, presetImage, socketBinds } from '../common/image.js';
 import { hashInputs, readPresetInput, sha256 } from '../common/inputs.js';
 import { buildSeededLayer, projectLayerName } from '../common/seeded-layer.js';
 import { socketDir } from '../common/sockets.js';
 import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../types.js';
 import { type DataPlan, MOUNT, READY, seedData, serverCommand } from './data.js';
 import { checkRedisOptions, type RedisOptions } from './options.js';
-import { findRedisBinaries, type RedisBinaries } from './server.js';
+import { findRedisBinaries, findRedisBinariesInImage, type RedisBinaries } from './server.js';
 
 export type { RedisCommand, RedisOptions, RedisSeed } from './options.js';
 
@@ -39,6 +40,7 @@ class RedisPreset implements Preset {
   readonly #options: RedisOptions;
   #baseDir: string | undefined;
   #binaries: RedisBinaries | undefined;
+  #image: PresetImage | undefined;
   #layer: LayerInfo | undefined;
   #lowers: string[] = [];
   #prepared: Promise<PrepareResult> | undefined;
@@ -80,9 +82,11 @@ class RedisPreset implements Preset {
     const sockets = socketDir('redis', SOCKET);
     const socket = `${sockets}/${SOCKET}`;
     const env = redisEnv(port, password, socket, omitEnv);
+    const image = this.#image;
     return {
       overlays: [{ lower: this.#lowers, target: MOUNT }],
-      binds: [{ source: sockets }],
+      binds: socketBinds(sockets, image),
+      ...(image ? { images: [{ ref: image.digest, at: image.at }] } : {}),
       env,
       services: [
         {
@@ -91,6 +95,7 @@ class RedisPreset implements Preset {
           ready: { log: READY },
           startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
           exports: env,
+          ...(image ? { root: image.at } : {}),
         },
       ],
       cleanup: () => rmSync(sockets, { recursive: true, force: true }),
@@ -118,7 +123,8 @@ class RedisPreset implements Preset {
 
   async #build(force: boolean): Promise<PrepareResult> {
     const o = this.#options;
-    this.#binaries = findRedisBinaries(o.server, o.bin);
+    this.#image = o.image ? presetImage(o.image, this.name, o.store?.dir) : undefined;
+    this.#binaries = this.#image ? findRedisBinariesInImage(this.#image, o.server) : findRedisBinaries(o.server, o.bin);
     const plan: DataPlan = { binaries: this.#binaries, port: o.port ?? 6379, baseDir: this.#base, config: o.config ?? {}, seed: o.seed ?? {} };
     const built = await buildSeededLayer(
       o.store,
@@ -127,6 +133,7 @@ class RedisPreset implements Preset {
         mountPoint: MOUNT,
         cacheKey: await this.#cacheKey(plan),
         cwd: this.#base,
+        ...(this.#image ? { images: [{ ref: this.#image.digest, at: this.#image.at }] } : {}),
         run: (sandbox) => seedData(sandbox, plan),
       },
       force,

@@ -27,6 +27,8 @@ export interface RedisOptions {
   server?: 'redis' | 'valkey';
   /** Path of the server binary (redis-server or valkey-server); its -cli is looked for beside it, then on PATH. */
   bin?: string;
+  /** Run the server from this image in the layer store (`sandbox-run pull redis:7`), not from the host: its redis-server (or valkey-server) and -cli. */
+  image?: string;
   /** Port inside each sandbox (default 6379: every sandbox has its own loopback). */
   port?: number;
   /** requirepass: clients must AUTH with it; REDIS_URL and REDIS_PASSWORD carry it. Not in the layer (a changed password rebuilds nothing). */
@@ -70,6 +72,7 @@ function bad(message: string): never {
 export function checkRedisOptions(options: RedisOptions): void {
   if (options.server !== undefined && options.server !== 'redis' && options.server !== 'valkey')
     bad(`server '${String(options.server)}' is not 'redis' or 'valkey'`);
+  if (options.image !== undefined && options.bin !== undefined) bad('set image or bin, not both');
   if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535))
     bad(`port ${options.port} is not a TCP port`);
   if (options.password !== undefined && (options.password === '' || /[\s"']/.test(options.password)))

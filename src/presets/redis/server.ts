@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { SandboxError } from '../../errors.js';
+import { findInImage, type PresetImage } from '../common/image.js';
 
 /** The server binary and its client, and what `--version` says (part of the cache key). */
 export interface RedisBinaries {
@@ -9,6 +10,8 @@ export interface RedisBinaries {
   server: string;
   cli: string;
   version: string;
+  /** Where the image is mounted when they are an image's: every process of the server runs chrooted there. */
+  root?: string;
 }
 
 const executable = (path: string) => {
@@ -46,4 +49,20 @@ export function findRedisBinaries(server?: 'redis' | 'valkey', bin?: string): Re
   if (!cli) throw new SandboxError('SETUP_FAILED', `redis preset: ${cliName} not found beside ${path} or on PATH; install it (apt-get install redis-tools)`);
   const version = execFileSync(path, ['--version'], { encoding: 'utf8' }).trim();
   return { kind, server: path, cli, version };
+}
+
+/** redis-server or valkey-server and its -cli on the image's PATH; the image's digest stands for the version. */
+export function findRedisBinariesInImage(image: PresetImage, server?: 'redis' | 'valkey'): RedisBinaries {
+  const kinds = server ? [server] : (['redis', 'valkey'] as const);
+  for (const kind of kinds) {
+    const path = findInImage(image, [`${kind}-server`]);
+    if (!path) continue;
+    const cli = findInImage(image, [`${kind}-cli`]);
+    if (!cli) throw new SandboxError('SETUP_FAILED', `redis preset: image ${image.ref} has ${path} but no ${kind}-cli on its PATH`);
+    return { kind, server: path, cli, version: `image ${image.ref} ${image.digest}`, root: image.at };
+  }
+  throw new SandboxError(
+    'SETUP_FAILED',
+    `redis preset: image ${image.ref} has no ${kinds.map((k) => `${k}-server`).join(' or ')} on its PATH; use a Redis or Valkey image`,
+  );
 }
