@@ -1,9 +1,9 @@
 /**
  * The pull's display on a terminal: one line per layer (docker pull's
  * form), redrawn in place at most every 100 ms. Not a terminal: nothing
- * (the command prints its result lines at the end).
+ * (the command prints its result lines at the end). Lines are cut to the
+ * terminal's width so that each frame takes as many rows as it has lines.
  */
-import { createLogUpdate } from 'log-update';
 
 export type LayerState = 'waiting' | 'exists' | 'downloading' | 'resuming' | 'downloaded' | 'extracted' | 'failed';
 
@@ -29,7 +29,14 @@ function humanSize(bytes: number): string {
 }
 
 export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): PullProgress {
-  const draw = createLogUpdate(stream, { showCursor: true });
+  // Back up over the previous frame and clear to the end of the screen (ECMA-48 CUU, ED), then the new frame.
+  let height = 0;
+  const draw = (frame: string) => {
+    const width = Math.max(20, (stream.columns || 80) - 1);
+    const lines = frame.split('\n').map((line) => line.slice(0, width));
+    stream.write(`${height ? `\r\x1b[${height}A` : ''}\x1b[J${lines.join('\n')}\n`);
+    height = lines.length;
+  };
   let layers: { digest: string; size: number; state: LayerState; bytes: number }[] = [];
   let drawn = 0;
   const render = (force = false) => {
@@ -58,7 +65,6 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
     },
     end() {
       render(true);
-      draw.done();
     },
   };
 }
