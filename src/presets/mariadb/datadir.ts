@@ -82,8 +82,9 @@ export function accountsSql(plan: Pick<DatadirPlan, 'database' | 'user' | 'passw
 export async function initAndSeed(sb: Sandbox, plan: DatadirPlan): Promise<void> {
   const { binaries, seed, preset } = plan;
   const settings = serverSettings(plan.settings);
+  // The server's own tools run where it does (in its image, if it is an image's); seed.command in the sandbox's view (the project's tools).
   const step = (what: string, argv: readonly string[], input?: string, env?: Record<string, string>) =>
-    runStep(sb, preset, what, argv, { ...(input !== undefined ? { input } : {}), ...(env ? { env } : {}) });
+    runStep(sb, preset, what, argv, { ...(input !== undefined ? { input } : {}), ...(env ? { env } : {}), root: binaries.root });
   if (binaries.installDb) {
     // --cross-bootstrap: no account for the build sandbox's host name; the settings shape the files (log size, character set).
     await step('mariadb-install-db', [
@@ -105,6 +106,7 @@ export async function initAndSeed(sb: Sandbox, plan: DatadirPlan): Promise<void>
     command: serverCommand({ server: binaries.server, port: plan.port, socket, settings }),
     ready: { log: READY },
     startTimeoutMs: 120_000,
+    ...(binaries.root ? { root: binaries.root } : {}),
   });
   sb.addService(server);
   // utf8mb4 like the server: with no option file the client would pick latin1 and mangle the seed's text.
@@ -115,7 +117,7 @@ export async function initAndSeed(sb: Sandbox, plan: DatadirPlan): Promise<void>
   for (const file of seed.sql ?? [])
     await step(`seed ${file}`, [...client, `--database=${plan.database}`], readPresetInput(preset, 'seed.sql', file, plan.baseDir).toString('utf8'), asRoot);
   Object.assign(sb.env, mariadbEnv({ user: plan.user, password: plan.password, database: plan.database, port: plan.port, socket }));
-  if (seed.command) await step(`seed command '${seed.command}'`, ['/bin/sh', '-c', seed.command]);
+  if (seed.command) await runStep(sb, preset, `seed command '${seed.command}'`, ['/bin/sh', '-c', seed.command]);
   if (seed.run) await seed.run(sb);
   // SIGTERM: a clean shutdown, so every sandbox starts without crash recovery.
   await server.stop();

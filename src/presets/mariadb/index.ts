@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SandboxError } from '../../errors.js';
 import type { LayerInfo } from '../../layers/types.js';
+import { type PresetImage, presetImage, socketBinds } from '../common/image.js';
 import { hashInputs, readPresetInput, sha256 } from '../common/inputs.js';
 import { buildSeededLayer, projectLayerName } from '../common/seeded-layer.js';
 import { socketDir } from '../common/sockets.js';
@@ -9,7 +10,7 @@ import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../type
 import { mariadbEnv } from './connection.js';
 import { type DatadirPlan, initAndSeed, MOUNT, READY, serverCommand, serverSettings } from './datadir.js';
 import { checkMariadbOptions, type MariadbOptions } from './options.js';
-import { findMariadbBinaries, type MariadbBinaries } from './server.js';
+import { findMariadbBinaries, findMariadbBinariesInImage, type MariadbBinaries } from './server.js';
 
 export type { MariadbOptions, MariadbSeed } from './options.js';
 
@@ -21,6 +22,7 @@ class MariadbPreset implements Preset {
   readonly #options: MariadbOptions;
   #baseDir: string | undefined;
   #binaries: MariadbBinaries | undefined;
+  #image: PresetImage | undefined;
   #layer: LayerInfo | undefined;
   #lowers: string[] = [];
   #prepared: Promise<PrepareResult> | undefined;
@@ -64,9 +66,11 @@ class MariadbPreset implements Preset {
     const sockets = socketDir(this.name, SOCKET);
     const socket = `${sockets}/${SOCKET}`;
     const env = mariadbEnv({ user, password, database, port, socket, omit: omitEnv });
+    const image = this.#image;
     return {
       overlays: [{ lower: this.#lowers, target: MOUNT }],
-      binds: [{ source: sockets }],
+      binds: socketBinds(sockets, image),
+      ...(image ? { images: [{ ref: image.digest, at: image.at }] } : {}),
       env,
       services: [
         {
@@ -75,6 +79,7 @@ class MariadbPreset implements Preset {
           ready: { log: READY },
           startTimeoutMs: this.#options.startTimeoutMs ?? 60_000,
           exports: env,
+          ...(image ? { root: image.at } : {}),
         },
       ],
       cleanup: () => rmSync(sockets, { recursive: true, force: true }),
@@ -100,7 +105,8 @@ class MariadbPreset implements Preset {
 
   async #build(force: boolean): Promise<PrepareResult> {
     const o = this.#options;
-    this.#binaries = findMariadbBinaries(this.name, o.bin);
+    this.#image = o.image ? presetImage(o.image, this.name, o.store?.dir) : undefined;
+    this.#binaries = this.#image ? findMariadbBinariesInImage(this.name, this.#image) : findMariadbBinaries(this.name, o.bin);
     const database = o.database ?? 'app';
     const plan: DatadirPlan = {
       preset: this.name,
@@ -121,6 +127,7 @@ class MariadbPreset implements Preset {
         mountPoint: MOUNT,
         cacheKey: await this.#cacheKey(plan),
         cwd: this.#base,
+        ...(this.#image ? { images: [{ ref: this.#image.digest, at: this.#image.at }] } : {}),
         run: (sandbox) => initAndSeed(sandbox, plan),
       },
       force,

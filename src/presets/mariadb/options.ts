@@ -30,6 +30,8 @@ export interface MariadbOptions {
   settings?: Readonly<Record<string, string | number | boolean>>;
   /** Path of the server binary (mariadbd or mysqld); default: mariadbd, else mysqld, on PATH or in /usr/sbin. */
   bin?: string;
+  /** Run the server from this image in the layer store (`sandbox-run pull mariadb:11`), not from the host: its mariadbd, mariadb-install-db and client. */
+  image?: string;
   /** Variables the preset must not export, e.g. ['DATABASE_URL']. */
   omitEnv?: readonly string[];
   /** How long the server may take to start (default 60 s). */
@@ -95,6 +97,7 @@ export function checkMariadbOptions(preset: string, options: MariadbOptions): vo
   }
   for (const name of [options.user, options.database])
     if (name !== undefined && !IDENTIFIER.test(name)) bad(preset, `'${name}' is not a plain name (letters, digits, _ $; not starting with a digit)`);
+  if (options.image !== undefined && options.bin !== undefined) bad(preset, 'set image or bin, not both');
   if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535))
     bad(preset, `port ${options.port} is not a TCP port`);
   if ((options.user ?? 'root') === 'root' && options.rootPassword !== undefined && options.password !== undefined && options.rootPassword !== options.password)

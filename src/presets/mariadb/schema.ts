@@ -16,6 +16,7 @@ export const mariadbOptionsSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).optional(),
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   bin: z.string().min(1).optional(),
+  image: z.string().min(1).optional(),
   omitEnv: z.array(z.string().min(1)).optional(),
   startTimeoutMs: z.number().int().positive().optional(),
   layer: z.string().min(1).optional(),

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { SandboxError } from '../../errors.js';
+import { findInImage, type PresetImage } from '../common/image.js';
 
 /** The server, what initialises its data directory, its client, and what `--version` says (part of the cache key). */
 export interface MariadbBinaries {
@@ -14,6 +15,8 @@ export interface MariadbBinaries {
   basedir: string | undefined;
   client: string;
   version: string;
+  /** Where the image is mounted when they are an image's: the server and its tools run chrooted there. */
+  root?: string;
 }
 
 const executable = (path: string) => {
@@ -56,4 +59,18 @@ export function findMariadbBinaries(preset: string, bin?: string): MariadbBinari
   const client = find(flavor === 'mariadb' ? ['mariadb', 'mysql'] : ['mysql'], server);
   if (!client) throw new SandboxError('SETUP_FAILED', `${preset} preset: the ${flavor === 'mariadb' ? 'mariadb' : 'mysql'} client not found; ${INSTALL}`);
   return { flavor, server, installDb, basedir: bin ? dirname(dirname(bin)) : undefined, client, version };
+}
+
+/** mariadbd (or mysqld), mariadb-install-db and the client on the image's PATH; the image's digest stands for the version. */
+export function findMariadbBinariesInImage(preset: string, image: PresetImage): MariadbBinaries {
+  const server = findInImage(image, ['mariadbd', 'mysqld']);
+  if (!server)
+    throw new SandboxError('SETUP_FAILED', `${preset} preset: image ${image.ref} has no mariadbd or mysqld on its PATH; use a MariaDB or MySQL image`);
+  const installDb = findInImage(image, ['mariadb-install-db', 'mysql_install_db']);
+  const flavor = installDb || server.endsWith('/mariadbd') ? 'mariadb' : 'mysql';
+  if (flavor === 'mariadb' && !installDb) throw new SandboxError('SETUP_FAILED', `${preset} preset: image ${image.ref} has no mariadb-install-db on its PATH`);
+  const client = findInImage(image, flavor === 'mariadb' ? ['mariadb', 'mysql'] : ['mysql']);
+  if (!client)
+    throw new SandboxError('SETUP_FAILED', `${preset} preset: image ${image.ref} has no ${flavor === 'mariadb' ? 'mariadb' : 'mysql'} client on its PATH`);
+  return { flavor, server, installDb, basedir: undefined, client, version: `image ${image.ref} ${image.digest}`, root: image.at };
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 export const redisOptionsSchema = z.strictObject({
   server: z.enum(['redis', 'valkey']).optional(),
   bin: z.string().min(1).optional(),
+  image: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535).optional(),
   password: z.string().min(1).optional(),
   seed: z
