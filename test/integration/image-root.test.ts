@@ -3,7 +3,7 @@
 // and the host's PostgreSQL 15 binaries packed into an image. Images are
 // built from host files by image-root-fixtures.ts, never downloaded.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +92,21 @@ describe('--image: an image as the root', () => {
     expect(cli.stderr.trim().split('\n')).toHaveLength(1);
     expect(cli.stderr).toMatch(/sandbox-run pull no-such-image:1/);
     expect(mountCount()).toBe(before);
+  });
+
+  it("gives a command on a terminal its own pty from the sandbox's devpts", async () => {
+    const script = `${NODE} ${CLI} --image ${images.busybox} -- sh -c 'tty; test -c /dev/pts/ptmx && echo devpts'`;
+    const result = await execa('script', ['-qec', script, '/dev/null'], { reject: false, env: { SANDBOX_RUN_HOME: home.path }, stdin: 'ignore' });
+    expect(result.exitCode).toBe(0);
+    // (script's own terminal may echo a stray ^@ first.)
+    expect(result.stdout.replace(/\r/g, '')).toMatch(/(^|\^@)\/dev\/pts\/\d+\ndevpts$/);
+  });
+
+  it("with the host network, binds the host's /etc/resolv.conf and /etc/hosts over the image's", async () => {
+    const result = await sh('cat /etc/resolv.conf; echo ---; cat /etc/hosts', { network: 'host' });
+    const host = `${readFileSync('/etc/resolv.conf', 'utf8')}---\n${readFileSync('/etc/hosts', 'utf8')}`;
+    expect(result.stdout).toBe(host.trimEnd());
+    expect((await sh('cat /etc/hosts')).stdout).toMatch(/^127\.0\.0\.1\tlocalhost\n/);
   });
 
   it('cannot reach the host root: no /oldroot, no host files through /proc, no capability', async () => {
