@@ -173,6 +173,26 @@ describe.skipIf(!!missing)(`pull from a local registry${missing ? ` (skipped: ${
     expect(readdirSync(join(store.dir, 'downloads'))).toEqual([]);
   });
 
+  it('shows one progress line per layer on a terminal (a pty from script), none when stderr is not one', async () => {
+    const store = await freshStore();
+    const ref = `${registry.host}/public/multi:1`;
+    const command = [NODE, CLI, 'pull', ref, '--store', store.dir].map((arg) => `'${arg}'`).join(' ');
+    const onPty = await new Promise<string>((resolve, reject) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      child.on('error', reject);
+      child.on('close', (status) => (status === 0 ? resolve(out) : reject(new Error(`pull on a pty exited ${status}: ${out}`))));
+    });
+    for (const tar of [L1, L2, L3]) expect(onPty).toContain(`${blobOf(tar).slice('sha256:'.length, 'sha256:'.length + 12)}: extracted`);
+    // The first frame (every layer waiting, the total) is drawn at once; redraws in place come at most every 100 ms, and last the final one.
+    expect(onPty).toMatch(/: waiting [0-9.]+ [kM]?B\r?\n/);
+    expect(onPty).toMatch(/\x1b\[4A\x1b\[J/);
+    expect(onPty).toContain(`pulled ${ref} sha256:`);
+  });
+
   it('takes the host platform from a multi-arch index, another with --platform', async () => {
     const store = await freshStore();
     const ref = `${registry.host}/public/arch:1`;
@@ -240,7 +260,7 @@ describe.skipIf(!!missing)(`pull from a local registry${missing ? ` (skipped: ${
     await closed.stop();
     const down = await cli(['pull', `${closed.host}/public/multi:1`, '--store', store.dir]);
     expect(down.status).toBe(125);
-    expect(down.stderr).toMatch(new RegExp(`^sandbox-run: cannot pull ${closed.host}/public/multi:1: registry ${closed.host} .*ECONNREFUSED`));
+    expect(down.stderr).toMatch(new RegExp(`^sandbox-run: cannot pull ${closed.host}/public/multi:1: registry ${closed.host}: ECONNREFUSED`));
     const bad = await cli(['pull', 'Upper/Case', '--store', store.dir]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/^sandbox-run: invalid image reference 'Upper\/Case'/);
@@ -314,7 +334,11 @@ describe.skipIf(!!missing)(`pull from a local registry${missing ? ` (skipped: ${
     const failed = await cli(['pull', ref, '--store', store.dir]);
     expect(failed.status).toBe(125);
     expect(failed.stderr.trim().split('\n')).toHaveLength(1);
-    expect(failed.stderr).toMatch(new RegExp(`^sandbox-run: cannot pull ${ref}: registry ${p.host} .*broke off at byte \\d+ .*pull again to resume it`));
+    expect(failed.stderr).toMatch(
+      new RegExp(
+        `^sandbox-run: cannot pull ${ref}: registry ${p.host}: the download of layer 3 \\(${bigBlob}\\) broke off at byte \\d+ of \\d+: .*pull again to resume it`,
+      ),
+    );
     await expectEmpty(store);
     const partial = join(store.dir, 'downloads', `${bigBlob.slice('sha256:'.length)}.partial`);
     const kept = statSync(partial).size;

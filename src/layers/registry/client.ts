@@ -152,7 +152,7 @@ export class RegistryClient {
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.set('scope', challenge.params.scope || `repository:${this.ref.repository}:pull`);
     const res = await this.#send(realm, credentials ? { authorization: basicAuth(credentials.username, credentials.password) } : {}).catch((error) => {
-      throw error instanceof NetworkError ? new NetworkError(`the token service of ${this.registry} (${realm.host})`, error.reason) : error;
+      throw error instanceof NetworkError ? new NetworkError(`token service ${realm.host}`, error.reason) : error;
     });
     if (res.status === 401 || res.status === 403) {
       discard(res);

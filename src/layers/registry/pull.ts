@@ -241,7 +241,8 @@ export async function pullImage(store: LayerStore, reference: string, options: P
       const resumable = /broke off/.test(error.reason)
         ? `; the partial download stays in ${downloadsDir(store.dir)}: pull again to resume it (sandbox-run prune deletes it)`
         : '';
-      throw new SandboxError('SETUP_FAILED', `cannot pull ${full}: registry ${ref.registry} (${error.host}): ${error.reason}${resumable}`);
+      const where = error.host === ref.registry ? '' : ` (${error.host})`;
+      throw new SandboxError('SETUP_FAILED', `cannot pull ${full}: registry ${ref.registry}${where}: ${error.reason}${resumable}`);
     }
     throw error;
   } finally {
