@@ -252,3 +252,53 @@ describe('PostgreSQL with copyUp lazy-open (data checksums on)', () => {
     expect(withLibrary.copied.length).toBeGreaterThan(0);
   }, 300_000);
 });
+
+/*
+ * PostgreSQL's own regression suite (pg_regress, postgresql-server-dev-N), when
+ * its SQL is at hand: SANDBOX_RUN_PG_REGRESS_DIR is the source's
+ * src/test/regress (sql/, expected/, parallel_schedule) with regress.so built
+ * in it (README: "Checking it with pg_regress"). The suite runs against a
+ * lazy-open sandbox and a plain-overlay one; both must fail the same tests
+ * with the same diffs (a newer minor server than the SQL fails a few).
+ */
+const REGRESS_DIR = process.env.SANDBOX_RUN_PG_REGRESS_DIR;
+describe.skipIf(!REGRESS_DIR)('PostgreSQL regression suite, lazy-open against a plain overlay (SANDBOX_RUN_PG_REGRESS_DIR)', () => {
+  const settings = [
+    "lc_messages TO 'C'",
+    "lc_monetary TO 'C'",
+    "lc_numeric TO 'C'",
+    "lc_time TO 'C'",
+    "bytea_output TO 'hex'",
+    "timezone_abbreviations TO 'Default'",
+  ];
+
+  /** pg_regress --use-existing in a sandbox: its summary and its diffs without paths and times. */
+  async function regress(copyUp: 'lazy-open' | 'overlay'): Promise<{ summary: string; failed: string[]; diffs: string }> {
+    const dir = REGRESS_DIR!;
+    const preset = postgres({ copyUp, checksums: true });
+    await preset.prepare();
+    await using sb = await createSandbox({ workdir: 'none', presets: [preset] });
+    // What pg_regress does itself without --use-existing.
+    const setup = ['CREATE DATABASE regression TEMPLATE template0', ...settings.map((setting) => `ALTER DATABASE regression SET ${setting}`)];
+    await sb.exec('psql', ['-X', '-d', 'postgres', ...setup.flatMap((sql) => ['-c', sql])]);
+    const pgRegress = join(findPostgresBindir(), '../lib/pgxs/src/test/regress/pg_regress');
+    const args = ['--use-existing', `--bindir=${findPostgresBindir()}`, `--inputdir=${dir}`, '--outputdir=/tmp/regress', `--dlpath=${dir}`];
+    const run = await sb.exec(pgRegress, [...args, `--schedule=${join(dir, 'parallel_schedule')}`], { all: true, env: { PGDATABASE: 'postgres' } });
+    const out = run.all ?? '';
+    const diffs = (await sb.exec('sh', ['-c', 'cat /tmp/regress/regression.diffs 2>/dev/null || true'])).stdout ?? '';
+    return {
+      summary: /\d+ of \d+ tests failed|All \d+ tests passed/.exec(out)?.[0] ?? out.slice(-500),
+      failed: [...out.matchAll(/^\s*(?:test )?(\S+)\s+\.\.\. FAILED/gm)].map((match) => match[1]!),
+      diffs: diffs.replace(/^(diff|---|\+\+\+) .*$/gm, '').replace(/\d+ ms/g, ''),
+    };
+  }
+
+  it('fails the same tests with the same diffs as a plain overlay', async () => {
+    const lazy = await regress('lazy-open');
+    const plain = await regress('overlay');
+    console.log(`pg_regress: lazy-open ${lazy.summary}, overlay ${plain.summary}; failed: ${lazy.failed.join(' ') || 'none'}`);
+    expect(lazy.failed).toEqual(plain.failed);
+    expect(lazy.diffs).toBe(plain.diffs);
+    expect(lazy.failed.length).toBeLessThan(20);
+  }, 600_000);
+});
