@@ -10,6 +10,13 @@ export interface PoolOptions extends CreateSandboxOptions {
   size?: number;
   /** Most sandboxes handed out at once (default: size, at least 1). Further acquires wait in a queue. */
   max?: number;
+  /**
+   * How many sandboxes will be acquired in all, when known (a run of N jobs):
+   * the pool starts no more ahead of demand, so the last acquires leave no
+   * replacements to start and throw away (each costs a server start). An
+   * acquire past it still gets a sandbox, started then. Default: no end.
+   */
+  total?: number;
   /** Layers from the layer store, each mounted copy-on-write at its target. */
   layers?: readonly LayerMount[];
   /** Where `layers` are looked up (default: the layer store in $SANDBOX_RUN_HOME). */
@@ -50,19 +57,30 @@ export class SandboxPool implements AsyncDisposable {
   readonly #ready: Promise<Sandbox>[] = [];
   readonly #lent = new Set<Sandbox>();
   readonly #releaseLayers: () => void;
+  readonly #total: number;
+  /** Sandboxes started so far, handed out or not. */
+  #started = 0;
   #closed: Promise<void> | undefined;
 
-  private constructor(options: CreateSandboxOptions, size: number, max: number, releaseLayers: () => void, warmup?: (sandbox: Sandbox) => Promise<unknown>) {
+  private constructor(
+    options: CreateSandboxOptions,
+    sizes: { size: number; max: number; total: number },
+    releaseLayers: () => void,
+    warmup?: (sandbox: Sandbox) => Promise<unknown>,
+  ) {
     this.#options = options;
     this.#warmup = warmup;
     this.#releaseLayers = releaseLayers;
-    this.#size = size;
-    this.#slots = new Slots(max);
+    this.#size = sizes.size;
+    this.#total = sizes.total;
+    this.#slots = new Slots(sizes.max);
   }
 
   /** Validates options, prepares presets and layers, then starts filling the pool. */
   static async create(options: PoolOptions = {}): Promise<SandboxPool> {
-    const { size = 2, max, layers = [], store, warmup, ...sandboxOptions } = options;
+    const { size = 2, max, total = Number.POSITIVE_INFINITY, layers = [], store, warmup, ...sandboxOptions } = options;
+    if (total !== Number.POSITIVE_INFINITY && (!Number.isInteger(total) || total < 0))
+      throw new SandboxError('BAD_OPTIONS', `pool total: expected a whole number >= 0, got ${total}`);
     if (!Number.isInteger(size) || size < 0) throw new SandboxError('BAD_OPTIONS', `pool size: expected a whole number >= 0, got ${size}`);
     const limit = max ?? Math.max(1, size);
     if (!Number.isInteger(limit) || limit < 1) throw new SandboxError('BAD_OPTIONS', `pool max: expected a whole number >= 1, got ${max}`);
@@ -76,7 +94,7 @@ export class SandboxPool implements AsyncDisposable {
       release();
       throw error;
     }
-    const pool = new SandboxPool(resolved, size, limit, release, warmup);
+    const pool = new SandboxPool(resolved, { size, max: limit, total }, release, warmup);
     pool.#refill();
     return pool;
   }
@@ -154,6 +172,7 @@ export class SandboxPool implements AsyncDisposable {
   }
 
   #start(): Promise<Sandbox> {
+    this.#started++;
     const warmup = this.#warmup;
     const pending = createSandbox(this.#options).then(async (sandbox) => {
       try {
@@ -169,7 +188,7 @@ export class SandboxPool implements AsyncDisposable {
   }
 
   #refill(): void {
-    while (!this.#closed && this.#ready.length < this.#size) this.#ready.push(this.#start());
+    while (!this.#closed && this.#ready.length < this.#size && this.#started < this.#total) this.#ready.push(this.#start());
   }
 
   async #close(): Promise<void> {

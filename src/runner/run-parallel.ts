@@ -109,6 +109,8 @@ export async function runParallel(options: ParallelRunOptions): Promise<{ exitCo
         presets: options.presets ?? [],
         size: Math.min(options.parallel, plan.jobs.length),
         max: options.parallel,
+        // One sandbox per job: no replacement is started after the last job took its own (retries start theirs then).
+        ...(process.env.SANDBOX_RUN_POOL_REFILL === 'always' ? {} : { total: plan.jobs.length }),
         // --keep-failed: every writable layer on disk, so a failed sandbox can be kept whole (its database too).
         keepable: options.keepFailed,
       })
