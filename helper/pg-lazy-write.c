@@ -45,7 +45,11 @@
  * over a socket or kept across execve) hit a read-only descriptor and fail
  * with EBADF; a descriptor shared with a forked child stops sharing its offset
  * once one side upgrades; an upgrade drops the process's POSIX record locks on
- * the file (closing a descriptor does); /proc/self/fdinfo shows O_RDONLY.
+ * the file (closing a descriptor does); the first write through a descriptor
+ * whose file was unlinked (or renamed over) since the open fails, where the
+ * original would have written to the orphan: a lower file without a name has
+ * nothing to copy up to (PostgreSQL closes a dropped relation's files and
+ * never writes them); /proc/self/fdinfo shows O_RDONLY.
  *
  * Threads: the table is process memory (a forked backend inherits a copy);
  * changes to it are serialized by one mutex; lookups for untracked
