@@ -167,12 +167,13 @@ async function templates(dir: string, count: number, workload: Workload): Promis
 /** A loop-mounted XFS with reflink=1 for the reflink row's SANDBOX_RUN_HOME (root only); undefined with the reason. */
 function reflinkHome(): { home: string; remove: () => void } | string {
   if (process.getuid!() !== 0) return 'n/a: needs root to loop-mount an XFS image (or SANDBOX_RUN_HOME on XFS/btrfs)';
-  if (!['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'].some(existsSync)) return 'n/a: no mkfs.xfs (apt-get install xfsprogs)';
+  const mkfs = ['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'].find((path) => existsSync(path));
+  if (!mkfs) return 'n/a: no mkfs.xfs (apt-get install xfsprogs)';
   const work = mkdtempSync('/var/tmp/sandbox-run-bench-xfs-');
   const image = join(work, 'xfs.img');
   const mnt = join(work, 'mnt');
   execFileSync('truncate', ['-s', '8G', image]);
-  execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
+  execFileSync(mkfs, ['-q', '-m', 'reflink=1', image]);
   mkdirSync(mnt);
   execFileSync('mount', ['-o', 'loop', image, mnt]);
   return {

@@ -17,10 +17,12 @@ import { NODE, ROOT } from './support.js';
 const SCENARIO = join(ROOT, 'test/integration/reflink-scenario.ts');
 const CI_USER = 'sandbox-ci';
 
+const MKFS_XFS = ['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'].find((path) => existsSync(path));
+
 function missing(): string | undefined {
   if (process.getuid!() !== 0) return 'needs root to loop-mount XFS images (CI runs it in its root pass)';
   if (!existsSync('/dev/loop-control')) return 'no loop devices here (/dev/loop-control)';
-  if (!['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'].some(existsSync)) return 'no mkfs.xfs: apt-get install xfsprogs';
+  if (!MKFS_XFS) return 'no mkfs.xfs: apt-get install xfsprogs';
   if (!['/usr/sbin/filefrag', '/sbin/filefrag'].some(existsSync)) return 'no filefrag: apt-get install e2fsprogs';
   return undefined;
 }
@@ -74,7 +76,7 @@ describe.skipIf(skipped)(`reflink copy-up of a disk upper (XFS on a loop device)
     const image = join(work, `${name}.img`);
     const mnt = join(work, name);
     execFileSync('truncate', ['-s', '512M', image]);
-    execFileSync('mkfs.xfs', ['-q', '-m', `reflink=${reflink}`, image]);
+    execFileSync(MKFS_XFS!, ['-q', '-m', `reflink=${reflink}`, image]);
     mkdirSync(mnt);
     execFileSync('mount', ['-o', 'loop', image, mnt]);
     mounts.push(mnt);
