@@ -42,6 +42,7 @@ const postgresOptions = z.strictObject({
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   version: z.number().int().positive().optional(),
   bindir: z.string().min(1).optional(),
+  image: z.string().min(1).optional(),
   startTimeoutMs: z.number().int().positive().optional(),
   layer: z.string().min(1).optional(),
   baseDir: z.string().min(1).optional(),

@@ -33,6 +33,8 @@ export interface ClusterPlan {
   tls: TlsFiles | undefined;
   port: number;
   seed: PostgresSeed;
+  /** The image mount the server runs chrooted into (postgres({ image })): its own tools (bindir) run there too. */
+  root?: string;
 }
 
 /** initdb, TLS files, start, database, roles, extensions, seed, stop cleanly, final pg_hba.conf: all in a sandbox (never as root). */
@@ -41,7 +43,13 @@ export async function initAndSeed(sb: Sandbox, plan: ClusterPlan): Promise<void>
   const bin = (name: string) => join(plan.bindir, name);
   const data = DATA_DIR;
   const step = async (what: string, file: string, args: string[], input?: string): Promise<string> => {
-    const result = await sb.exec(file, args, { ...(input !== undefined ? { input } : { stdin: 'ignore' }), all: true });
+    // The server's own tools (bindir, also behind a shell) run where the server does; the rest in the sandbox's view.
+    const inImage = plan.root !== undefined && [file, ...args].some((arg) => arg.startsWith(`${plan.bindir}/`));
+    const result = await sb.exec(file, args, {
+      ...(input !== undefined ? { input } : { stdin: 'ignore' }),
+      all: true,
+      ...(inImage ? { root: plan.root } : {}),
+    });
     if (result.exitCode !== 0) {
       const tail = (result.all ?? '').trimEnd().split('\n').slice(-15).join('\n');
       throw new SandboxError('SETUP_FAILED', `postgres preset: ${what} failed (exit ${result.exitCode}):\n${tail}`);
@@ -75,6 +83,7 @@ export async function initAndSeed(sb: Sandbox, plan: ClusterPlan): Promise<void>
     command: [bin('postgres'), '-D', data, '-k', '/tmp', '-p', String(port), '-c', 'listen_addresses=127.0.0.1'],
     ready: { log: READY },
     stopSignal: 'SIGINT',
+    ...(plan.root ? { root: plan.root } : {}),
   });
   sb.addService(server);
   await step('createdb', bin('createdb'), [database]);

@@ -6,6 +6,7 @@ import { SandboxError } from '../../errors.js';
 import { processScopedDir } from '../../home.js';
 import { openStore } from '../../layers/index.js';
 import type { LayerInfo } from '../../layers/types.js';
+import { findInImage, type PresetImage, presetImage, socketBinds } from '../common/image.js';
 import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../types.js';
 import { findPostgresBindir } from './bindir.js';
 import { CA_FILE, type ClusterPlan, DATA_DIR, initAndSeed, MOUNT, READY } from './cluster.js';
@@ -24,6 +25,23 @@ const RECIPE_VERSION = 5;
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
+/** The host's server: its version from `postgres --version`. */
+function hostServer(bindir: string): { bindir: string; version: string; major: number } {
+  const version = execFileSync(join(bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
+  return { bindir, version, major: Number(/(\d+)/.exec(version.replace(/^\D+/, ''))?.[1]) };
+}
+
+/** An image's server: postgres and initdb on its PATH; its digest stands for the version, PG_MAJOR (or the bindir) for the major. */
+function imageServer(image: PresetImage): { bindir: string; version: string; major: number } {
+  const postgres = findInImage(image, ['postgres']);
+  const bindir = postgres ? postgres.slice(0, postgres.lastIndexOf('/')) : '';
+  if (!postgres || !findInImage(image, ['initdb'])?.startsWith(`${bindir}/`))
+    throw new SandboxError('SETUP_FAILED', `postgres preset: image ${image.ref} has no postgres and initdb side by side on its PATH; use a PostgreSQL image`);
+  const env = image.config?.Env?.find((entry) => entry.startsWith('PG_MAJOR='))?.slice('PG_MAJOR='.length);
+  const major = Number(env ?? /postgresql\/(\d+)\//.exec(`${bindir}/`)?.[1] ?? 0);
+  return { bindir, version: `image ${image.ref} ${image.digest}`, major };
+}
+
 class PostgresPreset implements Preset {
   readonly name = 'postgres';
   readonly #options: PostgresOptions;
@@ -34,6 +52,7 @@ class PostgresPreset implements Preset {
   #major = 0;
   /** How the data's writable layer pays for what the server opens (copy-up.ts): reflink, lazy-open or plain overlay. */
   #copyUp: CopyUpChoice | undefined;
+  #image: PresetImage | undefined;
   #prepared: Promise<PrepareResult> | undefined;
 
   constructor(options: PostgresOptions) {
@@ -96,7 +115,8 @@ class PostgresPreset implements Preset {
     const env = connectionEnv({ user, password, database, port, connect: this.#connect, caFile, omit: omitEnv }, sockets);
     return {
       overlays: [{ lower: this.#lowers, target: MOUNT, ...(this.#copyUp?.mechanism === 'reflink' ? { upperOnDisk: true } : {}) }],
-      binds: [{ source: sockets }],
+      binds: socketBinds(sockets, this.#image),
+      ...(this.#image ? { images: [{ ref: this.#image.digest, at: this.#image.at }] } : {}),
       env,
       services: [
         {
@@ -111,6 +131,7 @@ class PostgresPreset implements Preset {
           stopSignal: 'SIGINT',
           startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
           exports: env,
+          ...(this.#image ? { root: this.#image.at } : {}),
         },
       ],
       cleanup: () => rmSync(sockets, { recursive: true, force: true }),
@@ -152,9 +173,9 @@ class PostgresPreset implements Preset {
 
   async #build(force: boolean): Promise<PrepareResult> {
     const o = this.#options;
-    this.#bindir = findPostgresBindir(o.bindir, o.version);
-    const version = execFileSync(join(this.#bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
-    const major = Number(/(\d+)/.exec(version.replace(/^\D+/, ''))?.[1]);
+    this.#image = o.image ? presetImage(o.image, 'postgres', o.store?.dir) : undefined;
+    const { bindir, version, major } = this.#image ? imageServer(this.#image) : hostServer(findPostgresBindir(o.bindir, o.version));
+    this.#bindir = bindir;
     this.#major = major;
     const database = o.database ?? 'app';
     const base: Omit<ClusterPlan, 'tls'> = {
@@ -182,8 +203,9 @@ class PostgresPreset implements Preset {
         mountPoint: MOUNT,
         cacheKey,
         cwd: this.#base,
+        ...(this.#image ? { images: [{ ref: this.#image.digest, at: this.#image.at }] } : {}),
         // Generated only when a build runs: a cached layer keeps its certificate.
-        run: (sandbox) => initAndSeed(sandbox, { ...base, tls: this.#tls() }),
+        run: (sandbox) => initAndSeed(sandbox, { ...base, tls: this.#tls(), ...(this.#image ? { root: this.#image.at } : {}) }),
       },
       { force },
     );
@@ -192,6 +214,9 @@ class PostgresPreset implements Preset {
     await store.lease(layer.digest);
     this.#lowers = await store.lowerDirs(layer.digest);
     this.#copyUp = await chooseCopyUp(o.copyUp ?? 'auto', store.dir);
+    // A host library cannot be preloaded into a server chrooted into an image.
+    if (this.#image && this.#copyUp.mechanism === 'lazy-open')
+      this.#copyUp = { mechanism: 'overlay', reason: 'the server runs from an image: plain overlay copy-up' };
     this.#layer = layer;
     return { cached: layer.created < started, description: `${layer.names.join(', ') || '<none>'} ${layer.digest}` };
   }

@@ -66,6 +66,8 @@ export interface PostgresOptions {
   settings?: Readonly<Record<string, string | number | boolean>>;
   /** Major version: picks /usr/lib/postgresql/N/bin (or /usr/pgsql-N/bin). */
   version?: number;
+  /** Run PostgreSQL from this image in the layer store (`sandbox-run pull postgres:16`), not from the host: its initdb, postgres, psql. */
+  image?: string;
   /** Directory with postgres, initdb, psql; default: `version`'s, else $PG_BINDIR, `pg_config --bindir`, the newest /usr/lib/postgresql/N/bin. */
   bindir?: string;
   /** How long the server may take to start (default 30 s). */
@@ -136,6 +138,8 @@ export function checkOptions(options: PostgresOptions): void {
   if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535))
     bad(`port ${options.port} is not a TCP port`);
   if (options.copyUp !== undefined && !COPY_UPS.includes(options.copyUp)) bad(`copyUp '${String(options.copyUp)}' is not one of ${COPY_UPS.join(', ')}`);
+  if (options.image !== undefined && (options.bindir !== undefined || options.version !== undefined))
+    bad('image brings its own server: leave out bindir and version');
   if (options.connect !== undefined && options.connect !== 'tcp' && options.connect !== 'socket')
     bad(`connect '${String(options.connect)}' is not 'tcp' or 'socket'`);
   for (const line of options.hba ?? [])
