@@ -81,7 +81,13 @@ describe('presets from images', () => {
 
   it('imageService runs any image with its Cmd, Env and ExposedPorts, ready by port, log or command', async () => {
     const byPort = imageService({ image: images!.redis, command: ['redis-server', '--save', '', '--bind', '127.0.0.1'] });
-    const byLog = imageService({ image: images!.redis, name: 'cache', command: ['redis-server', '--port', '6380'], ports: [6380], ready: { log: /Ready to accept/ } });
+    const byLog = imageService({
+      image: images!.redis,
+      name: 'cache',
+      command: ['redis-server', '--port', '6380'],
+      ports: [6380],
+      ready: { log: /Ready to accept/ },
+    });
     const byCommand = imageService({
       image: images!.redis,
       name: 'queue',
