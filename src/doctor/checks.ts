@@ -6,6 +6,7 @@ import { helperPath } from '../helper/locate.js';
 import { kernelAtLeast } from '../kernel.js';
 import { forgetReflinkVerdicts, reflinkVerdict } from '../layers/reflink.js';
 import { defaultStoreDir } from '../layers/store.js';
+import { chooseCopyUp } from '../presets/postgres/copy-up.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
 import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 import { forgetUpperPlacement, upperPlacement } from '../sandbox/upper-placement.js';
@@ -166,6 +167,15 @@ async function reflinkCheck(): Promise<DoctorCheck> {
   };
 }
 
+/** The copy-up the PostgreSQL preset's default (`copyUp: 'auto'`) gets here: reflink, lazy-open or a plain overlay. */
+async function postgresCopyUpCheck(): Promise<DoctorCheck> {
+  const { mechanism, reason } = await chooseCopyUp('auto', defaultStoreDir());
+  const detail = `${mechanism}: ${reason}`;
+  if (mechanism !== 'overlay') return { name: 'postgres copy-up', status: 'pass', detail };
+  const remedy = 'run `npm rebuild sandbox-run` (builds helper/build/pg-lazy-write.so; needs a C compiler): reads then copy nothing';
+  return { name: 'postgres copy-up', status: 'warn', detail: `${detail}; a query copies every table it reads into memory`, remedy };
+}
+
 /** Which limits this host enforces, and how: the cgroup tells for memory, pids and CPU. */
 function limitsCheck(): DoctorCheck {
   // With writable layers on disk (Linux < 6.6) no tmpfs holds them: --upper-size cannot bind.
@@ -272,7 +282,7 @@ export async function runDoctor(options: { cwd?: string } = {}): Promise<DoctorC
   if (helper) {
     const start = await sandboxStartCheck(helper);
     checks.push(start);
-    if (start.status === 'pass') checks.push(overlayCheck(), await reflinkCheck(), await isolationCheck(helper));
+    if (start.status === 'pass') checks.push(overlayCheck(), await reflinkCheck(), await postgresCopyUpCheck(), await isolationCheck(helper));
   }
   checks.push(limitsCheck(), sizeBudgetCheck());
   checks.push(await layerToolsCheck(), postgresCheck());
