@@ -6,7 +6,7 @@ import { SandboxError } from '../errors.js';
 import { sandboxRunHome } from '../home.js';
 import { imageStack } from '../layers/image-stack.js';
 import type { ImageConfig } from '../layers/oci-index.js';
-import { ownedName, removeTree } from '../process/sweep.js';
+import { ownedName, ownerPid, removeTree, sweepDeadOwners } from '../process/sweep.js';
 import type { IdentityOptions } from './identity.js';
 import type { NormalizedOptions, SandboxOptions } from './options.js';
 
@@ -180,16 +180,22 @@ function generatedLayer(files: Record<string, string>, dirs: readonly string[]):
   const base = join(sandboxRunHome(), 'image-etc');
   const dir = join(base, key.slice(0, 32));
   if (lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) return dir;
-  mkdirSync(base, { recursive: true });
   const temp = join(base, `.${ownedName()}`);
   try {
+    mkdirSync(base, { recursive: true });
+    // Half-written layers of processes killed meanwhile (`.<pid>-...`).
+    sweepDeadOwners(base, (name) => (name.startsWith('.') ? ownerPid(name.slice(1)) : undefined));
     for (const sub of ['etc', ...dirs]) mkdirSync(join(temp, sub), { recursive: true, mode: 0o755 });
     for (const [path, content] of Object.entries(files)) writeFileSync(join(temp, path), content, { mode: 0o644 });
     renameSync(temp, dir);
   } catch (error) {
     removeTree(temp);
     // Another process made the same layer meanwhile: theirs is as good.
-    if (!lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw error;
+    if (!lstatSync(dir, { throwIfNoEntry: false })?.isDirectory())
+      throw new SandboxError(
+        'SETUP_FAILED',
+        `cannot write the image's passwd layer under ${base} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): set SANDBOX_RUN_HOME to a writable directory`,
+      );
   }
   return dir;
 }
