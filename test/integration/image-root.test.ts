@@ -11,6 +11,7 @@ import { SandboxError } from '../../src/errors.js';
 import { LayerStore } from '../../src/layers/store.js';
 import { createSandbox } from '../../src/sandbox/create.js';
 import { run } from '../../src/sandbox/run.js';
+import { ociLayout, tarOf } from './image-fixtures.js';
 import { BUSYBOX_CONFIG, importTestImages, passwdEntry } from './image-root-fixtures.js';
 import { CLI, eventually, INSIDE_UID, mountCount, NODE, processesWith, tempDir, treeDigest, useTempHome } from './support.js';
 
@@ -107,6 +108,16 @@ describe('--image: an image as the root', () => {
     const host = `${readFileSync('/etc/resolv.conf', 'utf8')}---\n${readFileSync('/etc/hosts', 'utf8')}`;
     expect(result.stdout).toBe(host.trimEnd());
     expect((await sh('cat /etc/hosts')).stdout).toMatch(/^127\.0\.0\.1\tlocalhost\n/);
+  });
+
+  it('refuses an image whose /tmp is a link (it would resolve against the host root while the root is built)', async () => {
+    const layer = tarOf([
+      { path: './', type: 'Directory', mode: 0o755 },
+      { path: './tmp', type: 'SymbolicLink', linkpath: '/oldroot/etc' },
+    ]);
+    await store.importImage(ociLayout(join(work.path, 'link-oci'), [{ layers: [layer], compression: 'none' }], 'linked:1'), { name: 'linked:1' });
+    const error = await run('true', [], { image: 'linked:1' }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/^image root: \/tmp is not a directory \(a symlink\?\)/);
   });
 
   it('cannot reach the host root: no /oldroot, no host files through /proc, no capability', async () => {
