@@ -9,6 +9,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import {
   missingRegistryTools,
   pushLayout,
   type Registry,
+  selfSigned,
   startProxy,
   startRegistry,
   startTokenServer,
@@ -103,8 +105,8 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: num
   });
 }
 
-async function proxy(upstream: string): Promise<TestProxy> {
-  const p = await startProxy(upstream);
+async function proxy(upstream: string, options: Parameters<typeof startProxy>[1] = {}): Promise<TestProxy> {
+  const p = await startProxy(upstream, options);
   proxies.push(p);
   return p;
 }
@@ -294,6 +296,36 @@ describe.skipIf(!!missing)(`pull from a local registry${missing ? ` (skipped: ${
     expect((await store.require('twin')).digest).toBe((await store.require(ref)).digest);
     expect(readdirSync(join(store.dir, 'downloads'))).toEqual([]);
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
+  });
+
+  it('TLS: a registry on this machine is taken with its self-signed certificate; another host is verified unless --insecure or NODE_EXTRA_CA_CERTS', async (ctx) => {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+    const tls = selfSigned('sandbox-run test registry', ['127.0.0.1', ...(external ? [external] : [])]);
+    const local = await proxy(registry.host, { tls: { key: tls.key, cert: tls.certPem } });
+    const store = await freshStore();
+    await store.pull(`${local.host}/public/multi:1`, { name: 'over-tls' });
+    expect(blobGets(local)).toHaveLength(4);
+    if (!external) return ctx.skip('no non-loopback IPv4 address here to test certificate checks against');
+    const remote = await proxy(registry.host, { tls: { key: tls.key, cert: tls.certPem }, host: external });
+    const ref = `${remote.host}/public/multi:1`;
+    const refused = await cli(['pull', ref, '--store', store.dir]);
+    expect(refused.status).toBe(125);
+    expect(refused.stderr).toMatch(new RegExp(`^sandbox-run: cannot pull ${ref}: registry ${remote.host}: .*self-signed certificate\n$`));
+    expect((await cli(['pull', ref, '--store', store.dir, '--insecure'])).status).toBe(0);
+    const certFile = join(fresh('ca'));
+    writeFileSync(certFile, tls.certPem);
+    expect((await cli(['pull', ref, '--store', store.dir, '--name', 'trusted'], { NODE_EXTRA_CA_CERTS: certFile })).stderr).toBe('');
+    // A registry without TLS on another host: only with --plain-http, or --insecure (which falls back to it).
+    const plain = await proxy(registry.host, { host: external });
+    const plainRef = `${plain.host}/public/multi:1`;
+    expect((await cli(['pull', plainRef, '--store', store.dir])).stderr).toMatch(
+      new RegExp(`^sandbox-run: cannot pull ${plainRef}: registry ${plain.host}: EPROTO`),
+    );
+    expect((await cli(['pull', plainRef, '--store', store.dir, '--plain-http'])).status).toBe(0);
+    expect((await cli(['pull', plainRef, '--store', store.dir, '--insecure', '--name', 'fallback'])).status).toBe(0);
+    expect((await store.require('fallback')).digest).toBe((await store.require('over-tls')).digest);
   });
 
   it('follows a 307 to blob storage without sending it the registry credentials', async () => {

@@ -4,9 +4,10 @@
 // key whose certificate node-forge makes); and a proxy in front of it that
 // counts, cuts, corrupts or redirects what passes.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createSign, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -36,6 +37,27 @@ export interface TokenAuth {
   service: string;
   issuer: string;
   certFile: string;
+}
+
+/** A self-signed certificate (node-forge) for `ips`, and its RSA key. */
+export function selfSigned(commonName: string, ips: string[] = []): { privateKey: KeyObject; cert: forge.pki.Certificate; key: string; certPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 3600_000);
+  cert.validity.notAfter = new Date(Date.now() + 24 * 3600_000);
+  const subject = [{ name: 'commonName', value: commonName }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true },
+    ...(ips.length ? [{ name: 'subjectAltName', altNames: ips.map((ip) => ({ type: 7, ip })) }] : []),
+  ]);
+  const key = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  cert.sign(forge.pki.privateKeyFromPem(key), forge.md.sha256.create());
+  return { privateKey, cert, key, certPem: forge.pki.certificateToPem(cert) };
 }
 
 /** Starts docker-registry on 127.0.0.1 (a port it picks) over `storage`; resolves once it says where it listens. */
@@ -93,20 +115,7 @@ export async function startTokenServer(
   users: Record<string, string>,
   policy: (user: string | undefined, repository: string) => string[],
 ): Promise<TokenServer> {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = '01';
-  cert.validity.notBefore = new Date(Date.now() - 3600_000);
-  cert.validity.notAfter = new Date(Date.now() + 24 * 3600_000);
-  const subject = [{ name: 'commonName', value: 'sandbox-run test token issuer' }];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true },
-    { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()), forge.md.sha256.create());
+  const { privateKey, cert } = selfSigned('sandbox-run test token issuer');
   const certPem = forge.pki.certificateToPem(cert);
   const certFile = join(dir, `token-${randomBytes(4).toString('hex')}.pem`);
   writeFileSync(certFile, certPem);
@@ -152,8 +161,8 @@ export async function startTokenServer(
   return { realm: `http://127.0.0.1:${port}/token`, service, issuer, certFile, requests, stop: () => close(server) };
 }
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+function listen(server: Server, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)));
 }
 
 function close(server: Server): Promise<void> {
@@ -175,11 +184,11 @@ export interface TestProxy {
   stop(): Promise<void>;
 }
 
-/** An HTTP proxy in front of `upstream` (host:port): counts every request and applies `rules`. */
-export async function startProxy(upstream: string): Promise<TestProxy> {
+/** An HTTP(S) proxy in front of `upstream` (host:port) on `host` (default 127.0.0.1): counts every request and applies `rules`. */
+export async function startProxy(upstream: string, options: { host?: string; tls?: { key: string; cert: string } } = {}): Promise<TestProxy> {
   const requests: TestProxy['requests'] = [];
   const rules: ProxyRule[] = [];
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', ...(req.headers.range ? { range: req.headers.range } : {}) });
     const forward = (transform?: ForwardTransform) => {
       const [hostname, port] = upstream.split(':');
@@ -203,9 +212,11 @@ export async function startProxy(upstream: string): Promise<TestProxy> {
     };
     for (const rule of rules) if (rule(req, res, forward)) return;
     forward();
-  });
-  const port = await listen(server);
-  return { host: `127.0.0.1:${port}`, requests, rules, stop: () => close(server) };
+  };
+  const server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
+  const host = options.host ?? '127.0.0.1';
+  const port = await listen(server, host);
+  return { host: `${host}:${port}`, requests, rules, stop: () => close(server) };
 }
 
 /** skopeo copy of an OCI layout's image (all of an index's images with `all`) to docker://HOST/REPO:TAG over plain HTTP. */

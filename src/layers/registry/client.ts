@@ -44,7 +44,7 @@ export class RegistryClient {
   constructor(ref: ImageReference, options: ClientOptions) {
     this.ref = ref;
     this.#options = options;
-    this.#scheme = options.plainHttp || isLoopback(ref.apiHost) ? 'http:' : 'https:';
+    this.#scheme = options.plainHttp ? 'http:' : 'https:';
   }
 
   /** The registry as messages name it. */
@@ -73,13 +73,20 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * --insecure, and any host on this machine (as docker takes localhost): HTTPS without
+   * certificate checks, and plain HTTP when the server speaks no TLS at all (crane does the same).
+   */
+  #lenient(host: string): boolean {
+    return !!this.#options.insecure || isLoopback(host);
+  }
+
   async #send(url: URL, headers: Record<string, string>): Promise<Response> {
+    const lenient = this.#lenient(url.host);
     try {
-      return await send(url, { headers, ...(this.#options.insecure ? { skipTlsVerify: true } : {}) });
+      return await send(url, { headers, ...(lenient ? { skipTlsVerify: true } : {}) });
     } catch (error) {
-      // --insecure: a registry that does not speak TLS at all is spoken to in plain HTTP (crane does the same).
-      const plain =
-        this.#options.insecure && url.protocol === 'https:' && error instanceof NetworkError && /EPROTO|wrong version number|ECONNRESET/i.test(error.reason);
+      const plain = lenient && url.protocol === 'https:' && error instanceof NetworkError && /EPROTO|wrong version number|ECONNRESET/i.test(error.reason);
       if (!plain) throw error;
       if (url.host === this.ref.apiHost) this.#scheme = 'http:';
       return send(new URL(url.href.replace(/^https:/, 'http:')), { headers });
