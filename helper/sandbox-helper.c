@@ -643,6 +643,12 @@ static void bind_inside(int root_fd, struct op *op) {
   int fd = syscall(SYS_openat2, root_fd, op->source, &how, sizeof how);
   if (fd < 0 || fstat(fd, &st) < 0) die_errno("bind-inside source '%s'", op->source);
   snprintf(source, sizeof source, OLDROOT "/proc/self/fd/%d", fd);
+  /* The target lies in an image: a link there (its /dev -> /etc) would put
+   * the sandbox's /dev over another of the sandbox's own directories. */
+  how.resolve |= RESOLVE_NO_SYMLINKS;
+  int probe = syscall(SYS_openat2, root_fd, op->dest, &how, sizeof how);
+  if (probe < 0 && errno == ELOOP) die("bind-inside target '%s': a symlink on the way (the image has a link there)", op->dest);
+  if (probe >= 0) close(probe);
   resolve_target(root_fd, op->dest, S_ISDIR(st.st_mode), target, sizeof target);
   if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("bind %s on %s", op->source, op->dest);
 }

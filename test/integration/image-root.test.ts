@@ -230,6 +230,17 @@ describe('images mounted for processes with their own root', () => {
     expect(processesWith('/tmp/pgdata').length).toBeGreaterThan(0);
   });
 
+  it("refuses an image whose /dev is a link: the sandbox's /dev would land on another of its directories", async () => {
+    const layer = tarOf([
+      { path: './', type: 'Directory', mode: 0o755 },
+      { path: './dev', type: 'SymbolicLink', linkpath: '/etc' },
+    ]);
+    await store.importImage(ociLayout(join(work.path, 'devlink-oci'), [{ layers: [layer], compression: 'none' }], 'devlink:1'), { name: 'devlink:1' });
+    await expect(createSandbox({ images: [{ ref: 'devlink:1', at: '/run/images/dl' }] })).rejects.toThrow(
+      /bind-inside target '\/run\/images\/dl\/dev': a symlink on the way/,
+    );
+  });
+
   it('leaves no process behind once the sandbox is disposed', async () => {
     const sb = await createSandbox({ images: [{ ref: images.busybox, at: '/run/images/bb' }] });
     const sleeper = sb.spawn('/bin/sh', ['-c', 'sleep 1000; : image-root-marker'], { root: '/run/images/bb' });
