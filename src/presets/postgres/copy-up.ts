@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SandboxError } from '../../errors.js';
 import { type ReflinkUppers, reflinkUppers } from '../../layers/reflink.js';
@@ -43,6 +43,8 @@ export function lazyWriteLibrary(env: NodeJS.ProcessEnv = process.env): string |
   if (/[\s:]/.test(path)) return undefined;
   try {
     accessSync(path, constants.R_OK);
+    // A root caller's sandbox runs as 65534: the loader there needs the file readable by others (a umask 077 build is not).
+    if (process.getuid?.() === 0 && !(statSync(path).mode & 0o004)) return undefined;
     return path;
   } catch {
     return undefined;
