@@ -141,9 +141,11 @@ function account(lowers: readonly string[], uid: number, gid: number): Account {
   const taken = new Set([...passwd.map((f) => f[0]), ...groups.map((f) => f[0])]);
   const shell = lookup(lowers, '/bin/sh') ? '/bin/sh' : '/sbin/nologin';
   const dirs: string[] = [];
+  // The name may come from the image's passwd: only a plain one names a directory we make.
   const homeFor = (name: string) => {
-    dirs.push(`home/${name}`);
-    return `/home/${name}`;
+    const dir = NAME.test(name) ? name : 'sandbox';
+    dirs.push(`home/${dir}`);
+    return `/home/${dir}`;
   };
   let name: string;
   let home: string;

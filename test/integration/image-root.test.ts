@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../src/errors.js';
 import { LayerStore } from '../../src/layers/store.js';
 import { createSandbox } from '../../src/sandbox/create.js';
+import { normalizeOptions } from '../../src/sandbox/options.js';
 import { run } from '../../src/sandbox/run.js';
 import { ociLayout, tarOf } from './image-fixtures.js';
 import { BUSYBOX_CONFIG, importTestImages, passwdEntry } from './image-root-fixtures.js';
@@ -80,6 +81,30 @@ describe('--image: an image as the root', () => {
     expect(ok).toBe('home-ok');
     // The image's own entries stay.
     expect(passwd.join('\n')).toContain('root:x:0:0:root:/root:/bin/sh');
+  });
+
+  it("keeps the image's own entry for the inside uid, and makes no directory from a name that is not plain", async () => {
+    const passwd = `root:x:0:0:root:/root:/bin/sh\n../../../image-root-escape:x:${INSIDE_UID}:${INSIDE_UID}::/nonexistent:/bin/sh\n`;
+    const layer = tarOf([
+      { path: './', type: 'Directory', mode: 0o755 },
+      { path: './etc/', type: 'Directory', mode: 0o755 },
+      { path: './etc/passwd', data: passwd },
+    ]);
+    const ref = 'odd-passwd:1';
+    await store.importImage(ociLayout(join(work.path, 'odd-oci'), [{ layers: [layer], compression: 'none' }], ref), { name: ref });
+    const { lowers } = normalizeOptions({ image: ref }).imageRoot!;
+    const generated = readFileSync(join(lowers[0]!, 'etc/passwd'), 'utf8');
+    expect(passwdEntry(generated, INSIDE_UID)).toEqual([
+      '../../../image-root-escape',
+      'x',
+      String(INSIDE_UID),
+      String(INSIDE_UID),
+      '',
+      '/home/sandbox',
+      '/bin/sh',
+    ]);
+    expect(readdirSync(join(lowers[0]!, 'home'))).toEqual(['sandbox']);
+    expect(existsSync(join(home.path, 'image-root-escape'))).toBe(false);
   });
 
   it('names sandbox-run pull and import when the image is not in the store, from the API and the CLI', async () => {
