@@ -76,6 +76,8 @@ function bad(message: string): never {
  */
 function lookup(lowers: readonly string[], path: string): { file: string; dir: boolean; link: boolean } | undefined {
   const parts = path.split('/').filter(Boolean);
+  // Paths from the image's own files (a passwd home) must stay inside its layers.
+  if (parts.some((part) => part === '..' || part === '.')) return undefined;
   for (const lower of lowers) {
     let at = lower;
     for (const [i, part] of parts.entries()) {
