@@ -263,9 +263,15 @@ describe.skipIf(!!missing)(`pull from a local registry${missing ? ` (skipped: ${
     const down = await cli(['pull', `${closed.host}/public/multi:1`, '--store', store.dir]);
     expect(down.status).toBe(125);
     expect(down.stderr).toMatch(new RegExp(`^sandbox-run: cannot pull ${closed.host}/public/multi:1: registry ${closed.host}: ECONNREFUSED`));
-    const bad = await cli(['pull', 'Upper/Case', '--store', store.dir]);
+    // Bad input: refused before a store is even made.
+    const nowhere = fresh('no-store');
+    const bad = await cli(['pull', 'Upper/Case', '--store', nowhere]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/^sandbox-run: invalid image reference 'Upper\/Case'/);
+    const badPlatform = await cli(['pull', `${registry.host}/public/multi:1`, '--platform', 'linux', '--store', nowhere]);
+    expect(badPlatform.status).toBe(2);
+    expect(badPlatform.stderr).toMatch(/^sandbox-run: pull: bad platform 'linux': use OS\/ARCH\[\/VARIANT\]/);
+    expect(existsSync(nowhere)).toBe(false);
     await expectEmpty(store);
   });
 
