@@ -35,6 +35,9 @@ export {
 } from './layers/index.js';
 export { type AcquireOptions, createPool, type LayerMount, type LayerSource, type PoolOptions, SandboxPool } from './pool/index.js';
 export {
+  type CopyUp,
+  type CopyUpChoice,
+  type CopyUpMechanism,
   findPostgresBindir,
   type ImageServiceOptions,
   type ImageServiceReady,

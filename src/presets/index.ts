@@ -1,6 +1,9 @@
 export { type ImageServiceOptions, type ImageServiceReady, imageService } from './image-service.js';
 export { type MariadbOptions, type MariadbSeed, mariadb, mysql } from './mariadb/index.js';
 export {
+  type CopyUp,
+  type CopyUpChoice,
+  type CopyUpMechanism,
   findPostgresBindir,
   type PostgresAuth,
   type PostgresOptions,
