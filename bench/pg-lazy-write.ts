@@ -7,8 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { createSandbox, postgres, type Sandbox } from '../src/index.js';
-import type { CopyUp } from '../src/presets/postgres/copy-up.js';
+import { type CopyUp, createSandbox, postgres, type Sandbox } from '../src/index.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
