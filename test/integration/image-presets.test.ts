@@ -2,7 +2,7 @@
 // redis({ image }), mariadb({ image }), postgres({ image }) and the generic
 // imageService, against images the test builds from the host's packages.
 import { existsSync } from 'node:fs';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSandbox, imageService, mariadb, openStore, postgres, redis, type Sandbox } from '../../src/index.js';
 import { findMariadbBinaries } from '../../src/presets/mariadb/server.js';
 import { findRedisBinaries } from '../../src/presets/redis/server.js';
@@ -11,7 +11,6 @@ import { needServer } from './servers.js';
 import { tempDir, useTempHome } from './support.js';
 
 useTempHome();
-const work = tempDir();
 const sh = async (sb: Sandbox, script: string) => (await sb.exec('/bin/sh', ['-c', script], { all: true })).all ?? '';
 
 /** The root directory of a process of the sandbox, as its /proc shows it: the image mount for a server chrooted into it. */
@@ -25,6 +24,8 @@ function hostPackages(): void {
 }
 
 let images: { redis: string; mariadb: string; postgres: string } | undefined;
+let work: ReturnType<typeof tempDir> | undefined;
+afterAll(() => work?.remove());
 beforeEach((ctx) => needServer(ctx, hostPackages));
 beforeAll(async () => {
   try {
@@ -33,12 +34,12 @@ beforeAll(async () => {
     return; // each test says why it is skipped
   }
   const store = await openStore();
+  work = tempDir();
   images = {
     redis: await redisImage(store, work.path),
     mariadb: await mariadbImage(store, work.path),
     postgres: await postgresImage(store, work.path),
   };
-  return () => work.remove();
 }, 120_000);
 
 describe('presets from images', () => {
