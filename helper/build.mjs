@@ -63,7 +63,8 @@ process.exit(1);
 function buildPreloadLibrary() {
   const library = join(outDir, sanitize ? 'pg-lazy-write-sanitized.so' : 'pg-lazy-write.so');
   const checks = sanitize ? ['-g', '-fno-omit-frame-pointer', '-fsanitize=undefined', '-fno-sanitize-recover=all'] : [];
-  const args = ['-std=gnu11', '-O2', '-fPIC', '-shared', '-fvisibility=hidden', ...warnings, ...checks, '-o', `${library}.tmp`, join(here, 'pg-lazy-write.c'), '-ldl'];
+  const shared = ['-fPIC', '-shared', '-fvisibility=hidden'];
+  const args = ['-std=gnu11', '-O2', ...shared, ...warnings, ...checks, '-o', `${library}.tmp`, join(here, 'pg-lazy-write.c'), '-ldl'];
   const result = spawnSync(compiler, args, { encoding: 'utf8' });
   if (result.status === 0) {
     renameSync(`${library}.tmp`, library);

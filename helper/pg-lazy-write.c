@@ -413,7 +413,7 @@ EXPORT int close(int fd) {
 
 EXPORT int close_range(unsigned first, unsigned last, int flags) {
   NEED(close_range, -1);
-  if (table_top < 0 || (flags & CLOSE_RANGE_CLOEXEC)) return NEXT(close_range)(first, last, flags);
+  if (table_top < 0 || (flags & (int)CLOSE_RANGE_CLOEXEC)) return NEXT(close_range)(first, last, flags);
   lock_table();
   int result = NEXT(close_range)(first, last, flags);
   if (result == 0)
