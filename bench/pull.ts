@@ -1,13 +1,14 @@
 // Pull time of a ~100 MB image from a local registry (Debian's
 // docker-registry on 127.0.0.1, filled by skopeo), side by side in one run
 // with `skopeo copy docker://… oci:DIR` of the same image (download and
-// write the blobs, no extraction) and skopeo copy + `sandbox-run import`
-// (what one would do without pull). Each round runs every contender once,
+// write the blobs, no extraction), skopeo copy + tar -xzf of each layer (the
+// floor of unpacking, nothing checked, nothing synced) and skopeo copy +
+// `sandbox-run import` (what one would do without pull). Each round runs every contender once,
 // into a fresh store or directory; medians of BENCH_RUNS (default 3).
 //   node --import tsx bench/pull.ts
 // The image: three layers from this host's files: /usr/lib/postgresql and
 // /usr/share/postgresql, ICU, libxml2 and OpenSSL libraries.
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +58,20 @@ try {
     {
       name: 'skopeo copy docker:// oci:DIR',
       run: () => execa('skopeo', ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${fresh()}:bench`]),
+    },
+    {
+      // The floor of unpacking without checks: the blobs fetched by skopeo, each layer gunzipped and untarred (no digest, no fsync).
+      name: 'skopeo copy + tar -xzf',
+      run: async () => {
+        const dir = fresh();
+        await execa('skopeo', ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${dir}:bench`]);
+        const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+        const blob = (digest: string) => join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+        const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), 'utf8')) as { layers: { digest: string }[] };
+        const tree = fresh();
+        mkdirSync(tree);
+        for (const layer of manifest.layers) await execa('tar', ['-xzf', blob(layer.digest), '-C', tree]);
+      },
     },
     {
       name: 'skopeo copy + sandbox-run import',
