@@ -70,6 +70,8 @@ function buildPreloadLibrary() {
     renameSync(`${library}.tmp`, library);
     return 0;
   }
-  console.warn(`sandbox-run: building ${library} with ${compiler} failed (the postgres preset copies files up whole without it):\n${result.stderr || result.error}`);
+  console.warn(
+    `sandbox-run: building ${library} with ${compiler} failed (the postgres preset copies files up whole without it):\n${result.stderr || result.error}`,
+  );
   return 0;
 }
