@@ -94,13 +94,18 @@ async function postgresMain(): Promise<void> {
   const psql = async (sql: string) => (await sb.exec('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql])).stdout.trim();
   const file = await psql("SELECT pg_relation_filepath('t')");
   const count = await psql('SELECT count(*) FROM t');
+  const uppers = join(home, 'uppers');
+  const upperFiles = () => readdirSync(uppers).map((scoped) => join(uppers, scoped, '0', 'upper', 'data', file));
+  // With pg-lazy-write.so preloaded too, a read clones nothing: the sandbox reads the store's file (and its page cache).
+  const copiedByRead = upperFiles().some((path) => existsSync(path));
   await psql("UPDATE t SET pad = 'changed' WHERE id <= 10; CHECKPOINT");
   const changed = await psql("SELECT count(*) FROM t WHERE pad = 'changed'");
-  const uppers = join(home, 'uppers');
-  const copies = readdirSync(uppers).map((scoped) => join(uppers, scoped, '0', 'upper', 'data', file));
+  const copies = upperFiles();
   const copy = copies.find((path) => existsSync(path));
   const report = {
     fileBytes: copy ? statSync(copy).size : 0,
+    preloaded: pg.copyUp?.mechanism === 'reflink' && !!pg.copyUp.library,
+    copiedByRead,
     count,
     changed,
     growth: used(home) - before,

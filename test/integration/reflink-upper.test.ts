@@ -49,6 +49,8 @@ interface Report {
 
 interface PostgresReport {
   fileBytes: number;
+  preloaded: boolean;
+  copiedByRead: boolean;
   count: string;
   changed: string;
   growth: number;
@@ -139,6 +141,8 @@ describe.skipIf(skipped)(`reflink copy-up of a disk upper (XFS on a loop device)
       const dir = home(reflinked, user, 'postgres');
       const report = await scenario<PostgresReport>(dir, user, 'postgres');
       expect({ count: report.count, changed: report.changed }).toEqual({ count: '200000', changed: '10' });
+      // pg-lazy-write.so is preloaded on reflink hosts too: the SELECT copied (cloned) nothing up, only the UPDATE did.
+      expect({ preloaded: report.preloaded, copiedByRead: report.copiedByRead }).toEqual({ preloaded: true, copiedByRead: false });
       // The table's file was copied up into the disk upper (PostgreSQL opens it read-write), as a clone.
       expect(report.upperCopies).toBe(1);
       expect(report.fileBytes).toBeGreaterThan(20 * 2 ** 20);

@@ -11,7 +11,9 @@ import { type ReflinkUppers, reflinkUppers } from '../../layers/reflink.js';
  * with a plain overlay ('overlay') even a SELECT copies each table it reads.
  * - 'reflink': the data's writable layer is on disk beside the store, on a
  *   filesystem that clones extents (XFS reflink=1, btrfs): a copy-up costs
- *   metadata, later writes cost the blocks they change.
+ *   metadata, later writes cost the blocks they change. The library below is
+ *   preloaded too where it is built: a clone is a file of its own with its
+ *   own page cache, so reads that copied nothing up share the store's cache.
  * - 'lazy-open': the server runs with pg-lazy-write.so preloaded, which opens
  *   relation files read-only until the first write: reads copy nothing, a
  *   write still copies the whole segment file (up to 1 GB) into memory.
@@ -32,7 +34,7 @@ const BUILT_LIBRARY = fileURLToPath(new URL('../../../helper/build/pg-lazy-write
 
 /** What the preset decided, and why (doctor and the `copyUp` getter say it). */
 export type CopyUpChoice =
-  | { mechanism: 'reflink'; reflink: ReflinkUppers; reason: string }
+  | { mechanism: 'reflink'; reflink: ReflinkUppers; library?: string; reason: string }
   | { mechanism: 'lazy-open'; library: string; reason: string }
   | { mechanism: 'overlay'; reason: string };
 
@@ -56,7 +58,13 @@ export async function chooseCopyUp(asked: CopyUp, storeRoot: string, env: NodeJS
   if (asked === 'overlay') return { mechanism: 'overlay', reason: 'copyUp: overlay (a file opened for writing is copied up whole)' };
   if (asked === 'reflink' || asked === 'auto') {
     const reflink = await reflinkUppers(storeRoot, env);
-    if (reflink) return { mechanism: 'reflink', reflink, reason: `the store's filesystem clones into ${reflink.dir} (copy-up by reflink)` };
+    if (reflink) {
+      const library = lazyWriteLibrary(env);
+      const reason = `the store's filesystem clones into ${reflink.dir} (copy-up by reflink)`;
+      return library
+        ? { mechanism: 'reflink', reflink, library, reason: `${reason}, and ${library} keeps reads from copying up at all (one page cache)` }
+        : { mechanism: 'reflink', reflink, reason };
+    }
     if (asked === 'reflink')
       throw new SandboxError(
         'BAD_OPTIONS',
@@ -73,12 +81,18 @@ export async function chooseCopyUp(asked: CopyUp, storeRoot: string, env: NodeJS
   return { mechanism: 'overlay', reason: 'no reflink filesystem and no pg-lazy-write.so (run `npm rebuild sandbox-run`): plain overlay copy-up' };
 }
 
-/** The server's variables for a lazy-open sandbox: the library and the data directory it works in. */
-export function lazyOpenEnv(choice: CopyUpChoice, dataDir: string): Record<string, string> {
-  return choice.mechanism === 'lazy-open' ? { LD_PRELOAD: choice.library, [LAZY_DIR_ENV]: dataDir } : {};
+/** The preload library the server runs with, if any (lazy-open, and reflink where it is built). */
+export function preloadedLibrary(choice: CopyUpChoice): string | undefined {
+  return choice.mechanism === 'overlay' ? undefined : choice.library;
 }
 
-/** Server settings the mechanism needs: PostgreSQL 18's io_uring would write past the library, so I/O stays synchronous. */
+/** The server's variables when the library is preloaded: the library and the data directory it works in. */
+export function lazyOpenEnv(choice: CopyUpChoice, dataDir: string): Record<string, string> {
+  const library = preloadedLibrary(choice);
+  return library ? { LD_PRELOAD: library, [LAZY_DIR_ENV]: dataDir } : {};
+}
+
+/** Server settings the library needs: PostgreSQL 18's io_uring would write past it, so I/O stays synchronous. */
 export function lazyOpenSettings(choice: CopyUpChoice, major: number): string[] {
-  return choice.mechanism === 'lazy-open' && major >= 18 ? ['-c', 'io_method=sync'] : [];
+  return preloadedLibrary(choice) && major >= 18 ? ['-c', 'io_method=sync'] : [];
 }

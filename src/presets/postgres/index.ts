@@ -11,7 +11,7 @@ import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../type
 import { findPostgresBindir } from './bindir.js';
 import { CA_FILE, type ClusterPlan, DATA_DIR, initAndSeed, MOUNT, READY } from './cluster.js';
 import { connectionEnv, defaultLayerName } from './connection.js';
-import { type CopyUpChoice, chooseCopyUp, lazyOpenEnv, lazyOpenSettings } from './copy-up.js';
+import { type CopyUpChoice, chooseCopyUp, lazyOpenEnv, lazyOpenSettings, preloadedLibrary } from './copy-up.js';
 import { checkOptions, type PostgresOptions } from './options.js';
 import { expandInputs, readInput } from './seed.js';
 import { selfSignedTls, type TlsFiles } from './tls.js';
@@ -126,7 +126,7 @@ class PostgresPreset implements Preset {
             ...['-D', DATA_DIR, '-k', sockets, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'],
             ...(this.#copyUp ? lazyOpenSettings(this.#copyUp, this.#major) : []),
           ],
-          ...(this.#copyUp?.mechanism === 'lazy-open' ? { env: lazyOpenEnv(this.#copyUp, DATA_DIR) } : {}),
+          ...(this.#copyUp && preloadedLibrary(this.#copyUp) ? { env: lazyOpenEnv(this.#copyUp, DATA_DIR) } : {}),
           ready: { log: READY },
           stopSignal: 'SIGINT',
           startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
@@ -217,6 +217,8 @@ class PostgresPreset implements Preset {
     // A host library cannot be preloaded into a server chrooted into an image.
     if (this.#image && this.#copyUp.mechanism === 'lazy-open')
       this.#copyUp = { mechanism: 'overlay', reason: 'the server runs from an image: plain overlay copy-up' };
+    if (this.#image && this.#copyUp.mechanism === 'reflink')
+      this.#copyUp = { mechanism: 'reflink', reflink: this.#copyUp.reflink, reason: this.#copyUp.reason };
     this.#layer = layer;
     return { cached: layer.created < started, description: `${layer.names.join(', ') || '<none>'} ${layer.digest}` };
   }
