@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { mergeOptions } from '../config/apply.js';
 import { findConfig, type LoadedConfig, loadConfig } from '../config/load.js';
 import type { LoadedSandboxRunConfig } from '../config/types.js';
+import { imageStack } from '../layers/image-stack.js';
 import { PlanError } from '../runner/plan.js';
 import type { OutputMode } from '../runner/report.js';
 import { runParallel } from '../runner/run-parallel.js';
@@ -161,13 +162,22 @@ function liveDisplay(): boolean {
   return Boolean(process.stderr.isTTY && !process.env.CI && !process.env.NO_COLOR);
 }
 
+/** What `docker run IMAGE` runs without a command: the image's Entrypoint and Cmd. */
+function imageCommand(ref: string): string[] {
+  const config = imageStack(ref).config;
+  const command = [...(config?.Entrypoint ?? []), ...(config?.Cmd ?? [])];
+  if (command.length === 0) throw new UsageError(`no command given, and image ${ref} has no Entrypoint or Cmd: sandbox-run --image ${ref} -- CMD [ARGS...]`);
+  return command;
+}
+
 /** `sandbox-run [options] -- CMD [ARGS...]`: one sandbox, its output streamed, its exit status ours. */
 export async function runCommand(args: RunArgs): Promise<number> {
-  const command = [...(args.command ?? []), ...(args['--'] ?? [])].map(String);
-  if (command.length === 0) throw new UsageError('no command given: sandbox-run [options] -- CMD [ARGS...]');
+  const given = [...(args.command ?? []), ...(args['--'] ?? [])].map(String);
   const flags = optionsFromFlags(args);
+  if (given.length === 0 && !flags.image) throw new UsageError('no command given: sandbox-run [options] -- CMD [ARGS...]');
   const loaded = await configFor(args, flags.cwd ?? process.cwd());
   const options = mergeOptions(loaded, flags);
+  const command = given.length ? given : imageCommand(options.image!);
   const config = loaded?.config ?? {};
   if (args.printHelperArgs) {
     // The plan's own command: with the copy fallback, disk uppers and --cgroup as they would run.

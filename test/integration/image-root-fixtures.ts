@@ -66,7 +66,12 @@ async function importTree(store: LayerStore, work: string, tree: string, ref: st
   await store.importImage(layout, { name: ref });
 }
 
-export const BUSYBOX_CONFIG = { Env: ['PATH=/bin', 'IMAGE_VAR=from-image', 'SHARED=image'], WorkingDir: '/srv/app' };
+export const BUSYBOX_CONFIG = {
+  Env: ['PATH=/bin', 'IMAGE_VAR=from-image', 'SHARED=image'],
+  WorkingDir: '/srv/app',
+  Entrypoint: ['sh', '-c'],
+  Cmd: ['echo "Cmd of the image: $IMAGE_VAR"'],
+};
 export const POSTGRES_CONFIG = { Env: [`PATH=${PG_BIN}:/bin`, 'LANG=C.UTF-8', 'TZ=UTC'], WorkingDir: '/var/lib/postgresql' };
 
 /** Builds both images in `work` and imports them as `busybox:test` and `postgres:15-test`. */

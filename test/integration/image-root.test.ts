@@ -107,6 +107,12 @@ describe('--image: an image as the root', () => {
     expect(existsSync(join(home.path, 'image-root-escape'))).toBe(false);
   });
 
+  it("runs the image's Entrypoint and Cmd when the CLI is given no command, as docker run does", async () => {
+    const cli = await execa(NODE, [CLI, '--image', images.busybox], { reject: false, env: { SANDBOX_RUN_HOME: home.path } });
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(cli.stdout.trim()).toBe('Cmd of the image: from-image');
+  });
+
   it('names sandbox-run pull and import when the image is not in the store, from the API and the CLI', async () => {
     const error = await run('true', [], { image: 'no-such-image:1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
