@@ -3,7 +3,7 @@
 // CPU is emulated. Uses dist/, like an installed package.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -108,6 +108,24 @@ await check('a layer build deletes a parent file (whiteout) and replaces a paren
   assert.equal(result.stdout, '.:\ndir\nkeep.txt\n\ndir:\nnew.txt');
 });
 
+await check('an image as the root (--image): its files as /, writes to a disk upper, thrown away', async () => {
+  // A one-file image: busybox-static as /bin/sh (the host's; CI installs it).
+  const imageDir = join(scratch, 'image');
+  mkdirSync(join(imageDir, 'bin'), { recursive: true });
+  copyFileSync('/bin/busybox', join(imageDir, 'bin/busybox'));
+  chmodSync(join(imageDir, 'bin/busybox'), 0o755);
+  symlinkSync('busybox', join(imageDir, 'bin/sh'));
+  const store = await openStore();
+  await store.snapshot(imageDir, { name: 'km-image' });
+  const script = 'echo written > /made.txt && cat /made.txt && ls /usr/bin/node 2>&1 || true; id -un';
+  const result = await run('/bin/sh', ['-c', script], { image: 'km-image', workdir: 'none', env: { PATH: '/bin' } });
+  assert.equal(result.exitCode, 0, result.stderr);
+  const [written, node] = result.stdout.split('\n');
+  assert.equal(written, 'written');
+  assert.match(node, /No such file/);
+  assert.deepEqual(readdirSync(join(process.env.SANDBOX_RUN_HOME, 'uppers')), []);
+});
+
 await check('a PostgreSQL preset sandbox answers a query', async () => {
   const preset = postgres({ database: 'km', seed: { command: 'psql -q -c "CREATE TABLE t AS SELECT 42 AS answer"' } });
   await preset.prepare();
@@ -115,7 +133,9 @@ await check('a PostgreSQL preset sandbox answers a query', async () => {
   const client = new pg.Client(sb.env.DATABASE_URL);
   try {
     await client.connect();
-    // The seed's table, then a write: the cluster's files are copied up to the disk upper.
+    // The seed's table, then a write: the cluster's files are copied up to the disk upper
+    // (at the first write with copyUp's default here, lazy-open).
+    assert.equal(preset.copyUp?.mechanism, 'lazy-open', preset.copyUp?.reason);
     await client.query('INSERT INTO t VALUES (43)');
     const { rows } = await client.query('SELECT sum(answer)::int AS s FROM t');
     assert.equal(rows[0].s, 85);
