@@ -4,6 +4,9 @@
 //   a warm-pool acquire (+ first query).
 // Plus memory per idle sandbox (PSS) and extra disk per sandbox after a 1-row update.
 //   node --import tsx bench/postgres.ts      (BENCH_SCALE=10 BENCH_RUNS=7 BENCH_WARM_RUNS=25)
+// The big-seed row set (a 1 GB pgbench -s 70 cluster: template clones vs each copyUp, 10 and 50
+// sandboxes at once) is bench/postgres-big.ts:
+//   node --import tsx bench/postgres.ts --big
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +14,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { createPool, createSandbox, findPostgresBindir, postgres, type Sandbox, Service } from '../src/index.js';
+
+if (process.argv.includes('--big')) {
+  await import('./postgres-big.js');
+  process.exit(process.exitCode ?? 0);
+}
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
