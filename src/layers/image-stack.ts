@@ -1,6 +1,7 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
+import { ownedName } from '../process/sweep.js';
 import { corruptLayerError, readMeta } from './integrity.js';
 import type { ImageConfig } from './oci-index.js';
 import { checkSeal, SEAL_FILE } from './seal.js';
@@ -81,10 +82,32 @@ function checkLayer(layerDir: string, hex: string, label: string, ref: string): 
   return meta;
 }
 
+const held = new Set<string>();
+
+/**
+ * Leases the image's top layer for this process's life, as the store's own
+ * lease does (a pid file under leases/, swept once the process is gone), so
+ * `sandbox-run remove` cannot delete an image while sandboxes use it; its
+ * lower layers are held by having a child. Written without the store's lock:
+ * a remove that ran first is seen by the check after the write.
+ */
+function holdForProcess(dir: string, hex: string, ref: string): void {
+  const key = `${dir}\0${hex}`;
+  if (held.has(key)) return;
+  try {
+    writeFileSync(join(dir, 'leases', `${hex}.${ownedName()}`), '');
+  } catch {
+    return; // a read-only store (another user's): nothing of ours can remove it
+  }
+  if (!existsSync(join(dir, 'layers', hex))) missing(ref, dir);
+  held.add(key);
+}
+
 /** The layers of image `ref` (a tag or digest) in the store at `storeDir`, top first. Missing: one line naming pull and import. */
 export function imageStack(ref: string, storeDir: string = defaultStoreDir()): ImageStack {
   const dir = resolve(storeDir);
   const top = tagged(dir, ref) ?? missing(ref, dir);
+  holdForProcess(dir, top, ref);
   const lowers: string[] = [];
   let config: ImageConfig | undefined;
   for (let hex: string | undefined = top; hex; ) {

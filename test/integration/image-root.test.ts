@@ -113,6 +113,18 @@ describe('--image: an image as the root', () => {
     expect(cli.stdout.trim()).toBe('Cmd of the image: from-image');
   });
 
+  it('leases the image while this process uses it: sandbox-run rm untags it but deletes nothing', async () => {
+    const tree = join(work.path, 'lease-image');
+    mkdirSync(tree);
+    execFileSync('cp', ['-a', join((await store.require(images.busybox)).path, 'bin'), tree]);
+    const layer = await store.snapshot(tree, { name: 'lease-test:1' });
+    expect((await run('/bin/sh', ['-c', 'echo used'], { image: 'lease-test:1', env: { PATH: '/bin' } })).stdout).toBe('used');
+    const rm = await execa(NODE, [CLI, 'rm', 'lease-test:1'], { reject: false, env: { SANDBOX_RUN_HOME: home.path } });
+    expect(rm.exitCode, rm.stderr).toBe(0);
+    expect(rm.stdout).not.toMatch(/deleted:/);
+    expect(existsSync(join(layer.path, 'bin', 'busybox'))).toBe(true);
+  });
+
   it('names sandbox-run pull and import when the image is not in the store, from the API and the CLI', async () => {
     const error = await run('true', [], { image: 'no-such-image:1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
