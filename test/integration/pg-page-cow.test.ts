@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { createSandbox, findPostgresBindir, type Preset, type PresetParts, postgres, type Sandbox, Service } from '../../src/index.js';
 import { DATA_DIR } from '../../src/presets/postgres/cluster.js';
 import { LAZY_DIR_ENV, PAGES_DIR_ENV, PAGES_LIBRARY_ENV, pagesDir } from '../../src/presets/postgres/copy-up.js';
-import { ROOT, tempDir, useTempHome } from './support.js';
+import { buildFixture, ROOT, tempDir, useTempHome } from './support.js';
 
 useTempHome();
 
@@ -300,4 +300,27 @@ describe("PostgreSQL with copyUp 'pages' (data checksums on)", () => {
     expect(withLazy.relations.bytes).toBeGreaterThan(accounts); // the accounts table (26 MB at -s 2), whole
     expect(withPages.deltas.bytes).toBeLessThan(accounts / 20);
   }, 300_000);
+});
+
+describe.each(Object.entries(LIBRARIES))('pg-page-cow (%s build) on overlayfs, driven by a C probe', (_build, library) => {
+  const probe = buildFixture('page-cow-probe');
+
+  it('merges blocks, sizes, truncates, extends and unlinks exactly, and never copies the lower file up', async () => {
+    const dir = tempDir();
+    try {
+      const lower = join(dir.path, 'lower');
+      mkdirSync(join(lower, 'data/base/1'), { recursive: true });
+      writeFileSync(join(lower, 'data/base/1/123'), Buffer.alloc(3 * 8192, 1));
+      const layer = hostLayer(join(dir.path, 'layer'), lower);
+      await using sb = await createSandbox({ workdir: 'none', overlays: [{ lower: [lower], target: '/tmp/probe', upper: layer }] });
+      const env = { LD_PRELOAD: `${library} ${LAZY_LIBRARY}`, [LAZY_DIR_ENV]: '/tmp/probe/data', [PAGES_DIR_ENV]: '/tmp/probe/pages' };
+      const result = await sb.exec(probe, ['/tmp/probe'], { env, all: true });
+      expect(result.all).toMatch(/PASSED\s*$/);
+      expect(result.exitCode).toBe(0);
+      expect(existsSync(join(layer.upper, 'data/base/1/123'))).toBe(false); // never copied up
+      expect(readdirSync(join(layer.upper, 'pages/base/1')).sort()).toEqual(['123', '123.map']); // 124's went with it
+    } finally {
+      dir.remove();
+    }
+  });
 });
