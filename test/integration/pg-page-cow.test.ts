@@ -324,3 +324,43 @@ describe.each(Object.entries(LIBRARIES))('pg-page-cow (%s build) on overlayfs, d
     }
   });
 });
+
+/*
+ * PostgreSQL's own regression suite (see pg-lazy-write.test.ts and README "What reads and writes cost"): with
+ * SANDBOX_RUN_PG_REGRESS_DIR set, it runs against a 'pages' sandbox and a plain-overlay one; both must fail the same
+ * tests with the same diffs.
+ */
+const REGRESS_DIR = process.env.SANDBOX_RUN_PG_REGRESS_DIR;
+describe.skipIf(!REGRESS_DIR)("PostgreSQL regression suite, copyUp 'pages' against a plain overlay (SANDBOX_RUN_PG_REGRESS_DIR)", () => {
+  const settings = ["lc_messages TO 'C'", "lc_monetary TO 'C'", "lc_numeric TO 'C'", "lc_time TO 'C'", "bytea_output TO 'hex'"].concat([
+    "timezone_abbreviations TO 'Default'",
+  ]);
+
+  async function regress(copyUp: 'pages' | 'overlay'): Promise<{ summary: string; failed: string[]; diffs: string }> {
+    const dir = REGRESS_DIR!;
+    const preset = postgres({ copyUp, checksums: true });
+    await preset.prepare();
+    await using sb = await createSandbox({ workdir: 'none', presets: [preset] });
+    const setup = ['CREATE DATABASE regression TEMPLATE template0', ...settings.map((setting) => `ALTER DATABASE regression SET ${setting}`)];
+    await sb.exec('psql', ['-X', '-d', 'postgres', ...setup.flatMap((sql) => ['-c', sql])]);
+    const pgRegress = join(findPostgresBindir(), '../lib/pgxs/src/test/regress/pg_regress');
+    const args = ['--use-existing', `--bindir=${findPostgresBindir()}`, `--inputdir=${dir}`, '--outputdir=/tmp/regress', `--dlpath=${dir}`];
+    const run = await sb.exec(pgRegress, [...args, `--schedule=${join(dir, 'parallel_schedule')}`], { all: true, env: { PGDATABASE: 'postgres' } });
+    const out = run.all ?? '';
+    const diffs = (await sb.exec('sh', ['-c', 'cat /tmp/regress/regression.diffs 2>/dev/null || true'])).stdout ?? '';
+    return {
+      summary: /\d+ of \d+ tests failed|All \d+ tests passed/.exec(out)?.[0] ?? out.slice(-500),
+      failed: [...out.matchAll(/^\s*(?:test )?(\S+)\s+\.\.\. FAILED/gm)].map((match) => match[1]!),
+      diffs: diffs.replace(/^(diff|---|\+\+\+) .*$/gm, '').replace(/\d+ ms/g, ''),
+    };
+  }
+
+  it('fails the same tests with the same diffs as a plain overlay', async () => {
+    const pages = await regress('pages');
+    const plain = await regress('overlay');
+    console.log(`pg_regress: pages ${pages.summary}, overlay ${plain.summary}; failed: ${pages.failed.join(' ') || 'none'}`);
+    expect(pages.failed).toEqual(plain.failed);
+    expect(pages.diffs).toBe(plain.diffs);
+    expect(pages.failed.length).toBeLessThan(20);
+  }, 900_000);
+});
