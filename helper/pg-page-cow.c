@@ -84,6 +84,8 @@ struct header {
 
 struct cow {
   char *rel;          /* relative to the data directory; NULL: not a relation file */
+  bool absent;        /* no map as of epoch `seen`: reads skip looking for one until the epoch moves */
+  uint64_t seen;
   int delta;          /* -1 until attached */
   int mapfd;          /* -1 until attached */
   struct header *map; /* NULL until attached; the bitmap follows at HEADER */
@@ -93,6 +95,14 @@ static struct cow table[MAX_FDS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char data_dir[PATH_MAX], pages_dir[PATH_MAX];
 static size_t data_dir_len; /* 0: inert */
+/*
+ * $SANDBOX_RUN_PG_PAGES_DIR/.epoch, mapped MAP_SHARED: a counter every process bumps after it publishes a map. A
+ * descriptor that found no map at epoch E needs not look again (an open that fails costs a path walk through the
+ * overlay, ~2 us, on every 8 KiB read) until the counter moves: a map made before a write that happened before our
+ * read is published with its bump first, so the read sees the bump and then the map.
+ */
+static uint64_t *epoch;
+static bool epoch_tried;
 
 /* ---- the next library's functions ---- */
 
@@ -289,6 +299,29 @@ static void grow_to(struct header *map, uint64_t end) {
   }
 }
 
+/* The shared counter, mapped on first use; NULL where it cannot be (then every read looks for a map). */
+static uint64_t *epoch_counter(void) {
+  if (__atomic_load_n(&epoch_tried, __ATOMIC_ACQUIRE)) return __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
+  pthread_mutex_lock(&lock);
+  if (!epoch_tried) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/.epoch", pages_dir) < PATH_MAX) {
+      make_parents(path);
+      int fd = NEXT(openat)(AT_FDCWD, path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      struct stat st;
+      /* Growing an empty file to one page with zeros is the same whoever does it, and a counter of 0 is the start. */
+      if (fd >= 0 && NEXT(fstat)(fd, &st) == 0 && (st.st_size >= 4096 || NEXT(ftruncate)(fd, 4096) == 0)) {
+        void *map = NEXT(mmap)(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map != MAP_FAILED) __atomic_store_n(&epoch, (uint64_t *)map, __ATOMIC_RELEASE);
+      }
+      if (fd >= 0) NEXT(close)(fd);
+    }
+    __atomic_store_n(&epoch_tried, true, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&lock);
+  return __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
+}
+
 static struct cow *cow_of(int fd) {
   return fd >= 0 && fd < MAX_FDS && __atomic_load_n(&table[fd].rel, __ATOMIC_ACQUIRE) ? &table[fd] : NULL;
 }
@@ -296,10 +329,18 @@ static struct cow *cow_of(int fd) {
 /* Maps an existing map file (and opens the delta): true if the file has one. */
 static bool attach(struct cow *c) {
   if (c->map) return true;
+  uint64_t *counter = epoch_counter();
+  /* Read before the look: a map published after this load moves the counter past it. */
+  uint64_t now = counter ? __atomic_load_n(counter, __ATOMIC_SEQ_CST) : 0;
+  if (counter && c->absent && c->seen == now) return false;
   char map_path[PATH_MAX], delta_path[PATH_MAX];
   if (!side_path(c->rel, ".map", map_path) || !side_path(c->rel, "", delta_path)) return false;
   int mapfd = NEXT(openat)(AT_FDCWD, map_path, O_RDWR | O_CLOEXEC, 0);
-  if (mapfd < 0) return false;
+  if (mapfd < 0) {
+    c->absent = errno == ENOENT;
+    c->seen = now;
+    return false;
+  }
   int delta = NEXT(openat)(AT_FDCWD, delta_path, O_RDWR | O_CLOEXEC, 0);
   void *map = delta < 0 ? MAP_FAILED : NEXT(mmap)(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, mapfd, 0);
   if (map == MAP_FAILED) {
@@ -341,6 +382,9 @@ static int ensure(int fd, struct cow *c) {
     errno = saved;
     return -1;
   }
+  uint64_t *counter = epoch_counter();
+  if (counter) __atomic_fetch_add(counter, 1, __ATOMIC_SEQ_CST);
+  c->absent = false;
   if (attach(c)) return 0;
   errno = EIO;
   return -1;
@@ -370,6 +414,7 @@ static void track(int fd, const char *rel) {
   if (table[fd].rel) detach(&table[fd]);
   table[fd].delta = table[fd].mapfd = -1;
   table[fd].map = NULL;
+  table[fd].absent = false;
   __atomic_store_n(&table[fd].rel, copy, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&lock);
 }
