@@ -15,7 +15,7 @@ const WORKLOADS = {
   read: 'SELECT count(*), sum(abalance) FROM pgbench_accounts',
   update: 'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 10',
 } as const;
-const MODES = ['overlay', 'lazy-open'] as const satisfies readonly CopyUp[];
+const MODES = ['overlay', 'lazy-open', 'pages'] as const satisfies readonly CopyUp[];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number) => `${x.toFixed(0)} ms`;

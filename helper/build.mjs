@@ -68,10 +68,23 @@ function buildPreloadLibrary() {
   const result = spawnSync(compiler, args, { encoding: 'utf8' });
   if (result.status === 0) {
     renameSync(`${library}.tmp`, library);
-    return 0;
+    return buildPageCowLibrary(checks, shared);
   }
   console.warn(
     `sandbox-run: building ${library} with ${compiler} failed (the postgres preset copies files up whole without it):\n${result.stderr || result.error}`,
   );
+  return 0;
+}
+
+/** pg-page-cow.so: page-level copy-on-write for relation files (copyUp 'pages', preloaded before pg-lazy-write.so). */
+function buildPageCowLibrary(checks, shared) {
+  const library = join(outDir, sanitize ? 'pg-page-cow-sanitized.so' : 'pg-page-cow.so');
+  const args = ['-std=gnu11', '-O2', ...shared, ...warnings, ...checks, '-o', `${library}.tmp`, join(here, 'pg-page-cow.c'), '-ldl'];
+  const result = spawnSync(compiler, args, { encoding: 'utf8' });
+  if (result.status === 0) {
+    renameSync(`${library}.tmp`, library);
+    return 0;
+  }
+  console.warn(`sandbox-run: building ${library} with ${compiler} failed (copyUp 'pages' is unavailable without it):\n${result.stderr || result.error}`);
   return 0;
 }

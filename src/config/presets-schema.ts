@@ -47,7 +47,7 @@ const postgresOptions = z.strictObject({
   layer: z.string().min(1).optional(),
   baseDir: z.string().min(1).optional(),
   checksums: z.boolean().optional(),
-  copyUp: z.enum(['auto', 'reflink', 'lazy-open', 'overlay']).optional(),
+  copyUp: z.enum(['auto', 'reflink', 'lazy-open', 'pages', 'overlay']).optional(),
 });
 
 const instance = z.custom<Preset>(

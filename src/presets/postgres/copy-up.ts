@@ -1,4 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SandboxError } from '../../errors.js';
 import { type ReflinkUppers, reflinkUppers } from '../../layers/reflink.js';
@@ -17,30 +18,39 @@ import { type ReflinkUppers, reflinkUppers } from '../../layers/reflink.js';
  * - 'lazy-open': the server runs with pg-lazy-write.so preloaded, which opens
  *   relation files read-only until the first write: reads copy nothing, a
  *   write still copies the whole segment file (up to 1 GB) into memory.
+ * - 'pages' (prototype, not chosen by 'auto'): pg-page-cow.so is preloaded
+ *   before the library above and never opens a relation file for writing:
+ *   written 8 KiB blocks go to a sparse delta file beside the data directory
+ *   (`<mount>/pages`), so a write costs the pages it writes.
  * - 'auto' (default): 'reflink' where the store clones, else 'lazy-open'
  *   where the library is built, else 'overlay'.
  */
-export type CopyUp = 'auto' | 'reflink' | 'lazy-open' | 'overlay';
+export type CopyUp = 'auto' | 'reflink' | 'lazy-open' | 'pages' | 'overlay';
 export type CopyUpMechanism = Exclude<CopyUp, 'auto'>;
-export const COPY_UPS: readonly CopyUp[] = ['auto', 'reflink', 'lazy-open', 'overlay'];
+export const COPY_UPS: readonly CopyUp[] = ['auto', 'reflink', 'lazy-open', 'pages', 'overlay'];
 
 /** The directory below which the library opens O_RDWR files read-only (unset: it does nothing). */
 export const LAZY_DIR_ENV = 'SANDBOX_RUN_PG_LAZY_DIR';
 /** Another build of the library (e.g. helper/build/pg-lazy-write-sanitized.so). */
 export const LAZY_LIBRARY_ENV = 'SANDBOX_RUN_PG_LAZY_LIBRARY';
+/** Where pg-page-cow.so keeps each relation file's delta and block map (unset: it does nothing). */
+export const PAGES_DIR_ENV = 'SANDBOX_RUN_PG_PAGES_DIR';
+/** Another build of the page-level library (e.g. helper/build/pg-page-cow-sanitized.so). */
+export const PAGES_LIBRARY_ENV = 'SANDBOX_RUN_PG_PAGES_LIBRARY';
 
 /** Where `npm install` builds it (same depth from src/ and dist/); sandboxes see it through the read-only host root. */
 const BUILT_LIBRARY = fileURLToPath(new URL('../../../helper/build/pg-lazy-write.so', import.meta.url));
+const BUILT_PAGES_LIBRARY = fileURLToPath(new URL('../../../helper/build/pg-page-cow.so', import.meta.url));
 
 /** What the preset decided, and why (doctor and the `copyUp` getter say it). */
 export type CopyUpChoice =
   | { mechanism: 'reflink'; reflink: ReflinkUppers; library?: string; reason: string }
   | { mechanism: 'lazy-open'; library: string; reason: string }
+  | { mechanism: 'pages'; library: string; pagesLibrary: string; reason: string }
   | { mechanism: 'overlay'; reason: string };
 
 /** The preload library, if built and readable (it must be readable by the sandbox's uid too: the build makes it 0755). */
-export function lazyWriteLibrary(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const path = env[LAZY_LIBRARY_ENV] || BUILT_LIBRARY;
+export function lazyWriteLibrary(env: NodeJS.ProcessEnv = process.env, path = env[LAZY_LIBRARY_ENV] || BUILT_LIBRARY): string | undefined {
   // The dynamic loader splits LD_PRELOAD at spaces and colons: such a path would be ignored with a warning, not loaded.
   if (/[\s:]/.test(path)) return undefined;
   try {
@@ -71,6 +81,16 @@ export async function chooseCopyUp(asked: CopyUp, storeRoot: string, env: NodeJS
         `postgres preset: copyUp 'reflink' needs SANDBOX_RUN_HOME on a filesystem that clones (XFS reflink=1, btrfs); ${storeRoot} does not: use 'auto'`,
       );
   }
+  if (asked === 'pages') {
+    const library = lazyWriteLibrary(env);
+    const pagesLibrary = lazyWriteLibrary(env, env[PAGES_LIBRARY_ENV] || BUILT_PAGES_LIBRARY);
+    if (library && pagesLibrary)
+      return { mechanism: 'pages', library, pagesLibrary, reason: `${pagesLibrary} keeps written relation blocks in a delta file (page-level copy-on-write)` };
+    throw new SandboxError(
+      'BAD_OPTIONS',
+      `postgres preset: copyUp 'pages' needs ${env[PAGES_LIBRARY_ENV] || BUILT_PAGES_LIBRARY} and ${env[LAZY_LIBRARY_ENV] || BUILT_LIBRARY}: run \`npm rebuild sandbox-run\` (needs a C compiler)`,
+    );
+  }
   const library = lazyWriteLibrary(env);
   if (library) return { mechanism: 'lazy-open', library, reason: `${library} opens relation files read-only until their first write` };
   if (asked === 'lazy-open')
@@ -86,10 +106,20 @@ export function preloadedLibrary(choice: CopyUpChoice): string | undefined {
   return choice.mechanism === 'overlay' ? undefined : choice.library;
 }
 
-/** The server's variables when the library is preloaded: the library and the data directory it works in. */
+/**
+ * The server's variables when the library is preloaded: the library and the data directory it works in; for 'pages' the
+ * page-level library first (it hands every other file to the lazy one) and its directory, beside the data in the same overlay.
+ */
 export function lazyOpenEnv(choice: CopyUpChoice, dataDir: string): Record<string, string> {
   const library = preloadedLibrary(choice);
-  return library ? { LD_PRELOAD: library, [LAZY_DIR_ENV]: dataDir } : {};
+  if (!library) return {};
+  if (choice.mechanism === 'pages') return { LD_PRELOAD: `${choice.pagesLibrary} ${library}`, [LAZY_DIR_ENV]: dataDir, [PAGES_DIR_ENV]: pagesDir(dataDir) };
+  return { LD_PRELOAD: library, [LAZY_DIR_ENV]: dataDir };
+}
+
+/** Where copyUp 'pages' keeps deltas and block maps: outside the data directory, so PostgreSQL's scans and size sums never see them. */
+export function pagesDir(dataDir: string): string {
+  return join(dirname(dataDir), 'pages');
 }
 
 /** Server settings the library needs: PostgreSQL 18's io_uring would write past it, so I/O stays synchronous. */

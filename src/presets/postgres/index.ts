@@ -215,7 +215,7 @@ class PostgresPreset implements Preset {
     this.#lowers = await store.lowerDirs(layer.digest);
     this.#copyUp = await chooseCopyUp(o.copyUp ?? 'auto', store.dir);
     // A host library cannot be preloaded into a server chrooted into an image.
-    if (this.#image && this.#copyUp.mechanism === 'lazy-open')
+    if (this.#image && (this.#copyUp.mechanism === 'lazy-open' || this.#copyUp.mechanism === 'pages'))
       this.#copyUp = { mechanism: 'overlay', reason: 'the server runs from an image: plain overlay copy-up' };
     if (this.#image && this.#copyUp.mechanism === 'reflink')
       this.#copyUp = { mechanism: 'reflink', reflink: this.#copyUp.reflink, reason: this.#copyUp.reason };
