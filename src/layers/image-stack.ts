@@ -2,9 +2,9 @@ import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { ownedName } from '../process/sweep.js';
-import { corruptLayerError, readMeta } from './integrity.js';
+import { checkedBefore, corruptLayerError, readMeta, rememberChecked } from './integrity.js';
 import type { ImageConfig } from './oci-index.js';
-import { checkSeal, SEAL_FILE } from './seal.js';
+import { checkSeal } from './seal.js';
 import { defaultStoreDir } from './store.js';
 
 /*
@@ -29,20 +29,6 @@ export interface ImageStack {
 }
 
 const HEX = /^[0-9a-f]{64}$/;
-const checked = new Map<string, string>();
-
-function identity(layerDir: string): string {
-  return ['meta.json', SEAL_FILE, 'tree']
-    .map((name) => {
-      try {
-        const st = lstatSync(join(layerDir, name), { bigint: true });
-        return `${st.ino}:${st.ctimeNs}`;
-      } catch {
-        return '-';
-      }
-    })
-    .join('/');
-}
 
 function missing(ref: string, storeDir: string): never {
   throw new SandboxError(
@@ -73,11 +59,11 @@ function checkLayer(layerDir: string, hex: string, label: string, ref: string): 
   const meta = readMeta(layerDir, hex);
   if (typeof meta === 'string') throw corruptLayerError(label, meta, ref);
   if (!lstatSync(join(layerDir, 'tree'), { throwIfNoEntry: false })?.isDirectory()) throw corruptLayerError(label, 'tree/ is missing', ref);
-  if (checked.get(layerDir) !== identity(layerDir)) {
+  if (!checkedBefore(layerDir)) {
     const seal = checkSeal(layerDir);
     // 'missing': a layer committed before seals existed, as LayerStore.list takes it.
     if (seal !== undefined && seal !== 'missing') throw corruptLayerError(label, seal, ref);
-    checked.set(layerDir, identity(layerDir));
+    rememberChecked(layerDir);
   }
   return meta;
 }

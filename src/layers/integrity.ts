@@ -56,6 +56,16 @@ function identity(layerDir: string): string {
 /** Layers that passed the check in this process, by directory: identity then. A pool checks each layer once. */
 const checked = new Map<string, string>();
 
+/** Whether the layer passed a check in this process and has not been rewritten since. */
+export function checkedBefore(layerDir: string): boolean {
+  return checked.get(layerDir) === identity(layerDir);
+}
+
+/** Remembers that the layer passed a check, as it is now. */
+export function rememberChecked(layerDir: string): void {
+  checked.set(layerDir, identity(layerDir));
+}
+
 /** Result of a full verification. */
 export interface Verdict {
   status: 'ok' | 'resealed' | 'corrupt';
@@ -84,7 +94,7 @@ export async function verifyLayer(layerDir: string, hex: string): Promise<Verdic
   if (seal === undefined) return { status: 'ok' };
   if (!writable(layerDir)) return { status: 'ok', reason: 'not resealed: the store is read-only' };
   await writeSeal(layerDir);
-  checked.set(layerDir, identity(layerDir));
+  rememberChecked(layerDir);
   return { status: 'resealed', reason: seal === 'missing' ? 'it had no seal (committed before seals existed)' : `${seal}, but its content is intact` };
 }
 
@@ -100,7 +110,7 @@ export async function mountProblem(layerDir: string, hex: string, options: { uns
   if (typeof meta === 'string') return meta;
   const problem = treeProblem(layerDir);
   if (problem) return problem;
-  if (checked.get(layerDir) === identity(layerDir)) return undefined;
+  if (checkedBefore(layerDir)) return undefined;
   const seal = checkSeal(layerDir);
   if (seal !== undefined) {
     // meta.json is not covered by the digest: an edit of it stays an error.
@@ -113,7 +123,7 @@ export async function mountProblem(layerDir: string, hex: string, options: { uns
     // The seal names the path that changed; the digest only that something did.
     if (verdict.status === 'corrupt') return seal.startsWith('tree/') ? seal : verdict.reason;
   }
-  checked.set(layerDir, identity(layerDir));
+  rememberChecked(layerDir);
   return undefined;
 }
 
