@@ -1,25 +1,40 @@
 // Big seed: a 1 GB cluster (pgbench -i -s 70), N sandboxes at once, side by side in one run:
 //   CREATE DATABASE .. TEMPLATE .. STRATEGY FILE_COPY on one shared server (one clone per "sandbox"),
 //   today's sandbox (copyUp: 'overlay': plain overlayfs copy-up onto tmpfs),
-//   the default off reflink filesystems (copyUp: 'lazy-open': relation files opened read-only until the first write),
+//   copyUp: 'lazy-open' (relation files opened read-only until the first write, which copies the whole segment),
+//   copyUp: 'pages' (page-level copy-on-write: written 8 KiB blocks go to a sparse delta beside the data),
 //   reflink copy-up (copyUp: 'reflink', the store and the uppers on a loop-mounted XFS with reflink=1; root only).
 // Each for (a) a read-only query over pgbench_accounts and (b) a 10-row update (then CHECKPOINT, so the writes reach
 // the files); columns: time from "create" to the first query's result (median over the N started together), and
 // memory per sandbox (PSS of its processes + writable-layer bytes; for reflink, what the XFS's used space grew by;
-// for template clones, the clone's bytes on disk plus its backend's PSS), for N = 10 and 50.
-//   node --import tsx bench/postgres-big.ts      (BENCH_SCALE=70 BENCH_COUNTS=10,50 BENCH_ROWS=template,overlay,lazy-open,reflink)
+// for template clones, the clone's bytes on disk), for N = 10 and 50, how both grow from 10 to 50, and each against
+// the template way at the same N. The way copyUp 'auto' picks on this machine (its ext4/tmpfs home) is labelled.
+//   node --import tsx bench/postgres-big.ts [--ways template,pages] [--at 10,50]
+//   (or BENCH_ROWS=template,overlay,lazy-open,pages,reflink BENCH_COUNTS=10,50 BENCH_SCALE=70)
 // A row whose N sandboxes would need more memory than is available (a whole 940 MB segment each) says so instead.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { createSandbox, findPostgresBindir, postgres, type Sandbox, Service } from '../src/index.js';
+import { createSandbox, findPostgresBindir, openStore, postgres, type Sandbox, Service } from '../src/index.js';
+import { chooseCopyUp } from '../src/presets/postgres/copy-up.js';
 import { removeTree } from '../src/process/sweep.js';
 
+/** `--name value` or `--name=value` on the command line (bench/postgres.ts --big passes its own through). */
+function flag(name: string): string | undefined {
+  const i = process.argv.findIndex((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const arg = process.argv[i]!;
+  return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : process.argv[i + 1];
+}
+
+const WAYS = ['template', 'overlay', 'lazy-open', 'pages', 'reflink'] as const;
+type Way = (typeof WAYS)[number];
 const SCALE = Number(process.env.BENCH_SCALE ?? 70);
-const COUNTS = (process.env.BENCH_COUNTS ?? '10,50').split(',').map(Number);
-const ROWS = (process.env.BENCH_ROWS ?? 'template,overlay,lazy-open,reflink').split(',');
+const COUNTS = (flag('at') ?? process.env.BENCH_COUNTS ?? '10,50').split(',').map(Number);
+const ROWS = (flag('ways') ?? process.env.BENCH_ROWS ?? WAYS.join(',')).split(',') as Way[];
+for (const row of ROWS) if (!WAYS.includes(row)) throw new Error(`unknown way ${row}: one of ${WAYS.join(', ')}`);
 // An index range: it reads 1000 rows, but PostgreSQL opens the whole 940 MB table segment read-write all the same.
 const READ = 'SELECT sum(abalance) FROM pgbench_accounts WHERE aid BETWEEN 1 AND 1000';
 const UPDATE = 'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 10';
@@ -185,11 +200,11 @@ function reflinkHome(): { home: string; remove: () => void } | string {
   };
 }
 
-const table: { row: string; workload: Workload; count: number; result: Result | string }[] = [];
+const table: { row: Way; workload: Workload; count: number; result: Result | string }[] = [];
 const segment = 940 * 2 ** 20;
 const ext4Home = process.env.SANDBOX_RUN_HOME;
 
-async function presetRows(row: 'overlay' | 'lazy-open' | 'reflink', home: string | undefined): Promise<void> {
+async function presetRows(row: 'overlay' | 'lazy-open' | 'pages' | 'reflink', home: string | undefined): Promise<void> {
   if (home) process.env.SANDBOX_RUN_HOME = home;
   else if (ext4Home) process.env.SANDBOX_RUN_HOME = ext4Home;
   else delete process.env.SANDBOX_RUN_HOME;
@@ -240,39 +255,59 @@ for (const row of ROWS) {
         if (!ext4Home) delete process.env.SANDBOX_RUN_HOME;
         xfs.remove();
       }
-  } else await presetRows(row as 'overlay' | 'lazy-open', undefined);
+  } else await presetRows(row, undefined);
 }
 
-const NAMES: Record<string, string> = {
-  template: 'CREATE DATABASE TEMPLATE (FILE_COPY)',
-  overlay: "sandbox, copyUp 'overlay' (before)",
-  'lazy-open': "sandbox, copyUp 'lazy-open'",
-  reflink: "sandbox, copyUp 'reflink' (XFS)",
+// What copyUp 'auto' picks here (the home this bench's preset rows run in, not the reflink row's XFS).
+const auto = (await chooseCopyUp('auto', (await openStore()).dir)).mechanism;
+const NAMES: Record<Way, string> = {
+  template: '`CREATE DATABASE .. TEMPLATE` (FILE_COPY)',
+  overlay: "sandbox, `copyUp: 'overlay'` (before)",
+  'lazy-open': "sandbox, `copyUp: 'lazy-open'`",
+  pages: "sandbox, `copyUp: 'pages'`",
+  reflink: "sandbox, `copyUp: 'reflink'` (XFS home)",
 };
+const name = (row: Way) => `${NAMES[row]}${row === auto ? ' (default here)' : row === 'pages' && auto !== 'reflink' ? ' (new default)' : ''}`;
 console.log(`\n${mb(clusterBytes)} cluster (pgbench -s ${SCALE}); (a) ${READ}; (b) ${UPDATE} + CHECKPOINT`);
+console.log(`copyUp 'auto' here: ${auto}; load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 console.log('first: create to first query done, median of the N started together; mem: per sandbox, PSS + writable layer; layer: that layer alone');
 const [low, high] = [COUNTS[0]!, COUNTS.at(-1)!];
-const cell = (r: Result | string | undefined, key: 'first' | 'memory' | 'layer') =>
+const counts = low === high ? [low] : [low, high];
+const cell = (r: Result | string | undefined, key: keyof Result) =>
   r === undefined ? '' : typeof r === 'string' ? 'n/a' : key === 'first' ? ms(r.first) : mb(r[key]);
-const ref = (workload: Workload, count: number) => table.find((t) => t.row === 'template' && t.workload === workload && t.count === count)?.result;
-console.log(
-  `${'what'.padEnd(38)}${'load'.padEnd(8)}${`first@${low}`.padStart(10)}${`first@${high}`.padStart(10)}${`mem@${low}`.padStart(10)}${`mem@${high}`.padStart(10)}` +
-    `${`layer@${low}`.padStart(10)}${`layer@${high}`.padStart(10)}` +
-    `${'first vs template'.padStart(19)}${'mem vs template'.padStart(17)}`,
-);
+const x = (a: Result | string | undefined, b: Result | string | undefined, key: keyof Result) =>
+  typeof a === 'object' && typeof b === 'object' && b[key] > 0 ? `${(a[key] / b[key]).toFixed(3)}x` : 'n/a';
+const result = (row: Way, workload: Workload, count: number) => table.find((t) => t.row === row && t.workload === workload && t.count === count)?.result;
+// A markdown table (README's "Big seeds"): per N, then growth from the first N to the last, then against the template way.
+const head = [
+  'way',
+  'load',
+  ...counts.map((n) => `first, ${n}`),
+  ...counts.map((n) => `mem, ${n}`),
+  ...counts.map((n) => `layer, ${n}`),
+  ...(counts.length > 1 ? [`first ${high}/${low}`, `mem ${high}/${low}`] : []),
+  ...counts.map((n) => `first vs template, ${n}`),
+  ...counts.map((n) => `mem vs template, ${n}`),
+];
+const lines = [head];
 for (const row of ROWS)
   for (const workload of ['read', 'update'] as const) {
-    const at = (count: number) => table.find((t) => t.row === row && t.workload === workload && t.count === count)?.result;
-    const ratio = (count: number, key: 'first' | 'memory') => {
-      const mine = at(count);
-      const theirs = ref(workload, count);
-      return typeof mine === 'object' && typeof theirs === 'object' ? `${(mine[key] / theirs[key]).toFixed(3)}x` : '';
-    };
-    console.log(
-      `${NAMES[row]!.padEnd(38)}${workload.padEnd(8)}${cell(at(low), 'first').padStart(10)}${cell(at(high), 'first').padStart(10)}` +
-        `${cell(at(low), 'memory').padStart(10)}${cell(at(high), 'memory').padStart(10)}` +
-        `${cell(at(low), 'layer').padStart(10)}${cell(at(high), 'layer').padStart(10)}${ratio(low, 'first').padStart(19)}${ratio(low, 'memory').padStart(17)}`,
-    );
+    const at = (n: number) => result(row, workload, n);
+    lines.push([
+      workload === 'read' ? name(row) : '',
+      workload === 'read' ? '(a)' : '(b)',
+      ...counts.map((n) => cell(at(n), 'first')),
+      ...counts.map((n) => cell(at(n), 'memory')),
+      ...counts.map((n) => cell(at(n), 'layer')),
+      ...(counts.length > 1 ? [x(at(high), at(low), 'first'), x(at(high), at(low), 'memory')] : []),
+      ...counts.map((n) => x(at(n), result('template', workload, n), 'first')),
+      ...counts.map((n) => x(at(n), result('template', workload, n), 'memory')),
+    ]);
   }
+const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+const md = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(md(head));
+console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
+for (const l of lines.slice(1)) console.log(md(l));
 for (const t of table) if (typeof t.result === 'string') console.log(`${NAMES[t.row]} ${t.workload} at ${t.count}: ${t.result}`);
-console.log('template memory: one clone on disk (the server and its memory are shared by all clones)');
+console.log('template memory: one clone on disk (the server and its memory are shared by all clones); ratios: n/a where either side is');
