@@ -4,9 +4,9 @@
 //   a warm-pool acquire (+ first query).
 // Plus memory per idle sandbox (PSS) and extra disk per sandbox after a 1-row update.
 //   node --import tsx bench/postgres.ts      (BENCH_SCALE=10 BENCH_RUNS=7 BENCH_WARM_RUNS=25)
-// The big-seed row set (a 1 GB pgbench -s 70 cluster: template clones vs each copyUp, 10 and 50
-// sandboxes at once) is bench/postgres-big.ts:
-//   node --import tsx bench/postgres.ts --big
+// The big-seed row set (a 1 GB pgbench -s 70 cluster: template clones vs each copyUp, overlay, lazy-open,
+// pages, reflink, 10 and 50 sandboxes at once) is bench/postgres-big.ts:
+//   node --import tsx bench/postgres.ts --big [--ways template,pages] [--at 10,50]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
