@@ -6,7 +6,8 @@ import { helperPath } from '../helper/locate.js';
 import { kernelAtLeast } from '../kernel.js';
 import { forgetReflinkVerdicts, reflinkVerdict } from '../layers/reflink.js';
 import { defaultStoreDir } from '../layers/store.js';
-import { chooseCopyUp } from '../presets/postgres/copy-up.js';
+import { findPostgresBindir, serverVersion } from '../presets/postgres/bindir.js';
+import { chooseCopyUp, PAGES_VERIFIED } from '../presets/postgres/copy-up.js';
 import { availableControllers, cgroup2Mount, cgroupParentSetting, ownCgroup } from '../sandbox/cgroup.js';
 import { defaultSizes, formatSize } from '../sandbox/size-budget.js';
 import { forgetUpperPlacement, upperPlacement } from '../sandbox/upper-placement.js';
@@ -167,12 +168,25 @@ async function reflinkCheck(): Promise<DoctorCheck> {
   };
 }
 
-/** The copy-up the PostgreSQL preset's default (`copyUp: 'auto'`) gets here: reflink, lazy-open or a plain overlay. */
+/** The copy-up the PostgreSQL preset's default (`copyUp: 'auto'`) gets here, for the server it would find: reflink, pages, lazy-open or overlay. */
 async function postgresCopyUpCheck(): Promise<DoctorCheck> {
-  const { mechanism, reason } = await chooseCopyUp('auto', defaultStoreDir());
-  const detail = `${mechanism}: ${reason}`;
-  if (mechanism !== 'overlay') return { name: 'postgres copy-up', status: 'pass', detail };
-  const remedy = 'run `npm rebuild sandbox-run` (builds helper/build/pg-lazy-write.so; needs a C compiler): reads then copy nothing';
+  let major: number | undefined;
+  try {
+    major = serverVersion(findPostgresBindir()).major;
+  } catch {
+    // no server here: the choice for a verified major
+  }
+  const { mechanism, reason } = await chooseCopyUp('auto', defaultStoreDir(), { major });
+  const detail = `${mechanism}${major ? ` (PostgreSQL ${major})` : ''}: ${reason}`;
+  if (mechanism === 'reflink' || mechanism === 'pages') return { name: 'postgres copy-up', status: 'pass', detail };
+  const remedy = 'run `npm rebuild sandbox-run` (builds helper/build/pg-page-cow.so and pg-lazy-write.so; needs a C compiler)';
+  if (mechanism === 'lazy-open')
+    return {
+      name: 'postgres copy-up',
+      status: 'pass',
+      detail: `${detail}; a write copies its whole segment file (up to 1 GB) into the sandbox`,
+      ...(major !== undefined && PAGES_VERIFIED.includes(major) ? { remedy } : {}),
+    };
   return { name: 'postgres copy-up', status: 'warn', detail: `${detail}; a query copies every table it reads into memory`, remedy };
 }
 

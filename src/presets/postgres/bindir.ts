@@ -59,3 +59,9 @@ export function findPostgresBindir(explicit?: string, version?: number): string 
     );
   return found;
 }
+
+/** `postgres --version` of a bin directory, and its major version. */
+export function serverVersion(bindir: string): { version: string; major: number } {
+  const version = execFileSync(join(bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
+  return { version, major: Number(/(\d+)/.exec(version.replace(/^\D+/, ''))?.[1]) };
+}

@@ -18,16 +18,26 @@ import { type ReflinkUppers, reflinkUppers } from '../../layers/reflink.js';
  * - 'lazy-open': the server runs with pg-lazy-write.so preloaded, which opens
  *   relation files read-only until the first write: reads copy nothing, a
  *   write still copies the whole segment file (up to 1 GB) into memory.
- * - 'pages' (prototype, not chosen by 'auto'): pg-page-cow.so is preloaded
- *   before the library above and never opens a relation file for writing:
- *   written 8 KiB blocks go to a sparse delta file beside the data directory
- *   (`<mount>/pages`), so a write costs the pages it writes.
- * - 'auto' (default): 'reflink' where the store clones, else 'lazy-open'
- *   where the library is built, else 'overlay'.
+ * - 'pages': pg-page-cow.so is preloaded before the library above and never
+ *   opens a relation file for writing: written 8 KiB blocks go to a sparse
+ *   delta file beside the data directory (`<mount>/pages`), so a write costs
+ *   the pages it writes.
+ * - 'auto' (default): 'reflink' where the store clones (the filesystem does
+ *   the block-level copy, on disk), else 'pages' where both libraries are
+ *   built and the server is a major version their write paths were checked
+ *   against (PAGES_VERIFIED), else 'lazy-open' where its library is built,
+ *   else 'overlay'.
  */
 export type CopyUp = 'auto' | 'reflink' | 'lazy-open' | 'pages' | 'overlay';
 export type CopyUpMechanism = Exclude<CopyUp, 'auto'>;
 export const COPY_UPS: readonly CopyUp[] = ['auto', 'reflink', 'lazy-open', 'pages', 'overlay'];
+
+/**
+ * The PostgreSQL majors whose every relation-file write path the libraries were run against (test/integration/
+ * pg-versions.test.ts): 'auto' picks 'pages' only for these; another major gets 'lazy-open', whose failure mode is
+ * a whole-file copy, not a wrong page. An explicit 'pages' is honoured on any major.
+ */
+export const PAGES_VERIFIED: readonly number[] = [15, 16, 17, 18];
 
 /** The directory below which the library opens O_RDWR files read-only (unset: it does nothing). */
 export const LAZY_DIR_ENV = 'SANDBOX_RUN_PG_LAZY_DIR';
@@ -64,7 +74,8 @@ export function lazyWriteLibrary(env: NodeJS.ProcessEnv = process.env, path = en
 }
 
 /** Decides the mechanism once per prepared layer; an explicit choice the machine cannot give fails with what to do. */
-export async function chooseCopyUp(asked: CopyUp, storeRoot: string, env: NodeJS.ProcessEnv = process.env): Promise<CopyUpChoice> {
+export async function chooseCopyUp(asked: CopyUp, storeRoot: string, options: { major?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CopyUpChoice> {
+  const env = options.env ?? process.env;
   if (asked === 'overlay') return { mechanism: 'overlay', reason: 'copyUp: overlay (a file opened for writing is copied up whole)' };
   if (asked === 'reflink' || asked === 'auto') {
     const reflink = await reflinkUppers(storeRoot, env);
@@ -81,18 +92,23 @@ export async function chooseCopyUp(asked: CopyUp, storeRoot: string, env: NodeJS
         `postgres preset: copyUp 'reflink' needs SANDBOX_RUN_HOME on a filesystem that clones (XFS reflink=1, btrfs); ${storeRoot} does not: use 'auto'`,
       );
   }
-  if (asked === 'pages') {
+  const verified = options.major === undefined || PAGES_VERIFIED.includes(options.major);
+  if (asked === 'pages' || (asked === 'auto' && verified)) {
     const library = lazyWriteLibrary(env);
     const pagesLibrary = lazyWriteLibrary(env, env[PAGES_LIBRARY_ENV] || BUILT_PAGES_LIBRARY);
     if (library && pagesLibrary)
       return { mechanism: 'pages', library, pagesLibrary, reason: `${pagesLibrary} keeps written relation blocks in a delta file (page-level copy-on-write)` };
-    throw new SandboxError(
-      'BAD_OPTIONS',
-      `postgres preset: copyUp 'pages' needs ${env[PAGES_LIBRARY_ENV] || BUILT_PAGES_LIBRARY} and ${env[LAZY_LIBRARY_ENV] || BUILT_LIBRARY}: run \`npm rebuild sandbox-run\` (needs a C compiler)`,
-    );
+    if (asked === 'pages')
+      throw new SandboxError(
+        'BAD_OPTIONS',
+        `postgres preset: copyUp 'pages' needs ${env[PAGES_LIBRARY_ENV] || BUILT_PAGES_LIBRARY} and ${env[LAZY_LIBRARY_ENV] || BUILT_LIBRARY}: run \`npm rebuild sandbox-run\` (needs a C compiler)`,
+      );
   }
   const library = lazyWriteLibrary(env);
-  if (library) return { mechanism: 'lazy-open', library, reason: `${library} opens relation files read-only until their first write` };
+  if (library) {
+    const why = verified ? '' : ` (PostgreSQL ${options.major} is not one of the majors 'pages' is verified on, ${PAGES_VERIFIED.join(', ')})`;
+    return { mechanism: 'lazy-open', library, reason: `${library} opens relation files read-only until their first write${why}` };
+  }
   if (asked === 'lazy-open')
     throw new SandboxError(
       'BAD_OPTIONS',

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -8,7 +7,7 @@ import { openStore } from '../../layers/index.js';
 import type { LayerInfo } from '../../layers/types.js';
 import { findInImage, type PresetImage, presetImage, socketBinds } from '../common/image.js';
 import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../types.js';
-import { findPostgresBindir } from './bindir.js';
+import { findPostgresBindir, serverVersion } from './bindir.js';
 import { CA_FILE, type ClusterPlan, DATA_DIR, initAndSeed, MOUNT, READY } from './cluster.js';
 import { connectionEnv, defaultLayerName } from './connection.js';
 import { type CopyUpChoice, chooseCopyUp, lazyOpenEnv, lazyOpenSettings, preloadedLibrary } from './copy-up.js';
@@ -27,8 +26,7 @@ const sha = (data: string | Buffer) => createHash('sha256').update(data).digest(
 
 /** The host's server: its version from `postgres --version`. */
 function hostServer(bindir: string): { bindir: string; version: string; major: number } {
-  const version = execFileSync(join(bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
-  return { bindir, version, major: Number(/(\d+)/.exec(version.replace(/^\D+/, ''))?.[1]) };
+  return { bindir, ...serverVersion(bindir) };
 }
 
 /** An image's server: postgres and initdb on its PATH; its digest stands for the version, PG_MAJOR (or the bindir) for the major. */
@@ -213,7 +211,7 @@ class PostgresPreset implements Preset {
     // sandboxes may be created from the layer at any time until then.
     await store.lease(layer.digest);
     this.#lowers = await store.lowerDirs(layer.digest);
-    this.#copyUp = await chooseCopyUp(o.copyUp ?? 'auto', store.dir);
+    this.#copyUp = await chooseCopyUp(o.copyUp ?? 'auto', store.dir, { major: this.#major });
     // A host library cannot be preloaded into a server chrooted into an image.
     if (this.#image && (this.#copyUp.mechanism === 'lazy-open' || this.#copyUp.mechanism === 'pages'))
       this.#copyUp = { mechanism: 'overlay', reason: 'the server runs from an image: plain overlay copy-up' };
