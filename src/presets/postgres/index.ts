@@ -218,7 +218,7 @@ class PostgresPreset implements Preset {
     if (this.#image && this.#copyUp.mechanism === 'reflink')
       this.#copyUp = { mechanism: 'reflink', reflink: this.#copyUp.reflink, reason: this.#copyUp.reason };
     this.#layer = layer;
-    return { cached: layer.created < started, description: `${layer.names.join(', ') || '<none>'} ${layer.digest}` };
+    return { cached: layer.created < started, description: `${layer.names.join(', ') || '<none>'} ${layer.digest}, copyUp ${this.#copyUp.mechanism}` };
   }
 }
 
