@@ -2,7 +2,6 @@ import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs
 import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SandboxError } from '../../errors.js';
-import { isWhiteout } from '../../layers/tree.js';
 import { isOpaque } from '../../layers/xattr.js';
 
 /*
