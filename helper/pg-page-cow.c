@@ -24,14 +24,15 @@
  * Both appear at the first write, truncate or extend (the map last, fully
  * initialized, by link(2), so a reader never sees half a header).
  *
- * Reads (read, pread, preadv) merge per block: the delta where the bit is set,
+ * Reads (read, __read_chk, pread, preadv) merge per block: the delta where the bit is set,
  * else the lower file below the lower limit, else zeros, up to the logical
  * size. Writes go to the delta, data first, then the bit: a reader racing a
  * write sees the old block or the new one (PostgreSQL's buffer locks keep it
  * from reading a block being written anyway). A write covering part of a
  * block whose bit is clear first copies the block in, under an flock(2) of the
  * map (so does truncate). lseek(SEEK_END), fstat and stat/lstat/fstatat/statx
- * on the path report the logical size; ftruncate, truncate(path), fallocate
+ * on the path (and glibc < 2.33's __xstat/__lxstat/__fxstat/__fxstatat, which
+ * binaries built against it call) report the logical size; ftruncate, truncate(path), fallocate
  * (mode 0 or KEEP_SIZE) and posix_fallocate change it. fsync and fdatasync
  * also sync the delta and the map. unlink(path) removes the delta and map too.
  *
@@ -75,6 +76,21 @@ int __open_2(const char *path, int flags);
 int __open64_2(const char *path, int flags);
 int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
+/*
+ * glibc before 2.33 had no stat/fstat/lstat symbols: programs built against it (the @embedded-postgres builds of
+ * PostgreSQL 16-18, linked against glibc 2.27) call these versioned wrappers, which today's glibc still exports.
+ * `ver` is _STAT_VER; the struct is the same.
+ */
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+/* read() with _FORTIFY_SOURCE and a buffer of known size: every PostgreSQL 15-18 build imports it. */
+ssize_t __read_chk(int fd, void *buf, size_t count, size_t buflen);
 
 struct header {
   uint64_t magic;
@@ -154,6 +170,15 @@ REAL(lstat64);
 REAL(fstatat);
 REAL(fstatat64);
 REAL(statx);
+REAL(__xstat);
+REAL(__xstat64);
+REAL(__lxstat);
+REAL(__lxstat64);
+REAL(__fxstat);
+REAL(__fxstat64);
+REAL(__fxstatat);
+REAL(__fxstatat64);
+REAL(__read_chk);
 REAL(ftruncate);
 REAL(ftruncate64);
 REAL(truncate);
@@ -685,6 +710,13 @@ EXPORT ssize_t read(int fd, void *buf, size_t count) {
   struct iovec one = {buf, count};
   return at_offset_read(fd, c, &one, 1);
 }
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t count, size_t buflen) {
+  struct cow *c = cow_of(fd);
+  /* The real one checks count <= buflen (and aborts); it is that check's caller too, so hand it every call it must refuse. */
+  if (!c || count > buflen) return NEXT(__read_chk)(fd, buf, count, buflen);
+  struct iovec one = {buf, count};
+  return at_offset_read(fd, c, &one, 1);
+}
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt) {
   struct cow *c = cow_of(fd);
   return c ? at_offset_read(fd, c, iov, iovcnt) : NEXT(readv)(fd, iov, iovcnt);
@@ -847,6 +879,48 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct s
   struct stat plain = {.st_mode = st->stx_mode, .st_size = (off_t)st->stx_size};
   fix_at(dirfd, path, flags, &plain);
   st->stx_size = (uint64_t)plain.st_size;
+  return r;
+}
+
+/* The pre-2.33 entry points (see their declarations): the same size fix-ups as above. */
+EXPORT int __xstat(int ver, const char *path, struct stat *st) {
+  int r = NEXT(__xstat)(ver, path, st);
+  if (r == 0) fix_path_size(AT_FDCWD, path, st);
+  return r;
+}
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st) {
+  int r = NEXT(__xstat64)(ver, path, st);
+  if (r == 0) fix_path_size(AT_FDCWD, path, (struct stat *)st);
+  return r;
+}
+EXPORT int __lxstat(int ver, const char *path, struct stat *st) {
+  int r = NEXT(__lxstat)(ver, path, st);
+  if (r == 0) fix_path_size(AT_FDCWD, path, st);
+  return r;
+}
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st) {
+  int r = NEXT(__lxstat64)(ver, path, st);
+  if (r == 0) fix_path_size(AT_FDCWD, path, (struct stat *)st);
+  return r;
+}
+EXPORT int __fxstat(int ver, int fd, struct stat *st) {
+  int r = NEXT(__fxstat)(ver, fd, st);
+  if (r == 0) fix_fd_size(fd, st);
+  return r;
+}
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) {
+  int r = NEXT(__fxstat64)(ver, fd, st);
+  if (r == 0) fix_fd_size(fd, (struct stat *)st);
+  return r;
+}
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags) {
+  int r = NEXT(__fxstatat)(ver, dirfd, path, st, flags);
+  if (r == 0) fix_at(dirfd, path, flags, st);
+  return r;
+}
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags) {
+  int r = NEXT(__fxstatat64)(ver, dirfd, path, st, flags);
+  if (r == 0) fix_at(dirfd, path, flags, (struct stat *)st);
   return r;
 }
 

@@ -12,12 +12,13 @@
 // was copied up is read from the host, not inferred.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSandbox, findPostgresBindir, type Preset, type PresetParts, postgres, type Sandbox } from '../../src/index.js';
+import { createSandbox, findPostgresBindir, type Preset, postgres, type Sandbox } from '../../src/index.js';
 import { DATA_DIR } from '../../src/presets/postgres/cluster.js';
 import { LAZY_DIR_ENV, LAZY_LIBRARY_ENV } from '../../src/presets/postgres/copy-up.js';
+import { hostLayer, PGBENCH_BALANCES, psql, READS, relationFiles, SEED, withHostUpper, writeWorkload } from './pg-workload.js';
 import { buildFixture, ROOT, tempDir, useTempHome } from './support.js';
 
 useTempHome();
@@ -35,48 +36,6 @@ const PROBE_FILES = ['read', 'write', 'dup', 'dup2', 'pwritev', 'writev', 'pwrit
   'fdopen',
   'append',
 ]);
-/** Relation segment files: <relfilenode>[_fsm|_vm|_init][.<segment>]. */
-const RELATION_FILE = /^\d+(_fsm|_vm|_init)?(\.\d+)?$/;
-
-/** A writable layer on the host: upper and work dirs, the upper root with the lower root's mode (PostgreSQL insists on 0700). */
-function hostLayer(dir: string, lowerRoot: string): { upper: string; work: string } {
-  const layer = { upper: join(dir, 'upper'), work: join(dir, 'work') };
-  for (const path of Object.values(layer)) mkdirSync(path, { recursive: true });
-  chmodSync(layer.upper, statSync(lowerRoot).mode & 0o7777);
-  return layer;
-}
-
-/** The preset with its data overlay's writable layer in `dir` on the host. */
-function withHostUpper(preset: Preset, dir: string): Preset {
-  return {
-    name: preset.name,
-    prepare: (options) => preset.prepare(options),
-    forSandbox: (): PresetParts => {
-      const parts = preset.forSandbox();
-      const overlays = (parts.overlays ?? []).map((overlay) => {
-        const lowers = typeof overlay.lower === 'string' ? [overlay.lower] : overlay.lower;
-        return { ...overlay, upper: hostLayer(dir, lowers[0]!) };
-      });
-      return { ...parts, overlays };
-    },
-  };
-}
-
-/** Relation files in a writable layer's copy of the data directory (relative paths). */
-function relationFiles(upper: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, rel: string) => {
-    if (!existsSync(dir)) return;
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) walk(join(dir, entry.name), `${rel}${entry.name}/`);
-      else if (entry.isFile() && RELATION_FILE.test(entry.name)) found.push(`${rel}${entry.name}`);
-    }
-  };
-  walk(join(upper, 'data/base'), 'base/');
-  walk(join(upper, 'data/global'), 'global/');
-  return found.sort();
-}
-
 describe.each(Object.entries(LIBRARIES))('pg-lazy-write (%s build) on overlayfs', (_build, library) => {
   const probe = buildFixture('lazy-write-probe');
 
@@ -116,59 +75,6 @@ describe.each(Object.entries(LIBRARIES))('pg-lazy-write (%s build) on overlayfs'
   });
 });
 
-const SEED = `
-CREATE TABLE acc (id int PRIMARY KEY, balance int NOT NULL, note text NOT NULL);
-INSERT INTO acc SELECT g, g % 1000, repeat(chr(97 + g % 26), 20 + g % 80) FROM generate_series(1, 100000) g;
-CREATE INDEX acc_balance ON acc (balance);
-CREATE TABLE wide (id int PRIMARY KEY, payload text NOT NULL);
-INSERT INTO wide SELECT g, repeat(md5(g::text), 300) FROM generate_series(1, 400) g;
-CREATE TABLE small (k int, v text);
-INSERT INTO small SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
-`;
-
-const READS = `
-SELECT count(*), sum(balance), sum(length(note)) FROM acc;
-SELECT count(*) FROM acc WHERE balance = 7;
-SELECT id, note FROM acc WHERE id IN (1, 5000, 99999) ORDER BY id;
-SELECT count(*), sum(length(payload)) FROM wide;
-SELECT sum(k), count(v) FROM small;
-`;
-
-const DIGESTS = `
-SELECT md5(string_agg(id || ':' || balance || ':' || note, ',' ORDER BY id)) FROM acc;
-SELECT md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM wide;
-SELECT md5(string_agg(k || ':' || v, ',' ORDER BY k)) FROM small;
-SELECT count(*) FROM acc WHERE balance = 8;
-`;
-
-const WRITES = `
-UPDATE acc SET balance = balance + 1 WHERE id <= 10;
-SELECT sum(balance) FROM acc;
-INSERT INTO acc SELECT g, g % 7, repeat('n', g % 50) FROM generate_series(100001, 160000) g;
-SELECT count(*), pg_relation_size('acc') > 0 FROM acc;
-DELETE FROM acc WHERE id > 120000;
-VACUUM acc;
-SELECT count(*) FROM acc;
-DELETE FROM acc WHERE id % 3 = 0;
-VACUUM FULL wide;
-CLUSTER acc USING acc_pkey;
-REINDEX TABLE acc;
-CREATE INDEX acc_note ON acc (note);
-UPDATE wide SET payload = payload || 'x' WHERE id % 10 = 0;
-TRUNCATE small;
-INSERT INTO small SELECT g, 'after truncate ' || g FROM generate_series(1, 100) g;
-CREATE TABLE gone AS SELECT * FROM acc WHERE id < 5000;
-CREATE INDEX gone_balance ON gone (balance);
-DROP TABLE gone;
-CHECKPOINT;
-${DIGESTS}
-`;
-
-const TEMPLATES = `
-CREATE DATABASE copy_wal TEMPLATE app STRATEGY WAL_LOG;
-CREATE DATABASE copy_file TEMPLATE app STRATEGY FILE_COPY;
-`;
-
 describe('PostgreSQL with copyUp lazy-open (data checksums on)', () => {
   const seedDir = tempDir();
   writeFileSync(join(seedDir.path, 'seed.sql'), SEED);
@@ -189,12 +95,6 @@ describe('PostgreSQL with copyUp lazy-open (data checksums on)', () => {
     }
   }
 
-  async function psql(sb: Sandbox, database: string, sql: string): Promise<string> {
-    const result = await sb.exec('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', '-d', database, '-f', '-'], { input: sql, all: true });
-    if (result.exitCode !== 0) throw new Error(`psql -d ${database} failed (exit ${result.exitCode}):\n${result.all}`);
-    return result.stdout ?? '';
-  }
-
   async function stopServer(sb: Sandbox): Promise<void> {
     await sb.services.find((service) => service.spec.name === 'postgres')!.stop();
   }
@@ -210,7 +110,7 @@ describe('PostgreSQL with copyUp lazy-open (data checksums on)', () => {
       } finally {
         await sb.dispose();
       }
-      return { value, copied: relationFiles(join(dir.path, 'upper')) };
+      return { value, copied: relationFiles(join(dir.path, 'upper')).files };
     } finally {
       dir.remove();
     }
@@ -243,13 +143,11 @@ describe('PostgreSQL with copyUp lazy-open (data checksums on)', () => {
   it('writes through every path exactly: same results as a plain overlay, pg_amcheck --heapallindexed and pg_checksums pass', async () => {
     await Promise.all([lazy.prepare(), plain.prepare()]);
     const workload = async (sb: Sandbox) => {
-      const out = [await psql(sb, 'app', WRITES), await psql(sb, 'postgres', TEMPLATES)];
-      for (const copy of ['copy_wal', 'copy_file']) out.push(await psql(sb, copy, `${DIGESTS}UPDATE acc SET balance = 0 WHERE id = 1; ${DIGESTS}`));
-      out.push(await psql(sb, 'app', DIGESTS));
+      const out = await writeWorkload(sb);
       const amcheck = await sb.exec(join(findPostgresBindir(), 'pg_amcheck'), ['--all', '--heapallindexed', '--install-missing'], { all: true });
       await stopServer(sb);
       const checksums = await sb.exec(join(findPostgresBindir(), 'pg_checksums'), ['--check', '-D', DATA_DIR], { all: true });
-      return { out: out.join('\n--\n'), amcheck, checksums };
+      return { out, amcheck, checksums };
     };
     const withLibrary = await inSandbox(lazy, workload);
     const without = await inSandbox(plain, workload);
@@ -278,14 +176,7 @@ describe('PostgreSQL with copyUp lazy-open (data checksums on)', () => {
         const runs = [await sb.exec('pgbench', pgbench, { all: true })];
         await psql(sb, 'app', 'CHECKPOINT');
         runs.push(await sb.exec('pgbench', pgbench, { all: true }));
-        const balances = await psql(
-          sb,
-          'app',
-          `SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history)
-            AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history)
-            AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(delta) FROM pgbench_history),
-           (SELECT count(*) FROM pgbench_history)`,
-        );
+        const balances = await psql(sb, 'app', PGBENCH_BALANCES);
         const amcheck = await sb.exec(join(findPostgresBindir(), 'pg_amcheck'), ['-d', 'app', '--heapallindexed', '--install-missing'], { all: true });
         await stopServer(sb);
         const checksums = await sb.exec(join(findPostgresBindir(), 'pg_checksums'), ['--check', '-D', DATA_DIR], { all: true });

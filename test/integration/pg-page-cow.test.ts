@@ -8,12 +8,13 @@
 // The writable layers are host directories (the overlays' `upper`), so what was copied up is read from the host.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSandbox, findPostgresBindir, type Preset, type PresetParts, postgres, type Sandbox, Service } from '../../src/index.js';
+import { createSandbox, findPostgresBindir, type Preset, postgres, type Sandbox, Service } from '../../src/index.js';
 import { DATA_DIR } from '../../src/presets/postgres/cluster.js';
 import { LAZY_DIR_ENV, PAGES_DIR_ENV, PAGES_LIBRARY_ENV, pagesDir } from '../../src/presets/postgres/copy-up.js';
+import { DIGESTS, hostLayer, layerContents, PGBENCH_BALANCES, psql, READS, SEED, withHostUpper, writeWorkload } from './pg-workload.js';
 import { buildFixture, ROOT, tempDir, useTempHome } from './support.js';
 
 useTempHome();
@@ -23,109 +24,6 @@ const LIBRARIES = {
   sanitized: join(ROOT, 'helper/build/pg-page-cow-sanitized.so'),
 } as const;
 const LAZY_LIBRARY = join(ROOT, 'helper/build/pg-lazy-write.so');
-/** Relation segment files: <relfilenode>[_fsm|_vm|_init][.<segment>]. */
-const RELATION_FILE = /^\d+(_fsm|_vm|_init)?(\.\d+)?$/;
-
-function hostLayer(dir: string, lowerRoot: string): { upper: string; work: string } {
-  const layer = { upper: join(dir, 'upper'), work: join(dir, 'work') };
-  for (const path of Object.values(layer)) mkdirSync(path, { recursive: true });
-  chmodSync(layer.upper, statSync(lowerRoot).mode & 0o7777);
-  return layer;
-}
-
-function withHostUpper(preset: Preset, dir: string): Preset {
-  return {
-    name: preset.name,
-    prepare: (options) => preset.prepare(options),
-    forSandbox: (): PresetParts => {
-      const parts = preset.forSandbox();
-      const overlays = (parts.overlays ?? []).map((overlay) => {
-        const lowers = typeof overlay.lower === 'string' ? [overlay.lower] : overlay.lower;
-        return { ...overlay, upper: hostLayer(dir, lowers[0]!) };
-      });
-      return { ...parts, overlays };
-    },
-  };
-}
-
-/** Regular files below `root` (relative paths) whose name matches `name`, and their total size in blocks of 512 bytes. */
-function filesIn(root: string, name: RegExp): { files: string[]; bytes: number } {
-  const files: string[] = [];
-  let bytes = 0;
-  const walk = (dir: string, rel: string) => {
-    if (!existsSync(dir)) return;
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) walk(join(dir, entry.name), `${rel}${entry.name}/`);
-      else if (entry.isFile() && name.test(entry.name)) {
-        files.push(`${rel}${entry.name}`);
-        bytes += statSync(join(dir, entry.name)).blocks * 512;
-      }
-    }
-  };
-  walk(root, '');
-  return { files: files.sort(), bytes };
-}
-
-const SEED = `
-CREATE TABLE acc (id int PRIMARY KEY, balance int NOT NULL, note text NOT NULL);
-INSERT INTO acc SELECT g, g % 1000, repeat(chr(97 + g % 26), 20 + g % 80) FROM generate_series(1, 100000) g;
-CREATE INDEX acc_balance ON acc (balance);
-CREATE TABLE wide (id int PRIMARY KEY, payload text NOT NULL);
-INSERT INTO wide SELECT g, repeat(md5(g::text), 300) FROM generate_series(1, 400) g;
-CREATE TABLE small (k int, v text);
-INSERT INTO small SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
-`;
-
-const READS = `
-SELECT count(*), sum(balance), sum(length(note)) FROM acc;
-SELECT count(*) FROM acc WHERE balance = 7;
-SELECT id, note FROM acc WHERE id IN (1, 5000, 99999) ORDER BY id;
-SELECT count(*), sum(length(payload)) FROM wide;
-SELECT sum(k), count(v) FROM small;
-SELECT pg_relation_size('acc'), pg_database_size('app') > 0;
-`;
-
-const DIGESTS = `
-SELECT md5(string_agg(id || ':' || balance || ':' || note, ',' ORDER BY id)) FROM acc;
-SELECT md5(string_agg(id || ':' || payload, ',' ORDER BY id)) FROM wide;
-SELECT md5(string_agg(k || ':' || v, ',' ORDER BY k)) FROM small;
-SELECT count(*) FROM acc WHERE balance = 8;
-SELECT pg_relation_size('acc'), pg_relation_size('small'), pg_relation_size('acc_balance'), pg_table_size('wide');
-`;
-
-// The update comes first and in place (seeded table, seeded file), then writes that extend and truncate seeded files:
-// DELETE + VACUUM truncates acc's tail, TRUNCATE small and the INSERT after it extend, VACUUM FULL/CLUSTER rewrite.
-const WRITES = `
-UPDATE acc SET balance = balance + 1 WHERE id <= 10;
-SELECT sum(balance) FROM acc;
-UPDATE small SET v = v || '!' WHERE k % 100 = 0;
-INSERT INTO acc SELECT g, g % 7, repeat('n', g % 50) FROM generate_series(100001, 160000) g;
-SELECT count(*), pg_relation_size('acc') > 0 FROM acc;
-DELETE FROM acc WHERE id > 90000;
-VACUUM acc;
-SELECT count(*), pg_relation_size('acc') FROM acc;
-INSERT INTO acc SELECT g, g % 5, 'again' FROM generate_series(90001, 95000) g;
-CHECKPOINT;
-${DIGESTS}
-DELETE FROM acc WHERE id % 3 = 0;
-VACUUM FULL wide;
-CLUSTER acc USING acc_pkey;
-REINDEX TABLE acc;
-CREATE INDEX acc_note ON acc (note);
-UPDATE wide SET payload = payload || 'x' WHERE id % 10 = 0;
-TRUNCATE small;
-INSERT INTO small SELECT g, 'after truncate ' || g FROM generate_series(1, 100) g;
-CREATE TABLE gone AS SELECT * FROM acc WHERE id < 5000;
-CREATE INDEX gone_balance ON gone (balance);
-DROP TABLE gone;
-CHECKPOINT;
-${DIGESTS}
-`;
-
-const TEMPLATES = `
-CREATE DATABASE copy_wal TEMPLATE app STRATEGY WAL_LOG;
-CREATE DATABASE copy_file TEMPLATE app STRATEGY FILE_COPY;
-`;
 
 describe("PostgreSQL with copyUp 'pages' (data checksums on)", () => {
   const seedDir = tempDir();
@@ -143,12 +41,6 @@ describe("PostgreSQL with copyUp 'pages' (data checksums on)", () => {
     } finally {
       delete process.env[PAGES_LIBRARY_ENV];
     }
-  }
-
-  async function psql(sb: Sandbox, database: string, sql: string): Promise<string> {
-    const result = await sb.exec('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', '-d', database, '-f', '-'], { input: sql, all: true });
-    if (result.exitCode !== 0) throw new Error(`psql -d ${database} failed (exit ${result.exitCode}):\n${result.all}`);
-    return result.stdout ?? '';
   }
 
   async function stopServer(sb: Sandbox): Promise<void> {
@@ -172,16 +64,8 @@ describe("PostgreSQL with copyUp 'pages' (data checksums on)", () => {
       } finally {
         await sb.dispose();
       }
-      const upper = join(dir.path, 'upper');
-      const lowerData = join(pages.cluster, 'data');
-      const inDirs = ['base', 'global'].map((dir) => filesIn(join(upper, 'data', dir), RELATION_FILE));
-      const relations = {
-        files: inDirs.flatMap(({ files }, i) => files.map((file) => `${i ? 'global' : 'base'}/${file}`)),
-        bytes: inDirs[0]!.bytes + inDirs[1]!.bytes,
-      };
       // A seeded relation file in the writable layer is one overlayfs copied up: 'pages' must never cause one.
-      const copiedUp = relations.files.filter((file) => existsSync(join(lowerData, file)));
-      return { value, relations, copiedUp, deltas: filesIn(join(upper, 'pages'), /^[^.]/) };
+      return { value, ...layerContents(join(dir.path, 'upper'), join(pages.cluster, 'data')) };
     } finally {
       dir.remove();
     }
@@ -213,12 +97,10 @@ describe("PostgreSQL with copyUp 'pages' (data checksums on)", () => {
   it('writes through every path exactly: same results as a plain overlay, pg_amcheck --heapallindexed and pg_checksums pass', async () => {
     await Promise.all([pages.prepare(), plain.prepare()]);
     const workload = async (sb: Sandbox) => {
-      const out = [await psql(sb, 'app', WRITES), await psql(sb, 'postgres', TEMPLATES)];
-      for (const copy of ['copy_wal', 'copy_file']) out.push(await psql(sb, copy, `${DIGESTS}UPDATE acc SET balance = 0 WHERE id = 1; ${DIGESTS}`));
-      out.push(await psql(sb, 'app', DIGESTS));
+      const out = await writeWorkload(sb);
       const amcheck = await sb.exec(join(findPostgresBindir(), 'pg_amcheck'), ['--all', '--heapallindexed', '--install-missing'], { all: true });
       await stopServer(sb);
-      return { out: out.join('\n--\n'), amcheck, checksums: await checksums(sb) };
+      return { out, amcheck, checksums: await checksums(sb) };
     };
     const withLibrary = await inSandbox(pages, workload);
     const without = await inSandbox(plain, workload);
@@ -266,14 +148,7 @@ describe("PostgreSQL with copyUp 'pages' (data checksums on)", () => {
         const runs = [await sb.exec('pgbench', pgbench, { all: true })];
         await psql(sb, 'app', 'CHECKPOINT');
         runs.push(await sb.exec('pgbench', pgbench, { all: true }));
-        const balances = await psql(
-          sb,
-          'app',
-          `SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history)
-            AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history)
-            AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(delta) FROM pgbench_history),
-           (SELECT count(*) FROM pgbench_history)`,
-        );
+        const balances = await psql(sb, 'app', PGBENCH_BALANCES);
         const amcheck = await sb.exec(join(findPostgresBindir(), 'pg_amcheck'), ['-d', 'app', '--heapallindexed', '--install-missing'], { all: true });
         await stopServer(sb);
         return { runs, balances, amcheck, checksums: await checksums(sb, LIBRARIES[build]), log: sb.services[0]?.log() ?? '' };
