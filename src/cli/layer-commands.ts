@@ -5,11 +5,17 @@ import { findConfig, loadConfig } from '../config/load.js';
 import { ExitCode } from '../errors.js';
 import { keptDiff } from '../kept/diff.js';
 import { removeKeptRuns } from '../kept/runs.js';
+import type { DiffEntry } from '../layers/diff.js';
 import { isImage } from '../layers/image-source.js';
 import { exportOci } from '../layers/oci.js';
 import { type LayerStore, openStore } from '../layers/store.js';
 import type { LayerInfo } from '../layers/types.js';
 import { UsageError } from './usage-error.js';
+
+/** `C /path`; a relation file written through copyUp 'pages' says how many blocks its delta holds. */
+function diffLine(entry: DiffEntry): string {
+  return `${entry.kind} ${entry.path}${entry.blocks !== undefined ? ` (${entry.blocks} block${entry.blocks === 1 ? '' : 's'} written, copyUp 'pages')` : ''}`;
+}
 
 /** The names `main.ts` treats as sandbox-run commands rather than programs to sandbox. */
 export const LAYER_COMMANDS = ['layers', 'inspect', 'rm', 'prune', 'snapshot', 'build', 'diff', 'export', 'import', 'verify'] as const;
@@ -257,7 +263,7 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
             await Promise.all(layered.map(async (layer) => (await s.diff(layer.upper, layer.lowers)).map((e) => ({ ...e, path: `${layer.target}${e.path}` }))))
           ).flat();
           if (args.json) console.log(JSON.stringify(entries, null, 2));
-          else for (const entry of entries) console.log(`${entry.kind} ${entry.path}`);
+          else for (const entry of entries) console.log(diffLine(entry));
           return ok();
         }
         let upper: string;
@@ -275,7 +281,7 @@ export function layerCommands(done: (code: number) => void): CommandModule<objec
         }
         const entries = await s.diff(upper, lowers);
         if (args.json) console.log(JSON.stringify(entries, null, 2));
-        else for (const entry of entries) console.log(`${entry.kind} ${entry.path}`);
+        else for (const entry of entries) console.log(diffLine(entry));
         ok();
       },
     }),

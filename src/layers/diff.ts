@@ -1,5 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { changedRelations, isPagesLayer, overlayFile } from '../presets/postgres/page-deltas.js';
 import { isWhiteout, opaqueDirs } from './tree.js';
 
 /** One line of `docker diff`: A added, C changed, D deleted. */
@@ -7,6 +8,12 @@ export interface DiffEntry {
   kind: 'A' | 'C' | 'D';
   /** Absolute inside the mount, e.g. `/base/pg_control`. */
   path: string;
+  /**
+   * A relation file the postgres preset's server wrote with copyUp 'pages': the 8 KiB blocks its delta holds. The
+   * file under data/ is unchanged on disk; the writes are in the layer's `pages/` (a process with pg-page-cow.so
+   * preloaded, or page-deltas.ts, merges them).
+   */
+  blocks?: number;
 }
 
 /**
@@ -55,5 +62,27 @@ export async function diffTree(upperDir: string, lowerDirs: readonly string[] = 
     }
   };
   await visit('');
+  if (await isPagesLayer(upperDir, lowerDirs)) return pagesAsFiles(out, upperDir, lowerDirs);
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * copyUp 'pages' keeps a written relation file's blocks in `pages/<rel>` and `pages/<rel>.map`, not in the file: the
+ * change is the relation file's (`C /data/base/5/16384`, with the blocks written), and `pages/` is the library's
+ * bookkeeping, not part of what the database looks like. Its parent directories count as changed, as a copy-up's would.
+ */
+async function pagesAsFiles(entries: DiffEntry[], upperDir: string, lowerDirs: readonly string[]): Promise<DiffEntry[]> {
+  const byPath = new Map(entries.filter((e) => e.path !== '/pages' && !e.path.startsWith('/pages/')).map((e) => [e.path, e]));
+  for (const { rel, blocks } of await changedRelations(join(upperDir, 'pages'))) {
+    // A map left for a file that no longer exists describes nothing a reader could open.
+    if (!(await overlayFile([upperDir, ...lowerDirs], `data/${rel}`))) continue;
+    const path = `/data/${rel}`;
+    byPath.set(path, { ...(byPath.get(path) ?? { kind: 'C', path }), blocks });
+    const parts = path.split('/');
+    for (let i = 2; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (!byPath.has(dir)) byPath.set(dir, { kind: 'C', path: dir });
+    }
+  }
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
