@@ -10,6 +10,25 @@ export interface ConnectionPlan {
   /** Host path of the CA file (next to the socket, bound at the same path): set when the server offers TLS. */
   caFile: string | undefined;
   omit: readonly string[];
+  /** The data directory inside the sandbox: exported as PGDATA, for tools that read the cluster (pg_checksums -D "$PGDATA"). */
+  dataDir?: string;
+  /** The server's preload variables (copy-up.ts lazyOpenEnv), if the copy-up mechanism preloads a library. */
+  preload?: Readonly<Record<string, string>>;
+}
+
+/** The variable holding the server's LD_PRELOAD, for tools that must see the files as the server does. */
+export const PRELOAD_ENV = 'SANDBOX_RUN_PG_PRELOAD';
+
+/**
+ * The server's LD_PRELOAD as SANDBOX_RUN_PG_PRELOAD, and its directory variables as they are: tools that read relation
+ * files themselves (pg_checksums, pg_verifybackup, pg_amcheck's neighbours) see copyUp 'pages' writes only through the
+ * library, `LD_PRELOAD=$SANDBOX_RUN_PG_PRELOAD pg_checksums --check -D "$PGDATA"`. The directory variables do nothing
+ * without LD_PRELOAD, and LD_PRELOAD itself is never exported: every process of the test would load the libraries.
+ */
+export function preloadExports(preload: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  if (!preload?.LD_PRELOAD) return {};
+  const { LD_PRELOAD, ...dirs } = preload;
+  return { [PRELOAD_ENV]: LD_PRELOAD, ...dirs };
 }
 
 /**
@@ -36,6 +55,8 @@ export function connectionEnv(plan: ConnectionPlan, sockets: string): Record<str
     ...(caFile ? { PGSSLROOTCERT: caFile } : {}),
     ...(caFile && connect === 'tcp' ? { PGSSLMODE: 'verify-full' } : {}),
     DATABASE_URL: `postgresql://${auth}@localhost:${port}/${database}${params.size ? `?${params.toString().replace(/\+/g, '%20')}` : ''}`,
+    ...(plan.dataDir ? { PGDATA: plan.dataDir } : {}),
+    ...preloadExports(plan.preload),
   };
   for (const name of plan.omit) delete env[name];
   return env;
