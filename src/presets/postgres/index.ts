@@ -110,7 +110,8 @@ class PostgresPreset implements Preset {
     // The CA beside the socket: one path for clients inside and on the host.
     const caFile = this.#options.ssl ? join(sockets, 'root.crt') : undefined;
     if (caFile) copyFileSync(join(this.#layer.path, CA_FILE), caFile);
-    const env = connectionEnv({ user, password, database, port, connect: this.#connect, caFile, omit: omitEnv }, sockets);
+    const preload = this.#copyUp && preloadedLibrary(this.#copyUp) ? lazyOpenEnv(this.#copyUp, DATA_DIR) : undefined;
+    const env = connectionEnv({ user, password, database, port, connect: this.#connect, caFile, omit: omitEnv, dataDir: DATA_DIR, preload }, sockets);
     return {
       overlays: [{ lower: this.#lowers, target: MOUNT, ...(this.#copyUp?.mechanism === 'reflink' ? { upperOnDisk: true } : {}) }],
       binds: socketBinds(sockets, this.#image),
