@@ -127,7 +127,8 @@ await check('an image as the root (--image): its files as /, writes to a disk up
 });
 
 await check("a PostgreSQL preset sandbox answers a query; copyUp's default, pages, writes a delta, not the file", async () => {
-  const seed = 'psql -q -c "CREATE TABLE t AS SELECT 42 AS answer" -c "CREATE TABLE big AS SELECT g AS id, repeat(\'x\', 200) AS pad FROM generate_series(1, 20000) g"';
+  const seed =
+    'psql -q -c "CREATE TABLE t AS SELECT 42 AS answer" -c "CREATE TABLE big AS SELECT g AS id, repeat(\'x\', 200) AS pad FROM generate_series(1, 20000) g"';
   const preset = postgres({ database: 'km', seed: { command: seed } });
   await preset.prepare();
   const sb = await createSandbox({ workdir: 'none', presets: [preset] });
@@ -138,11 +139,16 @@ await check("a PostgreSQL preset sandbox answers a query; copyUp's default, page
     await client.query('INSERT INTO t VALUES (43)');
     await client.query("UPDATE big SET pad = 'y' WHERE id <= 10");
     await client.query('CHECKPOINT');
-    const { rows } = await client.query("SELECT (SELECT sum(answer)::int FROM t) AS s, (SELECT count(*)::int FROM big WHERE pad = 'y') AS y, pg_relation_filepath('big') AS path");
+    const { rows } = await client.query(
+      "SELECT (SELECT sum(answer)::int FROM t) AS s, (SELECT count(*)::int FROM big WHERE pad = 'y') AS y, pg_relation_filepath('big') AS path",
+    );
     assert.equal(rows[0].s, 85);
     assert.equal(rows[0].y, 10);
     // The written blocks went to the delta beside the data; the seeded 4.6 MB file was never opened for writing.
-    const listing = await sb.exec('/bin/sh', ['-c', `ls /tmp/sandbox-run-postgres/pages/${rows[0].path}.map && du -k /tmp/sandbox-run-postgres/pages/${rows[0].path}`]);
+    const listing = await sb.exec('/bin/sh', [
+      '-c',
+      `ls /tmp/sandbox-run-postgres/pages/${rows[0].path}.map && du -k /tmp/sandbox-run-postgres/pages/${rows[0].path}`,
+    ]);
     assert.equal(listing.exitCode, 0, listing.stderr);
     assert.ok(Number(listing.stdout.split('\n')[1].split('\t')[0]) < 1024, listing.stdout);
   } finally {
