@@ -54,6 +54,11 @@ async function openKept(args: OpenArgs): Promise<number> {
       return toSandboxResult([file!, ...rest], await subprocess).exitCode;
     } finally {
       for (const signal of signals) process.off(signal, forward);
+      // Disposing kills the pid namespace at once; with --rw the kept state must
+      // outlive this open, so the services shut down first (newest first, as
+      // keepSandbox does): PostgreSQL runs with synchronous_commit off and would
+      // otherwise lose its last commits.
+      if (args.rw) for (const service of [...sb.services].reverse()) await service.stop().catch(() => undefined);
     }
   } finally {
     plan.cleanup();

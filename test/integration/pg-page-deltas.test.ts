@@ -83,11 +83,7 @@ describe("a kept copyUp 'pages' sandbox", () => {
     expect(json.some((e) => e.path.includes('/pages'))).toBe(false);
   }, 60_000);
 
-  // Skipped: fails for every copyUp, not only 'pages'. `sandbox-run open --rw` disposes the sandbox without stopping
-  // PostgreSQL cleanly first (keepSandbox does stop it), and the preset runs with synchronous_commit off, so the last
-  // commits never reach the kept pg_wal/pg_xact. src/cli/open-command.ts should stop the services, newest first, before
-  // it disposes the sandbox.
-  it.skip('opens --rw: a write lands in the kept layer, and a copy-on-write open afterwards sees it', async () => {
+  it('opens --rw: a write lands in the kept layer, and a copy-on-write open afterwards sees it', async () => {
     const rw = await cli(
       ['open', kept, '--rw', '--', 'psql', '-tAc', 'update accounts set balance = 0 where id = 1; select balance from accounts where id = 2'],
       dir.path,
