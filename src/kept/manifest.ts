@@ -26,6 +26,7 @@ export interface KeptService {
   env?: Record<string, string>;
   cwd?: string;
   ready?: { tcp: number } | { socket: string } | { command: string[] } | { log: string };
+  failOnLog?: string;
   startTimeoutMs?: number;
   stopSignal?: string;
   stopGraceMs?: number;

@@ -74,7 +74,7 @@ export function keepableOptions(options: SandboxOptions, pending: string): Sandb
 }
 
 function serviceSpec(service: Service): KeptService {
-  const { name, command, env, cwd, ready, startTimeoutMs, stopSignal, stopGraceMs, exports } = service.spec;
+  const { name, command, env, cwd, ready, failOnLog, startTimeoutMs, stopSignal, stopGraceMs, exports } = service.spec;
   const probe =
     ready && 'log' in ready
       ? { log: typeof ready.log === 'string' ? ready.log : ready.log.source }
@@ -87,6 +87,7 @@ function serviceSpec(service: Service): KeptService {
     ...(env ? { env: { ...env } } : {}),
     ...(cwd ? { cwd } : {}),
     ...(probe ? { ready: probe } : {}),
+    ...(failOnLog ? { failOnLog: typeof failOnLog === 'string' ? failOnLog : failOnLog.source } : {}),
     ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}),
     ...(stopSignal ? { stopSignal } : {}),
     ...(stopGraceMs !== undefined ? { stopGraceMs } : {}),

@@ -92,6 +92,17 @@ function hiddenDirs(env: NodeJS.ProcessEnv = process.env): string[] {
 }
 
 /**
+ * Whether a host path is out of a sandbox's sight: under the directories it
+ * gets fresh (/tmp, /dev/shm, /run) or under the hidden host dirs. What a
+ * sandbox must still see there (a preloaded library in a checkout under
+ * /tmp) has to be bound in.
+ */
+export function hiddenInSandbox(path: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const real = resolve(path);
+  return isPrivate(real) || hiddenDirs(env).some((dir) => within(real, dir));
+}
+
+/**
  * With the host network, DNS needs the file /etc/resolv.conf points to;
  * under /run (systemd-resolved, NetworkManager) the sandbox's fresh /run
  * would hide it: bind it back, read-only.

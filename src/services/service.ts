@@ -126,6 +126,13 @@ export class Service {
     return (await this.sandbox.exec(file!, args, { stdin: 'ignore', ...(this.spec.root ? { root: this.spec.root } : {}) })).exitCode === 0;
   }
 
+  /** Ready, but perhaps not as asked: the log says so (see ServiceSpec.failOnLog). */
+  #checkLog(): void {
+    const pattern = this.spec.failOnLog;
+    const line = pattern && readInside(this.sandbox.pid, this.logFile).match(typeof pattern === 'string' ? new RegExp(pattern) : pattern)?.[0];
+    if (line) throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} is not running as asked: ${line.trim()}`, this.#logDetails());
+  }
+
   async #waitReady(): Promise<void> {
     const timeout = this.spec.startTimeoutMs ?? 30_000;
     const deadline = Date.now() + timeout;
@@ -138,7 +145,7 @@ export class Service {
           this.#logDetails(),
         );
       }
-      if (await this.#isReady()) return;
+      if (await this.#isReady()) return this.#checkLog();
       if (Date.now() > deadline) {
         throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} was not ready after ${timeout} ms${this.#tailSuffix()}`, this.#logDetails());
       }

@@ -28,6 +28,11 @@ export interface ServiceSpec {
   root?: string;
   /** Default: ready once started. */
   ready?: ReadinessProbe;
+  /**
+   * A log line that means it runs, but not as asked (the loader skipped a
+   * preloaded library): once ready, a match fails its start with that line.
+   */
+  failOnLog?: RegExp | string;
   /** How long it may take to become ready (default 30 s). */
   startTimeoutMs?: number;
   /** Signal for an orderly stop (default SIGTERM); SIGKILL follows after `stopGraceMs` (default 5 s). */

@@ -97,6 +97,9 @@ describe('snapshot of a directory being written', () => {
   it('is refused, and nothing is kept', async () => {
     const store = await freshStore();
     const dir = sampleTree();
+    // 32 MB to copy and hash keeps the snapshot busy for ~100 ms, so the writer surely appends meanwhile even on a
+    // loaded machine (a small tree copies in a few ms, during which a descheduled writer may not write at all).
+    writeFileSync(join(dir, 'large'), Buffer.alloc(32 << 20, 1));
     const writer = spawn('/bin/sh', ['-c', 'while :; do echo x >> busy; done'], { cwd: dir, stdio: 'ignore' });
     try {
       await eventually(() => existsSync(join(dir, 'busy')) && lstatSync(join(dir, 'busy')).size > 100, 5000, 'the writer');

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SandboxError } from '../../errors.js';
 import { type ReflinkUppers, reflinkUppers } from '../../layers/reflink.js';
+import { hiddenInSandbox } from '../../sandbox/mounts.js';
 
 /**
  * How a sandbox's PostgreSQL pays for the seeded files it touches.
@@ -132,6 +133,20 @@ export function lazyOpenEnv(choice: CopyUpChoice, dataDir: string): Record<strin
   if (choice.mechanism === 'pages') return { LD_PRELOAD: `${choice.pagesLibrary} ${library}`, [LAZY_DIR_ENV]: dataDir, [PAGES_DIR_ENV]: pagesDir(dataDir) };
   return { LD_PRELOAD: library, [LAZY_DIR_ENV]: dataDir };
 }
+
+/**
+ * The preloaded libraries, each bound read-only at its own path where the sandbox would not see it: the sandbox's
+ * /tmp is its own, so a checkout under /tmp (a CI job's) would leave LD_PRELOAD naming a missing file, which the
+ * loader skips with a warning, and the server would run on a plain overlay. Files, not their directory: the
+ * sandbox sees the libraries and nothing else of it.
+ */
+export function preloadBinds(choice: CopyUpChoice): { source: string; readonly: true }[] {
+  const libraries = choice.mechanism === 'pages' ? [choice.pagesLibrary, choice.library] : [preloadedLibrary(choice)];
+  return libraries.filter((library): library is string => !!library && hiddenInSandbox(library)).map((library) => ({ source: library, readonly: true }));
+}
+
+/** What the dynamic loader logs when it skips an LD_PRELOAD entry (missing, unreadable, another architecture); it then runs on. */
+export const PRELOAD_SKIPPED = /ld\.so: object [^\n]* from LD_PRELOAD cannot be preloaded[^\n]*/;
 
 /** Where copyUp 'pages' keeps deltas and block maps: outside the data directory, so PostgreSQL's scans and size sums never see them. */
 export function pagesDir(dataDir: string): string {

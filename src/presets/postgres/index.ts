@@ -10,7 +10,7 @@ import type { PrepareOptions, PrepareResult, Preset, PresetParts } from '../type
 import { findPostgresBindir, serverVersion } from './bindir.js';
 import { CA_FILE, type ClusterPlan, DATA_DIR, initAndSeed, MOUNT, READY } from './cluster.js';
 import { connectionEnv, defaultLayerName } from './connection.js';
-import { type CopyUpChoice, chooseCopyUp, lazyOpenEnv, lazyOpenSettings, preloadedLibrary } from './copy-up.js';
+import { type CopyUpChoice, chooseCopyUp, lazyOpenEnv, lazyOpenSettings, PRELOAD_SKIPPED, preloadBinds, preloadedLibrary } from './copy-up.js';
 import { checkOptions, type PostgresOptions } from './options.js';
 import { expandInputs, readInput } from './seed.js';
 import { selfSignedTls, type TlsFiles } from './tls.js';
@@ -114,7 +114,7 @@ class PostgresPreset implements Preset {
     const env = connectionEnv({ user, password, database, port, connect: this.#connect, caFile, omit: omitEnv, dataDir: DATA_DIR, preload }, sockets);
     return {
       overlays: [{ lower: this.#lowers, target: MOUNT, ...(this.#copyUp?.mechanism === 'reflink' ? { upperOnDisk: true } : {}) }],
-      binds: socketBinds(sockets, this.#image),
+      binds: [...socketBinds(sockets, this.#image), ...(this.#copyUp ? preloadBinds(this.#copyUp) : [])],
       ...(this.#image ? { images: [{ ref: this.#image.digest, at: this.#image.at }] } : {}),
       env,
       services: [
@@ -127,6 +127,9 @@ class PostgresPreset implements Preset {
           ],
           ...(this.#copyUp && preloadedLibrary(this.#copyUp) ? { env: lazyOpenEnv(this.#copyUp, DATA_DIR) } : {}),
           ready: { log: READY },
+          // The loader skips an LD_PRELOAD entry it cannot load with a warning: the server would copy up whole files
+          // while the preset says 'pages'.
+          ...(preload ? { failOnLog: PRELOAD_SKIPPED } : {}),
           stopSignal: 'SIGINT',
           startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
           exports: env,
