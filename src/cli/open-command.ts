@@ -4,6 +4,7 @@ import { planOpen } from '../kept/open.js';
 import { createSandbox } from '../sandbox/create.js';
 import { parseEnvPair } from '../sandbox/option-parsers.js';
 import { toSandboxResult } from '../sandbox/process.js';
+import { stopServices } from '../services/service.js';
 import { UsageError } from './usage-error.js';
 
 interface OpenArgs {
@@ -55,10 +56,8 @@ async function openKept(args: OpenArgs): Promise<number> {
     } finally {
       for (const signal of signals) process.off(signal, forward);
       // Disposing kills the pid namespace at once; with --rw the kept state must
-      // outlive this open, so the services shut down first (newest first, as
-      // keepSandbox does): PostgreSQL runs with synchronous_commit off and would
-      // otherwise lose its last commits.
-      if (args.rw) for (const service of [...sb.services].reverse()) await service.stop().catch(() => undefined);
+      // outlive this open, so the services shut down cleanly first.
+      if (args.rw) await stopServices(sb.services);
     }
   } finally {
     plan.cleanup();

@@ -4,7 +4,7 @@ import { sandboxRunHome } from '../home.js';
 import { type KeptLayer, type KeptManifest, type KeptScratch, type KeptService, MANIFEST, writeManifest } from '../kept/manifest.js';
 import { enforceCaps, keptDirIn, placeKept, processRunDir } from '../kept/runs.js';
 import { removeTree } from '../process/sweep.js';
-import type { Service } from '../services/service.js';
+import { type Service, stopServices } from '../services/service.js';
 import { within, workdirMountPoint } from './mounts.js';
 import type { SandboxOptions } from './options.js';
 import type { Sandbox } from './sandbox.js';
@@ -75,19 +75,15 @@ export function keepableOptions(options: SandboxOptions, pending: string): Sandb
 
 function serviceSpec(service: Service): KeptService {
   const { name, command, env, cwd, ready, failOnLog, startTimeoutMs, stopSignal, stopGraceMs, exports } = service.spec;
-  const probe =
-    ready && 'log' in ready
-      ? { log: typeof ready.log === 'string' ? ready.log : ready.log.source }
-      : ready && 'command' in ready
-        ? { command: [...ready.command] }
-        : ready;
+  const source = (pattern: RegExp | string) => (typeof pattern === 'string' ? pattern : pattern.source);
+  const probe = ready && 'log' in ready ? { log: source(ready.log) } : ready && 'command' in ready ? { command: [...ready.command] } : ready;
   return {
     name,
     command: [...command],
     ...(env ? { env: { ...env } } : {}),
     ...(cwd ? { cwd } : {}),
     ...(probe ? { ready: probe } : {}),
-    ...(failOnLog ? { failOnLog: typeof failOnLog === 'string' ? failOnLog : failOnLog.source } : {}),
+    ...(failOnLog ? { failOnLog: source(failOnLog) } : {}),
     ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}),
     ...(stopSignal ? { stopSignal } : {}),
     ...(stopGraceMs !== undefined ? { stopGraceMs } : {}),
@@ -109,7 +105,7 @@ function copyScratch(from: string, to: string): void {
  * is disposed and `pending` becomes the kept directory.
  */
 export async function keepSandbox(sb: Sandbox, pending: string, options: KeepOptions): Promise<KeptSandbox> {
-  for (const service of [...sb.services].reverse()) await service.stop().catch(() => undefined);
+  await stopServices(sb.services);
   mkdirSync(join(pending, 'logs'), { recursive: true });
   const logs = sb.services.map((service) => {
     const file = join('logs', `${service.spec.name}.log`);

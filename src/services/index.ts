@@ -1,2 +1,2 @@
-export { SERVICE_LOG_DIR, Service } from './service.js';
+export { SERVICE_LOG_DIR, Service, stopServices } from './service.js';
 export type { ReadinessProbe, ServiceSpec } from './types.js';

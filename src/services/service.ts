@@ -24,6 +24,11 @@ function exiting(stat: string): boolean {
 }
 
 /** A service running in a sandbox. */
+/** A log pattern as a spec gives it: a RegExp, or its source (a kept run's JSON). */
+function asRegExp(pattern: RegExp | string): RegExp {
+  return typeof pattern === 'string' ? new RegExp(pattern) : pattern;
+}
+
 export class Service {
   readonly logFile: string;
   /** Host pid of the service's own process (not of the helper that joined it in). */
@@ -118,10 +123,7 @@ export class Service {
     if (!probe) return true;
     if ('tcp' in probe) return listensOn(this.sandbox.pid, probe.tcp);
     if ('socket' in probe) return socketExists(this.sandbox.pid, probe.socket);
-    if ('log' in probe) {
-      const pattern = typeof probe.log === 'string' ? new RegExp(probe.log) : probe.log;
-      return pattern.test(readInside(this.sandbox.pid, this.logFile));
-    }
+    if ('log' in probe) return asRegExp(probe.log).test(readInside(this.sandbox.pid, this.logFile));
     const [file, ...args] = probe.command;
     return (await this.sandbox.exec(file!, args, { stdin: 'ignore', ...(this.spec.root ? { root: this.spec.root } : {}) })).exitCode === 0;
   }
@@ -129,7 +131,7 @@ export class Service {
   /** Ready, but perhaps not as asked: the log says so (see ServiceSpec.failOnLog). */
   #checkLog(): void {
     const pattern = this.spec.failOnLog;
-    const line = pattern && readInside(this.sandbox.pid, this.logFile).match(typeof pattern === 'string' ? new RegExp(pattern) : pattern)?.[0];
+    const line = pattern && readInside(this.sandbox.pid, this.logFile).match(asRegExp(pattern))?.[0];
     if (line) throw new SandboxError('SETUP_FAILED', `service ${this.spec.name} is not running as asked: ${line.trim()}`, this.#logDetails());
   }
 
@@ -152,4 +154,14 @@ export class Service {
       await new Promise((resolve) => setTimeout(resolve, this.spec.ready && 'command' in this.spec.ready ? COMMAND_POLL_MS : POLL_MS));
     }
   }
+}
+
+/**
+ * Orderly stop of a sandbox's services, newest first (an app before the
+ * database it uses), so each shuts down cleanly: PostgreSQL writes its last
+ * commits (it runs with synchronous_commit off). Failures are ignored: what
+ * could not stop dies with the sandbox.
+ */
+export async function stopServices(services: readonly Service[]): Promise<void> {
+  for (const service of [...services].reverse()) await service.stop().catch(() => undefined);
 }

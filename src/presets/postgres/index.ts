@@ -50,6 +50,8 @@ class PostgresPreset implements Preset {
   #major = 0;
   /** How the data's writable layer pays for what the server opens (copy-up.ts): reflink, lazy-open or plain overlay. */
   #copyUp: CopyUpChoice | undefined;
+  /** The copy-up libraries to bind in, decided with #copyUp (the same for every sandbox). */
+  #preloadBinds: ReturnType<typeof preloadBinds> = [];
   #image: PresetImage | undefined;
   #prepared: Promise<PrepareResult> | undefined;
 
@@ -114,7 +116,7 @@ class PostgresPreset implements Preset {
     const env = connectionEnv({ user, password, database, port, connect: this.#connect, caFile, omit: omitEnv, dataDir: DATA_DIR, preload }, sockets);
     return {
       overlays: [{ lower: this.#lowers, target: MOUNT, ...(this.#copyUp?.mechanism === 'reflink' ? { upperOnDisk: true } : {}) }],
-      binds: [...socketBinds(sockets, this.#image), ...(this.#copyUp ? preloadBinds(this.#copyUp) : [])],
+      binds: [...socketBinds(sockets, this.#image), ...this.#preloadBinds],
       ...(this.#image ? { images: [{ ref: this.#image.digest, at: this.#image.at }] } : {}),
       env,
       services: [
@@ -125,11 +127,10 @@ class PostgresPreset implements Preset {
             ...['-D', DATA_DIR, '-k', sockets, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'],
             ...(this.#copyUp ? lazyOpenSettings(this.#copyUp, this.#major) : []),
           ],
-          ...(this.#copyUp && preloadedLibrary(this.#copyUp) ? { env: lazyOpenEnv(this.#copyUp, DATA_DIR) } : {}),
-          ready: { log: READY },
           // The loader skips an LD_PRELOAD entry it cannot load with a warning: the server would copy up whole files
           // while the preset says 'pages'.
-          ...(preload ? { failOnLog: PRELOAD_SKIPPED } : {}),
+          ...(preload ? { env: preload, failOnLog: PRELOAD_SKIPPED } : {}),
+          ready: { log: READY },
           stopSignal: 'SIGINT',
           startTimeoutMs: this.#options.startTimeoutMs ?? 30_000,
           exports: env,
@@ -221,6 +222,7 @@ class PostgresPreset implements Preset {
       this.#copyUp = { mechanism: 'overlay', reason: 'the server runs from an image: plain overlay copy-up' };
     if (this.#image && this.#copyUp.mechanism === 'reflink')
       this.#copyUp = { mechanism: 'reflink', reflink: this.#copyUp.reflink, reason: this.#copyUp.reason };
+    this.#preloadBinds = preloadBinds(this.#copyUp);
     this.#layer = layer;
     return { cached: layer.created < started, description: `${layer.names.join(', ') || '<none>'} ${layer.digest}, copyUp ${this.#copyUp.mechanism}` };
   }
